@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the engine are compiled with -Ounchecked: the hot loops index raw buffers whose
+// bounds are established once per layer at reshape time.
+let engineFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "initdiag",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "initdiag", targets: ["initdiag"]),
+        .library(name: "InitDiag", targets: ["InitDiag"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: one module map + one shim header each (see Sources/C*/).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
+                       providers: [.apt(["liblmdb-dev"])]),
+        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB"],
+                swiftSettings: engineFlags),
+        .executableTarget(name: "initdiag",
+                          dependencies: ["InitDiag",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: engineFlags),
+        .testTarget(name: "InitDiagTests", dependencies: ["InitDiag"]),
+    ]
+)

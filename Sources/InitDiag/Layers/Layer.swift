@@ -1,0 +1,66 @@
+/// What every layer gets from the net besides its own LayerParameter.
+public struct LayerContext: @unchecked Sendable {
+    /// The phase the net was built for (TRAIN or TEST); Dropout and BatchNorm act on it.
+    public var phase: Phase
+    /// The run's shared generator (Caffe's global RNG): CPU Dropout draws its masks from it.
+    public var rng: RandomSource
+    public init(phase: Phase, rng: RandomSource) { self.phase = phase; self.rng = rng }
+}
+
+/// A layer, as in Caffe: it owns its learnable (and state) blobs, reads bottoms, writes tops.
+///
+/// Life cycle, driven by the net:
+/// 1. `init(param:context:)` checks the parameters that do not depend on shapes.
+/// 2. `setUp(bottom:top:)` is called once with the bottom shapes known: it checks them, creates
+///    `blobs` with their shapes (values are left at zero; fillers run afterwards, in the net) and
+///    sets the top shapes. A shape problem throws `InputError` naming the layer and both shapes.
+/// 3. `reshape(bottom:top:)` before a forward pass whose bottom shapes may have changed.
+/// 4. `forward` writes tops. `backward` writes bottom diffs (overwriting them) where
+///    `propagateDown[i]` is true, and **adds** into the diffs of its learnable blobs.
+///
+/// Bottom and top may be the same `Blob` object (in-place); layers that support that must read
+/// what they need before overwriting it.
+public protocol Layer: AnyObject {
+    var param: LayerParameter { get }
+    /// Learnable and state blobs in Caffe's order (conv/IP: weight, bias; BatchNorm: mean,
+    /// variance, scale factor; Scale: γ, β).
+    var blobs: [Blob] { get set }
+
+    init(param: LayerParameter, context: LayerContext) throws
+
+    func setUp(bottom: [Blob], top: [Blob]) throws
+    func reshape(bottom: [Blob], top: [Blob]) throws
+    func forward(bottom: [Blob], top: [Blob])
+    func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob])
+
+    /// Number of tops/bottoms the layer accepts (nil = any); checked by the net before setUp.
+    static var exactBottoms: Int? { get }
+    static var minBottoms: Int { get }
+    static var exactTops: Int? { get }
+    static var minTops: Int { get }
+    static var maxTops: Int? { get }
+
+    /// Loss layers get loss_weight 1 on top 0 by default.
+    static var isLoss: Bool { get }
+    /// Whether the layer can take bottom i's gradient at all (Accuracy, the label of a loss: no).
+    func allowForceBackward(bottomIndex: Int) -> Bool
+    /// Layers whose blobs are state, not learned (BatchNorm): the solver never updates them.
+    static var hasStateBlobs: Bool { get }
+}
+
+public extension Layer {
+    static var exactBottoms: Int? { nil }
+    static var minBottoms: Int { 0 }
+    static var exactTops: Int? { nil }
+    static var minTops: Int { 0 }
+    static var maxTops: Int? { nil }
+    static var isLoss: Bool { false }
+    static var hasStateBlobs: Bool { false }
+    func allowForceBackward(bottomIndex: Int) -> Bool { true }
+    func reshape(bottom: [Blob], top: [Blob]) throws {}
+}
+
+/// The error a layer throws when its bottoms do not fit: names the layer and both shapes.
+public func shapeError(_ param: LayerParameter, _ what: String) -> InputError {
+    InputError("layer '\(param.name)' (\(param.type)): \(what)")
+}
