@@ -25,6 +25,11 @@ struct GradientChecker {
         let which = checkBottoms ?? Array(bottom.indices)
         let propagate = bottom.indices.map { which.contains($0) }
 
+        // Inputs are kept aside and restored before every forward, so in-place layers (top and
+        // bottom the same blob) see the unmodified input each time.
+        var inputs: [[Float]] = bottom.map { $0.dataArray }
+        func restoreInputs() { for (b, v) in zip(bottom, inputs) { b.setData(v) } }
+
         // Fixed random projection of each top.
         var weights: [[Float]] = []
         layer.forward(bottom: bottom, top: top)
@@ -32,6 +37,7 @@ struct GradientChecker {
             weights.append((0..<t.count).map { _ in Float(rng.next()) / 4_294_967_296.0 * 2 - 1 })
         }
         func objective() -> Double {
+            restoreInputs()
             layer.forward(bottom: bottom, top: top)
             var s = 0.0
             for (t, w) in zip(top, weights) {
@@ -47,19 +53,26 @@ struct GradientChecker {
         for i in which { bottom[i].zeroDiff() }
         // In-place layers share a blob between top and bottom: backward must see the top diff.
         layer.backward(top: top, propagateDown: propagate, bottom: bottom)
-        var blobsToCheck: [(Blob, [Float])] = which.map { (bottom[$0], bottom[$0].diffArray) }
-        if checkParams { blobsToCheck += layer.blobs.map { ($0, $0.diffArray) } }
+        // (blob, index of its saved input or nil for a parameter, analytic gradient)
+        var blobsToCheck: [(Blob, Int?, [Float])] = which.map { (bottom[$0], $0, bottom[$0].diffArray) }
+        if checkParams { blobsToCheck += layer.blobs.map { ($0, nil, $0.diffArray) } }
 
         var checked = 0
-        for (blob, analytic) in blobsToCheck {
+        for (blob, inputIndex, analytic) in blobsToCheck {
             for i in 0..<blob.count {
-                if let isKink, isKink(blob, i) { continue }
-                let x = blob.data[i]
-                blob.data[i] = x + step
+                if let isKink {
+                    if let k = inputIndex { restoreInputs(); _ = k }
+                    if isKink(blob, i) { continue }
+                }
+                func set(_ v: Float) {
+                    if let k = inputIndex { inputs[k][i] = v } else { blob.data[i] = v }
+                }
+                let x = inputIndex.map { inputs[$0][i] } ?? blob.data[i]
+                set(x + step)
                 let plus = objective()
-                blob.data[i] = x - step
+                set(x - step)
                 let minus = objective()
-                blob.data[i] = x
+                set(x)
                 let numeric = (plus - minus) / (2 * Double(step))
                 let a = Double(analytic[i])
                 let scale = max(abs(numeric), abs(a), 1)
