@@ -4,7 +4,24 @@ public struct LayerContext: @unchecked Sendable {
     public var phase: Phase
     /// The run's shared generator (Caffe's global RNG): CPU Dropout draws its masks from it.
     public var rng: RandomSource
-    public init(phase: Phase, rng: RandomSource) { self.phase = phase; self.rng = rng }
+    /// Supplies batches to Data layers (nil when the net is built without data, e.g. `inspect`).
+    public var batchSources: (@Sendable (LayerParameter) throws -> BatchSource)?
+    public init(phase: Phase, rng: RandomSource,
+                batchSources: (@Sendable (LayerParameter) throws -> BatchSource)? = nil) {
+        self.phase = phase; self.rng = rng; self.batchSources = batchSources
+    }
+}
+
+/// Where a Data layer (or the driver of an Input layer) gets its batches: a data set behind a
+/// transformer. Errors (a corrupt record) are thrown from `next` and surface from `Net.forward`.
+public protocol BatchSource: AnyObject {
+    /// Shape of one transformed record, (C, H, W).
+    var recordShape: [Int] { get }
+    var batchSize: Int { get }
+    /// A line for logs and traces, e.g. "cifar10:/data (TRAIN, 50000 records)".
+    var description: String { get }
+    /// Writes the next `batchSize` records into `data` (N, C, H, W) and their labels into `label` (N).
+    func next(data: Blob, label: Blob?) throws
 }
 
 /// A layer, as in Caffe: it owns its learnable (and state) blobs, reads bottoms, writes tops.
