@@ -1,31 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A blob is Caffe's unit of storage: an N-D shape with two float buffers of the same size,
 /// `data` (values) and `diff` (gradients). Layers read bottoms and write tops; the net owns blobs.
 ///
 /// Buffers are 64-byte aligned raw memory so hot loops and BLAS work on contiguous storage with no
-/// per-element bounds checks. Growing a blob reallocates only when the count exceeds its capacity,
-/// so reshaping inside an iteration never allocates. Shared parameters (ParamSpec names) and
-/// in-place layers share by holding the same `Blob` object.
+/// per-element bounds checks. They are allocated on first use, not by `reshape`: the net sets up
+/// every layer (so every shape is known) and checks the total against the machine's memory before
+/// anything large exists. Growing reallocates only when the count exceeds the capacity, so
+/// reshaping inside an iteration never allocates. Shared parameters (ParamSpec names) and in-place
+/// layers share by holding the same `Blob` object.
 public final class Blob: @unchecked Sendable {
     public let name: String
     public private(set) var shape: [Int]
     public private(set) var count: Int
     public private(set) var capacity: Int
-    public private(set) var data: UnsafeMutablePointer<Float>
-    public private(set) var diff: UnsafeMutablePointer<Float>
+    private var dataStorage: UnsafeMutablePointer<Float>?
+    private var diffStorage: UnsafeMutablePointer<Float>?
 
     public init(name: String = "", shape: [Int] = []) {
         self.name = name
         self.shape = shape
         let n = Blob.product(shape)
         self.count = n
-        self.capacity = max(n, 1)
-        self.data = Blob.allocate(capacity)
-        self.diff = Blob.allocate(capacity)
+        self.capacity = n
     }
 
     deinit {
-        free(data)
-        free(diff)
+        free(dataStorage)
+        free(diffStorage)
+    }
+
+    /// The values (allocated, zeroed, on first access).
+    public var data: UnsafeMutablePointer<Float> {
+        if let p = dataStorage { return p }
+        let p = Blob.allocate(capacity)
+        dataStorage = p
+        return p
+    }
+
+    /// The gradients (allocated, zeroed, on first access).
+    public var diff: UnsafeMutablePointer<Float> {
+        if let p = diffStorage { return p }
+        let p = Blob.allocate(capacity)
+        diffStorage = p
+        return p
+    }
+
+    /// Bytes held now (data and diff that have been touched).
+    public var allocatedBytes: Int {
+        ((dataStorage == nil ? 0 : capacity) + (diffStorage == nil ? 0 : capacity)) * MemoryLayout<Float>.stride
     }
 
     /// Sets a new shape. Memory grows when needed and is never shrunk; new space is zeroed.
@@ -34,11 +61,9 @@ public final class Blob: @unchecked Sendable {
         shape = newShape
         count = Blob.product(newShape)
         if count > capacity {
-            free(data)
-            free(diff)
+            free(dataStorage); dataStorage = nil
+            free(diffStorage); diffStorage = nil
             capacity = count
-            data = Blob.allocate(capacity)
-            diff = Blob.allocate(capacity)
         }
     }
 
@@ -87,22 +112,28 @@ public final class Blob: @unchecked Sendable {
 
     public var shapeString: String { shape.map(String.init).joined(separator: "×") }
 
-    static func product(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+    /// Product of the dimensions, saturating at Int.max so absurd shapes from a hostile prototxt
+    /// reach the memory check instead of trapping on overflow.
+    static func product(_ shape: [Int]) -> Int {
+        var p = 1
+        for d in shape {
+            let (r, o) = p.multipliedReportingOverflow(by: d)
+            if o { return Int.max }
+            p = r
+        }
+        return p
+    }
 
     static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
         var raw: UnsafeMutableRawPointer? = nil
-        let bytes = max(n, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes")
+        let (bytes, overflow) = max(n, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !overflow, posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            // The net checks its memory estimate before allocating; reaching this means the
+            // estimate missed something, which is a bug, not bad input.
+            fatalError("out of memory allocating \(n) floats")
         }
         let p = raw.bindMemory(to: Float.self, capacity: max(n, 1))
         p.initialize(repeating: 0, count: max(n, 1))
         return p
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

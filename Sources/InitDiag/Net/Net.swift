@@ -52,7 +52,7 @@ public final class Net {
     ///   - state: phase, level and stages; layers' rules are evaluated against it.
     ///   - initializer: fills a freshly set-up layer's blobs (declared fillers or a scheme).
     public init(_ param: NetParameter, state: NetState, context: LayerContext,
-                initializer: Initializer) throws {
+                memory: MemoryGuard = MemoryGuard(), initializer: Initializer) throws {
         var state = state
         if let s = param.state { state.level = s.level; state.stage = Array(Set(state.stage + s.stage)).sorted() }
         self.phase = state.phase
@@ -61,13 +61,15 @@ public final class Net {
         self.parameter = resolved
         var ctx = context
         ctx.phase = state.phase
-        try build(resolved, context: ctx, initializer: initializer)
+        try build(resolved, context: ctx, memory: memory, initializer: initializer)
     }
 
     private func where_(_ layer: LayerParameter) -> String { parameter.locate(layer) }
 
-    private func build(_ param: NetParameter, context: LayerContext, initializer: Initializer) throws {
+    private func build(_ param: NetParameter, context: LayerContext, memory: MemoryGuard,
+                       initializer: Initializer) throws {
         var available = Set<String>()
+        var estimatedBytes = 0
         var blobNeedsBackward: [Bool] = []
         var ownerOfSharedName: [String: (layer: Int, blob: Int)] = [:]
 
@@ -110,6 +112,12 @@ public final class Net {
             }
             let bottomBlobs = bIDs.map { blobs[$0] }, topBlobs = tIDs.map { blobs[$0] }
             try layer.setUp(bottom: bottomBlobs, top: topBlobs)
+            // Shapes are known now and nothing large is allocated yet: check before filling.
+            let newTops = tIDs.enumerated().filter { j, id in !(j < bIDs.count && bIDs[j] == id) }.map { topBlobs[$0.offset].count }
+            let added = MemoryGuard.bytes(forCounts: newTops + layer.blobs.map(\.count))
+            estimatedBytes = estimatedBytes > Int.max - added ? Int.max : estimatedBytes + added
+            try memory.check(estimatedBytes: estimatedBytes,
+                             what: "\(where_(lp))net '\(param.name)' up to layer '\(lp.name)' (\(lp.type), top \(topBlobs.first?.shapeString ?? "-"))")
 
             // Loss weights: given per top, or 1 on top 0 of a loss layer.
             for j in tIDs.indices {
@@ -275,6 +283,9 @@ public final class Net {
             }
         }
     }
+
+    /// Bytes the net's blobs need for data and diff (what the memory guard checked).
+    public var estimatedBlobBytes: Int { MemoryGuard.bytes(forCounts: blobs.map(\.count) + layers.flatMap { $0.blobs.map(\.count) }) }
 
     /// Total number of learnable values (owners only).
     public var parameterCount: Int { params.reduce(0) { $0 + $1.blob.count } }
