@@ -1,11 +1,45 @@
 import ArgumentParser
+import Foundation
 import InitDiag
 
 @main
 struct InitDiagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "initdiag",
-        abstract: "Find out why a deep net will not train: run it with exact Caffe semantics, record every layer, sweep initialisations, report the cause.",
+        abstract: "Find out why a deep net will not train.",
+        discussion: """
+        initdiag runs a Caffe net with Caffe's exact semantics on the CPU, records what every layer \
+        does to the signal and to the gradient, sweeps the initialisation schemes that could explain \
+        a stuck loss, and writes a report that names the cause.
+
+        Start with `initdiag inspect NET.prototxt` (fillers and the variance they give), then \
+        `initdiag sweep --solver SOLVER.prototxt` (the full diagnosis).
+        """,
         version: initdiagVersion,
         subcommands: [])
+
+    /// Exit codes (SPEC §1): 0 success, 2 bad input or usage, 1 internal failure. Bad input prints
+    /// one line, never a stack trace.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as InputError {
+            FileHandle.standardError.write(Data("initdiag: error: \(error.message)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)   // --help, --version
+            }
+            let message = fullMessage(for: error)
+            if code == ExitCode(1) && !(error is ExitCode) {
+                FileHandle.standardError.write(Data("initdiag: internal error: \(message)\n".utf8))
+                Foundation.exit(1)
+            }
+            if !message.isEmpty { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            // ArgumentParser reports usage errors as 64 (EX_USAGE); the contract says 2.
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
 }

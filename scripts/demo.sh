@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job: sweep the bundled seed network (VGG19 for CIFAR-10, every filler xavier) over the
+# default initialisation schemes on the embedded synthetic data, then print where the report is.
+# Pass extra sweep flags after the script name, e.g. `bash scripts/demo.sh --data cifar10:DIR`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build -c release --product initdiag
+out=${INITDIAG_DEMO_OUT:-sweep-out}
+.build/release/initdiag sweep --solver Fixtures/seed/solver.prototxt --data synthetic \
+  --batch-size 32 --iterations 300 --out "$out" "$@"
+echo
+echo "Report: $out/README.md"
