@@ -267,6 +267,15 @@ public final class Net {
         for p in params { p.blob.zeroDiff() }
     }
 
+    /// Whether backward computes the gradient of a layer's parameter blob (Caffe's
+    /// param_propagate_down): lr_mult ≠ 0, or force_backward.
+    public func paramPropagatesDown(layer li: Int, blob i: Int) -> Bool {
+        if parameter.forceBackward { return true }
+        let lp = layerParams[li]
+        if LayerFactory.implemented[lp.type]?.hasStateBlobs == true { return false }
+        return (i < lp.param.count ? lp.param[i].lrMult : 1) != 0
+    }
+
     public func blob(named name: String) -> Blob? { blobIndex[name].map { blobs[$0] } }
 
     public func layerIndex(named name: String) -> Int? { layerParams.firstIndex { $0.name == name } }

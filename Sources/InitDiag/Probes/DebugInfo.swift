@@ -1,0 +1,63 @@
+import Foundation
+
+/// Caffe's `debug_info` log lines (net.cpp ForwardDebugInfo / BackwardDebugInfo and the
+/// all-params line at the end of Net::Backward), with the same wording and statistic — the mean
+/// absolute value asum/count — so a user can diff initdiag's log against a real Caffe log line by
+/// line (after stripping glog's "I1127 …] " prefix). Numbers are printed as C++ streams print a
+/// float by default: six significant digits, `%g` style.
+public enum DebugInfo {
+    public static func format(_ v: Double) -> String { String(format: "%g", v) }
+
+    static func meanAbs(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Double {
+        guard n > 0 else { return 0 }
+        var s = 0.0
+        for i in 0..<n { s += Double(abs(p[i])) }
+        return s / Double(n)
+    }
+
+    /// The name Caffe shows for a parameter blob: its ParamSpec name if given, else its index.
+    static func paramName(_ lp: LayerParameter, _ i: Int) -> String {
+        if i < lp.param.count, let n = lp.param[i].name, !n.isEmpty { return n }
+        return String(i)
+    }
+
+    public static func forwardLines(net: Net, layer li: Int) -> [String] {
+        let lp = net.layerParams[li]
+        var lines: [String] = []
+        for (j, id) in net.topIDs[li].enumerated() {
+            let b = net.topVecs[li][j]
+            lines.append("    [Forward] Layer \(lp.name), top blob \(net.blobs[id].name) data: \(format(meanAbs(b.data, b.count)))")
+        }
+        for (i, b) in net.layers[li].blobs.enumerated() {
+            lines.append("    [Forward] Layer \(lp.name), param blob \(paramName(lp, i)) data: \(format(meanAbs(b.data, b.count)))")
+        }
+        return lines
+    }
+
+    public static func backwardLines(net: Net, layer li: Int) -> [String] {
+        let lp = net.layerParams[li]
+        var lines: [String] = []
+        for (j, id) in net.bottomIDs[li].enumerated() where net.bottomNeedsBackward[li][j] {
+            let b = net.bottomVecs[li][j]
+            lines.append("    [Backward] Layer \(lp.name), bottom blob \(net.blobs[id].name) diff: \(format(meanAbs(b.diff, b.count)))")
+        }
+        for (i, b) in net.layers[li].blobs.enumerated() where net.paramPropagatesDown(layer: li, blob: i) {
+            lines.append("    [Backward] Layer \(lp.name), param blob \(i) diff: \(format(meanAbs(b.diff, b.count)))")
+        }
+        return lines
+    }
+
+    /// "    [Backward] All net params (data, diff): L1 norm = (a, b); L2 norm = (c, d)" over the
+    /// learnable (owner) parameters.
+    public static func allParamsLine(net: Net) -> String {
+        var asumData = 0.0, asumDiff = 0.0, sqData = 0.0, sqDiff = 0.0
+        for p in net.params {
+            let b = p.blob
+            for i in 0..<b.count {
+                let d = Double(b.data[i]), g = Double(b.diff[i])
+                asumData += abs(d); asumDiff += abs(g); sqData += d * d; sqDiff += g * g
+            }
+        }
+        return "    [Backward] All net params (data, diff): L1 norm = (\(format(asumData)), \(format(asumDiff))); L2 norm = (\(format(sqData.squareRoot())), \(format(sqDiff.squareRoot())))"
+    }
+}
