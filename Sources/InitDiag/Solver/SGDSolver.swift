@@ -52,6 +52,8 @@ public final class SGDSolver: @unchecked Sendable {
     /// One buffer per param, same shape: Caffe's momentum history (`.caffe`) or PyTorch's momentum
     /// buffer (`.torch`). Written to / read from solverstate snapshots.
     public private(set) var history: [Blob]
+    /// ‖Δw‖₂/‖w‖₂ per param from the last `applyUpdate` (storage reused every update).
+    public private(set) var updateRatios: [Double]
     /// Scratch per param: Nesterov's saved history and L1's sign(w); allocated once.
     private var scratch: [Blob]
     private let useL1: Bool
@@ -76,6 +78,7 @@ public final class SGDSolver: @unchecked Sendable {
         self.momentumStyle = momentumStyle
         self.useL1 = param.regularizationType == "L1"
         self.history = params.map { Blob(name: $0.name + "_history", shape: $0.blob.shape) }
+        self.updateRatios = [Double](repeating: 0, count: params.count)
         let needScratch = kind == .nesterov || (param.regularizationType == "L1" && param.weightDecay != 0)
         self.scratch = params.map { Blob(name: $0.name + "_scratch", shape: needScratch ? $0.blob.shape : []) }
     }
@@ -101,23 +104,23 @@ public final class SGDSolver: @unchecked Sendable {
     /// One update (SEMANTICS §5 steps 4–7): rate, global clipping, then per param iter_size
     /// normalisation, weight decay and the momentum step, then w −= step and iter += 1.
     /// Returns per param ‖Δw‖₂/‖w‖₂ with w before the update (double sums); a param with ‖w‖ = 0
-    /// gives 0 if it did not move, +∞ if it did.
+    /// gives 0 if it did not move, +∞ if it did. (Also kept in `updateRatios`; the update allocates
+    /// nothing unless the caller still holds the previous result.)
     @discardableResult
     public func applyUpdate() -> [Double] {
         let rate = self.rate()
         lastRate = rate
         clipGradients()
-        var ratios = [Double](repeating: 0, count: params.count)
-        for (i, p) in params.enumerated() where p.lrMult != 0 {
-            let n = p.blob.count
-            guard n > 0 else { continue }
+        for i in 0..<params.count {
+            let p = params[i]
+            guard p.lrMult != 0, p.blob.count > 0 else { updateRatios[i] = 0; continue }
             normalize(p)
             regularize(p, scratch: scratch[i])
             computeUpdateValue(p, history: history[i], scratch: scratch[i], rate: rate)
-            ratios[i] = subtractDiff(p.blob)
+            updateRatios[i] = subtractDiff(p.blob)
         }
         iter += 1
-        return ratios
+        return updateRatios
     }
 
     /// SGDSolver::ClipGradients: the global L2 norm of all learnable diffs (float sum of per-blob
