@@ -207,7 +207,8 @@ func fillerNumber(_ v: Double) -> String {
         return text
     }
     let exponent = Int((magnitude).log10Floor)
-    let mantissa = (v / pow10(exponent) * 1000).rounded() / 1000
+    var mantissa = "\((v / pow10(exponent) * 1000).rounded() / 1000)"
+    if mantissa.hasSuffix(".0") { mantissa.removeLast(2) }
     return "\(mantissa)e\(exponent)"
 }
 

@@ -142,7 +142,9 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// uniform ±sqrt(3)·sqrt(2/(fan_in + fan_out)) (pytorch/pytorch torch/nn/init.py,
     /// torch/nn/modules/conv.py, linear.py; SEMANTICS §9). Torch fans need ≥ 2 axes: fan_in =
     /// size(1)·receptive, fan_out = size(0)·receptive. PyTorch has no fan for a < 2-D tensor, so a
-    /// torch scheme leaves such a blob as declared.
+    /// torch scheme leaves such a blob as declared. `weightShape` is read in PyTorch's
+    /// (out, in, k…) layout: for an InnerProduct with `transpose: true` (blob K×N) pass [N, K].
+    /// Caffe schemes ignore it (`fill` takes Caffe's fans from the blob itself).
     public func weightFiller(declared: FillerParameter?, weightShape: [Int]) -> FillerParameter {
         let asDeclared = declared ?? FillerParameter(type: "constant")
         switch weights {

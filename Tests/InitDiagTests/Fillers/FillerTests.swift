@@ -398,6 +398,10 @@ private let statShapes: [[Int]] = [[512], [512, 4608], [64, 3, 3, 3], [512, 512,
         #expect(fillerDescription(filler("constant"), shape: [10]) == "constant 0")
         #expect(fillerDescription(filler("uniform") { $0.min = -0.1; $0.max = 0.3 }, shape: [10]) == "uniform U(-0.1, 0.3)")
         #expect(fillerDescription(filler("bilinear"), shape: [3, 1, 4, 4]) == "bilinear K=4")
+        let numbers: [(Double, String)] = [(1.7320508, "1.732"), (0.058925565, "0.05893"), (0.01, "0.01"),
+                                           (100, "100"), (12345.678, "12350"), (-0.25, "-0.25"), (0, "0"),
+                                           (1e-5, "1e-5"), (2.5e-7, "2.5e-7"), (1e7, "1e7")]
+        for (v, text) in numbers { #expect(fillerNumber(v) == text) }
         #expect(fillerVariance(FillerParameter(type: "nope"), shape: [3]) == nil)
         #expect(fillerVariance(filler("xavier"), shape: [0, 3]) == nil)
     }
