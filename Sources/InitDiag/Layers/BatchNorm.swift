@@ -1,3 +1,5 @@
+import CBLAS
+
 /// Caffe's BatchNorm (BVLC/caffe src/caffe/layers/batch_norm_layer.cpp). No affine part: nets
 /// follow it with a Scale layer (bias_term: true).
 ///
@@ -30,6 +32,10 @@ public final class BatchNormLayer: Layer {
     public let stdDev = Blob(name: "bn_std")
     /// y of the last forward (Caffe's x_norm_).
     private let normalized = Blob(name: "bn_x_norm")
+    /// Caffe's num_by_chans_ (N·C partial sums) and its all-ones multipliers (spatial, batch):
+    /// the per-channel sums go through the same two sgemv calls as in Caffe.
+    private let numByChans = Blob(name: "bn_num_by_chans")
+    private let spatialOnes = Blob(name: "bn_spatial_ones"), batchOnes = Blob(name: "bn_batch_ones")
     private let channelSumDy = Blob(name: "bn_sum_dy"), channelSumDyY = Blob(name: "bn_sum_dy_y")
     private var num = 0, spatial = 0
 
@@ -91,12 +97,29 @@ public final class BatchNormLayer: Layer {
         channelSumDy.reshape([channels])
         channelSumDyY.reshape([channels])
         normalized.reshape(like: b)
+        numByChans.reshape([num * channels])
+        spatialOnes.reshape([spatial])
+        spatialOnes.data.update(repeating: 1, count: spatial)
+        batchOnes.reshape([num])
+        batchOnes.data.update(repeating: 1, count: num)
+    }
+
+    /// out[c] = Σ_n Σ_s alpha·v[n, c, s]: Caffe's gemv over the (N·C × S) view with alpha, then
+    /// the transposed gemv over the (N × C) partial sums with alpha 1.
+    private func channelSums(_ v: UnsafePointer<Float>, alpha: Float, into out: UnsafeMutablePointer<Float>) {
+        let n = num, c = channels, s = spatial
+        guard c > 0 else { return }
+        guard n > 0, s > 0 else { out.update(repeating: 0, count: c); return }
+        sgemv(transA: false, m: n * c, n: s, alpha: alpha, a: v, x: spatialOnes.data, beta: 0, y: numByChans.data)
+        sgemv(transA: true, m: n, n: c, alpha: 1, a: numByChans.data, x: batchOnes.data, beta: 0, y: out)
     }
 
     public func forward(bottom: [Blob], top: [Blob]) {
         let x = bottom[0].data, y = top[0].data
         let n = num, c = channels, s = spatial
         let mu = mean.data, v = variance.data, sd = stdDev.data
+        // 1/(N·spatial) is a double in Caffe, rounded to float as the gemv alpha.
+        let inv = n * s == 0 ? 0 : Float(1.0 / Double(n * s))
         if useGlobalStats {
             // Caffe: scale_factor = s == 0 ? 0 : 1/s; mean = factor·A_mean (caffe_cpu_scale).
             let sf = blobs[2].data[0]
@@ -106,21 +129,7 @@ public final class BatchNormLayer: Layer {
                 v[ch] = factor * blobs[1].data[ch]
             }
         } else {
-            // Caffe sums each (n, c) row scaled by 1/(N·spatial) (gemv alpha, a double rounded to
-            // float), then adds the N partial means per channel.
-            let inv = Float(1.0 / Double(n * s))
-            // Channels are independent; each keeps Caffe's n-major order, so the thread count
-            // never changes a result.
-            parallelFor(c) { ch in
-                var total: Float = 0
-                for i in 0..<n {
-                    let row = x + (i * c + ch) * s
-                    var acc: Float = 0
-                    for k in 0..<s { acc += row[k] }
-                    total += acc * inv
-                }
-                mu[ch] = total
-            }
+            channelSums(x, alpha: inv, into: mu)
         }
         // y ← x − mean (in top; bottom may be the same blob).
         parallelFor(n * c) { rowIndex in
@@ -129,17 +138,10 @@ public final class BatchNormLayer: Layer {
             for k in 0..<s { dst[k] = src[k] - m }
         }
         if !useGlobalStats {
-            let inv = Float(1.0 / Double(n * s))
-            parallelFor(c) { ch in
-                var total: Float = 0
-                for i in 0..<n {
-                    let row = y + (i * c + ch) * s
-                    var acc: Float = 0
-                    for k in 0..<s { acc += row[k] * row[k] }
-                    total += acc * inv
-                }
-                v[ch] = total
-            }
+            // var = E[(x − mean)²] (biased); the squares go to scratch (Caffe's temp_).
+            let sq = normalized.diff
+            parallelChunks(n * c * s) { r in for i in r { sq[i] = y[i] * y[i] } }
+            channelSums(sq, alpha: inv, into: v)
             let maf = movingAverageFraction
             let scaleFactor = blobs[2].data
             scaleFactor[0] *= maf
@@ -147,12 +149,9 @@ public final class BatchNormLayer: Layer {
             // Caffe: m = count/channels; bias_correction_factor = m > 1 ? Dtype(m)/(m − 1) : 1.
             let m = c == 0 ? 0 : bottom[0].count / c
             let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
-            let accMean = blobs[0].data, accVar = blobs[1].data
-            for ch in 0..<c {
-                // caffe_cpu_axpby(alpha, X, beta, Y): Y = alpha·X + beta·Y.
-                accMean[ch] = 1 * mu[ch] + maf * accMean[ch]
-                accVar[ch] = correction * v[ch] + maf * accVar[ch]
-            }
+            // caffe_cpu_axpby(alpha, X, beta, Y): Y = alpha·X + beta·Y (cblas_saxpby).
+            cblas_saxpby(blasint(c), 1, mu, 1, maf, blobs[0].data, 1)
+            cblas_saxpby(blasint(c), correction, v, 1, maf, blobs[1].data, 1)
         }
         for ch in 0..<c { sd[ch] = (v[ch] + eps).squareRoot() }
         let xn = normalized.data
@@ -180,26 +179,17 @@ public final class BatchNormLayer: Layer {
             }
             return
         }
-        // Per-channel Σdy and Σ(dy·y), taken before dx is written (dx may alias dy in place).
+        // Per-channel Σ(dy·y) and Σdy, taken before dx is written (dx may alias dy in place);
+        // the product goes to scratch (Caffe uses the bottom diff, after saving an in-place top
+        // diff).
         let sumDy = channelSumDy.data, sumDyY = channelSumDyY.data
-        let y = normalized.data
-        parallelFor(c) { ch in
-            var ta: Float = 0, tb: Float = 0
-            for i in 0..<n {
-                let off = (i * c + ch) * s
-                var a: Float = 0, b: Float = 0
-                for k in 0..<s {
-                    a += dy[off + k]
-                    b += dy[off + k] * y[off + k]
-                }
-                ta += a
-                tb += b
-            }
-            sumDy[ch] = ta
-            sumDyY[ch] = tb
-        }
-        // Caffe: bottom_diff = dy + (−1/(N·spatial))·(Σdy + y·Σ(dy·y)), then / sqrt(var + eps).
-        let negInv = Float(-1.0 / Double(n * s))
+        let y = normalized.data, product = normalized.diff
+        parallelChunks(n * c * s) { r in for i in r { product[i] = y[i] * dy[i] } }
+        channelSums(product, alpha: 1, into: sumDyY)
+        channelSums(dy, alpha: 1, into: sumDy)
+        // Caffe: dx = y·Σ(dy·y) + Σdy, then dx = 1·dy + (−1/(N·spatial))·dx (axpby), then
+        // dx / sqrt(var + eps).
+        let negInv = n * s == 0 ? 0 : Float(-1.0 / Double(n * s))
         parallelFor(n * c) { rowIndex in
             let ch = rowIndex % c
             let d = sd[ch], a = sumDy[ch], b = sumDyY[ch]

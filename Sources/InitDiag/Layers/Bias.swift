@@ -55,21 +55,37 @@ func addBroadcastBias(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float
     }
 }
 
-/// Per-operand sums Σ_outer Σ_inner of f(index) for the (outer, dim, inner) view, written as
-/// target[d] = (accumulate ? target[d] : 0) + sum; inner sums first, then over outer, as Caffe's
-/// gemv pair does.
-func reduceBroadcast(_ g: AffineBroadcast, into target: UnsafeMutablePointer<Float>, accumulate: Bool,
-                     _ term: (Int) -> Float) {
+/// Per-operand gradient sums for the (outer, dim, inner) view: for each d, the inner sums
+/// s_o = Σ_k a[o, d, k]·(b[o, d, k] if given) are combined in one of Caffe's two orders:
+/// - `.perOuterIntoTarget` (bias_layer.cpp: one gemv per outer index, beta = accumulate for the
+///   first and 1 after): target = ((t₀ + s₀) + s₁) + …, t₀ = target if accumulating, else 0;
+/// - `.totalThenTarget` (scale_layer.cpp: gemv over inner, then a transposed gemv over outer with
+///   beta = accumulate): target = (s₀ + s₁ + …) + t₀.
+enum BroadcastReduceOrder { case perOuterIntoTarget, totalThenTarget }
+
+func reduceBroadcast(_ g: AffineBroadcast, _ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?,
+                     into target: UnsafeMutablePointer<Float>, accumulate: Bool, order: BroadcastReduceOrder) {
     let inner = g.inner, dim = g.dim, outer = g.outer
     parallelFor(dim) { d in
         var total: Float = 0
+        var started = false
+        if order == .perOuterIntoTarget, accumulate { total = target[d]; started = true }
         for o in 0..<outer {
             let base = (o * dim + d) * inner
             var s: Float = 0
-            for k in 0..<inner { s += term(base + k) }
-            total += s
+            if let b {
+                for k in 0..<inner { s += a[base + k] * b[base + k] }
+            } else {
+                for k in 0..<inner { s += a[base + k] }
+            }
+            total = started ? total + s : s
+            started = true
         }
-        target[d] = accumulate ? target[d] + total : total
+        if order == .totalThenTarget {
+            target[d] = accumulate ? total + target[d] : total
+        } else {
+            target[d] = total
+        }
     }
 }
 
@@ -129,9 +145,9 @@ public final class BiasLayer: Layer {
             bottom[0].diff.update(from: dy, count: bottom[0].count)
         }
         if bottom.count == 1 {
-            reduceBroadcast(geometry, into: blobs[0].diff, accumulate: true) { dy[$0] }
+            reduceBroadcast(geometry, dy, times: nil, into: blobs[0].diff, accumulate: true, order: .perOuterIntoTarget)
         } else if propagateDown.count > 1, propagateDown[1] {
-            reduceBroadcast(geometry, into: bottom[1].diff, accumulate: false) { dy[$0] }
+            reduceBroadcast(geometry, dy, times: nil, into: bottom[1].diff, accumulate: false, order: .perOuterIntoTarget)
         }
     }
 }

@@ -55,8 +55,8 @@ public final class DropoutLayer: Layer {
             mask.deallocate()
             mask = .allocate(capacity: n)
             maskCapacity = n
+            mask.initialize(repeating: 0, count: n)
         }
-        mask.initialize(repeating: 0, count: n)
         maskCount = n
     }
 

@@ -1,3 +1,5 @@
+import CBLAS
+
 /// Caffe's Eltwise (BVLC/caffe src/caffe/layers/eltwise_layer.cpp) over ≥ 2 bottoms of one shape.
 ///
 /// SUM: y = Σ coeff_i·x_i (start at 0, one axpy per bottom; coeff default 1, one per bottom);
@@ -72,10 +74,10 @@ public final class EltwiseLayer: Layer {
             }
         case .SUM:
             y.update(repeating: 0, count: n)
+            // caffe_axpy is cblas_saxpy (y = coeff·x + y); the same call keeps the BLAS's own
+            // rounding (a fused multiply-add in OpenBLAS's vector kernels).
             for (blob, coeff) in zip(bottom, coefficients) {
-                let x = blob.data
-                // caffe_axpy: y = coeff·x + y.
-                parallelChunks(n) { r in for i in r { y[i] = coeff * x[i] + y[i] } }
+                cblas_saxpy(blasint(n), coeff, blob.data, 1, y, 1)
             }
         case .MAX:
             let a = bottom[0].data, b = bottom[1].data, m = argmax

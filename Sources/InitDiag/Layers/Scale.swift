@@ -82,7 +82,9 @@ public final class ScaleLayer: Layer {
     public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         let dy = top[0].diff
         if biasTerm {
-            reduceBroadcast(geometry, into: blobs[blobs.count - 1].diff, accumulate: true) { dy[$0] }
+            // Caffe's inner Bias layer: a learned β, accumulated one outer index at a time.
+            reduceBroadcast(geometry, dy, times: nil, into: blobs[blobs.count - 1].diff, accumulate: true,
+                            order: .perOuterIntoTarget)
         }
         let gammaIsParam = bottom.count == 1
         if gammaIsParam || (propagateDown.count > 1 && propagateDown[1]) {
@@ -91,7 +93,8 @@ public final class ScaleLayer: Layer {
             let g = geometry
             let isEltwise = bottom[0].count == gamma.count
             let caffeOverwrites = isEltwise || (g.outer == 1 && g.inner > 1 && g.dim > 1)
-            reduceBroadcast(g, into: gamma.diff, accumulate: gammaIsParam && !caffeOverwrites) { dy[$0] * x[$0] }
+            reduceBroadcast(g, dy, times: x, into: gamma.diff, accumulate: gammaIsParam && !caffeOverwrites,
+                            order: .totalThenTarget)
         }
         if propagateDown.first == true {
             let gd = (bottom.count > 1 ? bottom[1] : blobs[0]).data

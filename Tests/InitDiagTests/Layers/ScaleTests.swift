@@ -22,6 +22,7 @@ import Testing
         Case(shape: [2, 3, 4], axis: 0, numAxes: 1, gammaShape: [2]),         // axis 0 (outer 1)
         Case(shape: [2, 3, 4], axis: -1, numAxes: -1, gammaShape: [4]),       // to the end, inner 1
         Case(shape: [4, 6], axis: 1, numAxes: 1, gammaShape: [6]),            // 2-D
+        Case(shape: [2, 3], axis: 0, numAxes: -1, gammaShape: [2, 3]),        // elementwise γ
     ]
 
     @Test(arguments: cases, [false, true])
