@@ -132,7 +132,7 @@ public final class BatchNormLayer: Layer {
             channelSums(x, alpha: inv, into: mu)
         }
         // y ← x − mean (in top; bottom may be the same blob).
-        parallelFor(n * c) { rowIndex in
+        layerRowChunks(n * c, rowLength: s) { rowIndex in
             let m = mu[rowIndex % c]
             let src = x + rowIndex * s, dst = y + rowIndex * s
             for k in 0..<s { dst[k] = src[k] - m }
@@ -155,7 +155,7 @@ public final class BatchNormLayer: Layer {
         }
         for ch in 0..<c { sd[ch] = (v[ch] + eps).squareRoot() }
         let xn = normalized.data
-        parallelFor(n * c) { rowIndex in
+        layerRowChunks(n * c, rowLength: s) { rowIndex in
             let d = sd[rowIndex % c]
             let row = y + rowIndex * s, cache = xn + rowIndex * s
             for k in 0..<s {
@@ -172,7 +172,7 @@ public final class BatchNormLayer: Layer {
         let n = num, c = channels, s = spatial
         let sd = stdDev.data
         if useGlobalStats {
-            parallelFor(n * c) { rowIndex in
+            layerRowChunks(n * c, rowLength: s) { rowIndex in
                 let d = sd[rowIndex % c]
                 let src = dy + rowIndex * s, dst = dx + rowIndex * s
                 for k in 0..<s { dst[k] = src[k] / d }
@@ -190,7 +190,7 @@ public final class BatchNormLayer: Layer {
         // Caffe: dx = y·Σ(dy·y) + Σdy, then dx = 1·dy + (−1/(N·spatial))·dx (axpby), then
         // dx / sqrt(var + eps).
         let negInv = n * s == 0 ? 0 : Float(-1.0 / Double(n * s))
-        parallelFor(n * c) { rowIndex in
+        layerRowChunks(n * c, rowLength: s) { rowIndex in
             let ch = rowIndex % c
             let d = sd[ch], a = sumDy[ch], b = sumDyY[ch]
             let off = rowIndex * s

@@ -8,6 +8,16 @@ func resolveLayerAxis(_ axis: Int, numAxes: Int, blob: Blob, _ param: LayerParam
     return axis < 0 ? axis + numAxes : axis
 }
 
+/// Runs `body(row)` for every row in 0..<rows, in contiguous chunks spread over the engine's
+/// threads only when a chunk holds at least ~16k elements: a thread per tiny row would cost more
+/// than the work. Rows must touch disjoint memory.
+@inline(__always)
+func layerRowChunks(_ rows: Int, rowLength: Int, _ body: (Int) -> Void) {
+    parallelChunks(rows, minChunk: max(1, 16_384 / max(rowLength, 1))) { r in
+        for row in r { body(row) }
+    }
+}
+
 /// How a Scale/Bias operand of shape bottom[axis ..< axis + k] broadcasts over bottom:
 /// bottom viewed as (outer, dim, inner) with the operand indexed by the middle index
 /// (BVLC/caffe src/caffe/layers/scale_layer.cpp, bias_layer.cpp Reshape).
@@ -48,7 +58,7 @@ struct AffineBroadcast: Equatable {
 /// (gemm with K = 1 and beta 1: one float add per element).
 func addBroadcastBias(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ g: AffineBroadcast) {
     let inner = g.inner
-    parallelFor(g.outer * g.dim) { row in
+    layerRowChunks(g.outer * g.dim, rowLength: inner) { row in
         let v = b[row % g.dim]
         let p = y + row * inner
         for k in 0..<inner { p[k] += v }
@@ -66,7 +76,7 @@ enum BroadcastReduceOrder { case perOuterIntoTarget, totalThenTarget }
 func reduceBroadcast(_ g: AffineBroadcast, _ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?,
                      into target: UnsafeMutablePointer<Float>, accumulate: Bool, order: BroadcastReduceOrder) {
     let inner = g.inner, dim = g.dim, outer = g.outer
-    parallelFor(dim) { d in
+    layerRowChunks(dim, rowLength: outer * inner) { d in
         var total: Float = 0
         var started = false
         if order == .perOuterIntoTarget, accumulate { total = target[d]; started = true }

@@ -53,7 +53,7 @@ public final class ConcatLayer: Layer {
         var offset = 0
         for b in bottom {
             let axisLen = b.shape[concatAxis], slab = axisLen * inner, x = b.data, off = offset
-            parallelFor(outer) { o in
+            layerRowChunks(outer, rowLength: slab) { o in
                 (y + (o * topAxis + off) * inner).update(from: x + o * slab, count: slab)
             }
             offset += axisLen
@@ -67,7 +67,7 @@ public final class ConcatLayer: Layer {
             let axisLen = b.shape[concatAxis], slab = axisLen * inner, off = offset
             if i < propagateDown.count, propagateDown[i] {
                 let dx = b.diff
-                parallelFor(outer) { o in
+                layerRowChunks(outer, rowLength: slab) { o in
                     (dx + o * slab).update(from: dy + (o * topAxis + off) * inner, count: slab)
                 }
             }

@@ -71,7 +71,7 @@ public final class ScaleLayer: Layer {
         }
         let y = top[0].data, g = (bottom.count > 1 ? bottom[1] : blobs[0]).data
         let inner = geometry.inner, dim = geometry.dim
-        parallelFor(geometry.outer * dim) { row in
+        layerRowChunks(geometry.outer * dim, rowLength: inner) { row in
             let f = g[row % dim]
             let src = x + row * inner, dst = y + row * inner
             for k in 0..<inner { dst[k] = src[k] * f }
@@ -99,7 +99,7 @@ public final class ScaleLayer: Layer {
         if propagateDown.first == true {
             let gd = (bottom.count > 1 ? bottom[1] : blobs[0]).data
             let dx = bottom[0].diff, inner = geometry.inner, dim = geometry.dim
-            parallelFor(geometry.outer * dim) { row in
+            layerRowChunks(geometry.outer * dim, rowLength: inner) { row in
                 let f = gd[row % dim]
                 let src = dy + row * inner, dst = dx + row * inner
                 for k in 0..<inner { dst[k] = src[k] * f }

@@ -8,7 +8,7 @@ struct SoftmaxKernel {
     /// x and p may be the same buffer.
     func forward(_ x: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>) {
         let c = channels, inner = inner, dim = c * inner
-        parallelFor(outer) { o in
+        layerRowChunks(outer, rowLength: dim) { o in
             let src = x + o * dim, dst = p + o * dim
             for k in 0..<inner {
                 // Caffe starts from channel 0 and keeps std::max(scale, x) = (scale < x ? x : scale).
@@ -28,7 +28,7 @@ struct SoftmaxKernel {
     /// dx = (dy − Σ_c dy·p)·p per position (Caffe softmax Backward_cpu). dx may alias dy.
     func backward(_ p: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
         let c = channels, inner = inner, dim = c * inner
-        parallelFor(outer) { o in
+        layerRowChunks(outer, rowLength: dim) { o in
             let base = o * dim
             for k in 0..<inner {
                 var dot: Float = 0
