@@ -187,17 +187,26 @@ public final class BatchNormLayer: Layer {
         parallelChunks(n * c * s) { r in for i in r { product[i] = y[i] * dy[i] } }
         channelSums(product, alpha: 1, into: sumDyY)
         channelSums(dy, alpha: 1, into: sumDy)
-        // Caffe: dx = y·Σ(dy·y) + Σdy, then dx = 1·dy + (−1/(N·spatial))·dx (axpby), then
-        // dx / sqrt(var + eps).
-        let negInv = n * s == 0 ? 0 : Float(-1.0 / Double(n * s))
+        // Caffe: dx = y·Σ(dy·y) + Σdy; dx = 1·dy + (−1/(N·spatial))·dx through cblas_saxpby
+        // (same BLAS, same rounding); dx /= sqrt(var + eps). In place dx is dy, so dy is first
+        // saved in the scratch (Caffe saves it in x_norm_'s diff).
+        var topDiff = UnsafePointer(dy)
+        if dx == dy {
+            product.update(from: dy, count: n * c * s)
+            topDiff = UnsafePointer(product)
+        }
         layerRowChunks(n * c, rowLength: s) { rowIndex in
             let ch = rowIndex % c
-            let d = sd[ch], a = sumDy[ch], b = sumDyY[ch]
+            let a = sumDy[ch], b = sumDyY[ch]
             let off = rowIndex * s
-            for k in 0..<s {
-                let t = y[off + k] * b + a
-                dx[off + k] = (dy[off + k] + negInv * t) / d
-            }
+            for k in 0..<s { dx[off + k] = y[off + k] * b + a }
+        }
+        let negInv = n * s == 0 ? 0 : Float(-1.0 / Double(n * s))
+        cblas_saxpby(blasint(n * c * s), 1, topDiff, 1, negInv, dx, 1)
+        layerRowChunks(n * c, rowLength: s) { rowIndex in
+            let d = sd[rowIndex % c]
+            let row = dx + rowIndex * s
+            for k in 0..<s { row[k] /= d }
         }
     }
 }
