@@ -1,8 +1,20 @@
 /// Layer type names (as written in `type:`) → the class that implements them.
 public enum LayerFactory {
     nonisolated(unsafe) public static let implemented: [String: Layer.Type] = [
+        "Accuracy": AccuracyLayer.self,
+        "BatchNorm": BatchNormLayer.self,
+        "Bias": BiasLayer.self,
+        "Concat": ConcatLayer.self,
         "Data": DataLayer.self,
+        "Dropout": DropoutLayer.self,
+        "Eltwise": EltwiseLayer.self,
+        "Flatten": FlattenLayer.self,
         "Input": InputLayer.self,
+        "ReLU": ReLULayer.self,
+        "Scale": ScaleLayer.self,
+        "Softmax": SoftmaxLayer.self,
+        "SoftmaxWithLoss": SoftmaxWithLossLayer.self,
+        "Split": SplitLayer.self,
     ]
 
     /// Caffe layer types that exist upstream but have no implementation here; named in errors so

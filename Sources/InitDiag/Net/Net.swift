@@ -241,7 +241,12 @@ public final class Net {
         for li in layers.indices {
             try layers[li].reshape(bottom: bottomVecs[li], top: topVecs[li])
             layers[li].forward(bottom: bottomVecs[li], top: topVecs[li])
+            // Layers that cannot throw keep the first bad input they met (a corrupt record, a
+            // label outside [0, C)); the run stops here with it.
             if let data = layers[li] as? DataLayer, let error = data.lastError { throw error }
+            if let reader = layers[li] as? LabelReadingLayer, let error = reader.labelError {
+                throw error
+            }
             for id in topIDs[li] where blobLossWeights[id] != 0 {
                 let b = blobs[id]
                 for i in 0..<b.count { loss += blobLossWeights[id] * b.data[i] }

@@ -48,9 +48,10 @@ struct GradientChecker {
 
         // Analytic gradients.
         _ = objective()
-        for (t, w) in zip(top, weights) { t.setDiff(w) }
+        // Bottom diffs are zeroed before the top diffs are set: in place they are the same buffer.
         for b in layer.blobs { b.zeroDiff() }
         for i in which { bottom[i].zeroDiff() }
+        for (t, w) in zip(top, weights) { t.setDiff(w) }
         // In-place layers share a blob between top and bottom: backward must see the top diff.
         layer.backward(top: top, propagateDown: propagate, bottom: bottom)
         // (blob, index of its saved input or nil for a parameter, analytic gradient)
@@ -61,7 +62,7 @@ struct GradientChecker {
         for (blob, inputIndex, analytic) in blobsToCheck {
             for i in 0..<blob.count {
                 if let isKink {
-                    if let k = inputIndex { restoreInputs(); _ = k }
+                    if inputIndex != nil { restoreInputs() }
                     if isKink(blob, i) { continue }
                 }
                 func set(_ v: Float) {
