@@ -97,6 +97,10 @@ public final class SGDSolver: @unchecked Sendable {
 
     /// Caffe's GetLearningRate at the current `iter` (advances multistep's current step: call once
     /// per iteration; `applyUpdate` calls it itself and keeps the value in `lastRate`).
+    /// Called for each param with the gradient exactly as the momentum step sees it (after
+    /// clipping, iter_size normalisation and weight decay): the probes record it here.
+    public var gradientObserver: ((_ paramIndex: Int, _ blob: Blob) -> Void)?
+
     public func rate() -> Float {
         policy.rate(iter: iter, currentStep: &currentStep)
     }
@@ -116,6 +120,7 @@ public final class SGDSolver: @unchecked Sendable {
             guard p.lrMult != 0, p.blob.count > 0 else { updateRatios[i] = 0; continue }
             normalize(p)
             regularize(p, scratch: scratch[i])
+            gradientObserver?(i, p.blob)
             computeUpdateValue(p, history: history[i], scratch: scratch[i], rate: rate)
             updateRatios[i] = subtractDiff(p.blob)
         }
