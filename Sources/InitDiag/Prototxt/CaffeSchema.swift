@@ -342,7 +342,7 @@ extension V1LayerParameter: CaffeMessage {
         .optional("name", 4, \.name),
         .messages("include", 32, \.include),
         .messages("exclude", 33, \.exclude),
-        .namedEnum("type", 5, \.type, enumName: "LayerType", values: V1LayerTypes.table.map { ($0.name, $0.number) }),
+        .namedEnum("type", 5, \.type, enumName: "LayerType", example: "CONVOLUTION", values: V1LayerTypes.table.map { ($0.name, $0.number) }),
         .messages("blobs", 6, \.blobs),
         .repeated("param", 1001, \.param),
         .repeated("blob_share_mode", 1002, \.blobShareMode),
@@ -370,7 +370,7 @@ extension V1LayerParameter: CaffeMessage {
         "infogain_loss_param": 16, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34,
         "power_param": 21, "sigmoid_param": 38, "slice_param": 31, "tanh_param": 37,
         "threshold_param": 25, "window_data_param": 20,
-    ])
+    ], notes: ["layer": "'layer' inside V1 'layers' (the V0 net format)"])
 }
 
 extension NetParameter: CaffeMessage {
@@ -438,7 +438,7 @@ extension SolverParameter: CaffeMessage {
         .scalar("rms_decay", 38, \.rmsDecay),
         .scalar("debug_info", 23, \.debugInfo),
         .scalar("snapshot_after_train", 28, \.snapshotAfterTrain),
-        .namedEnum("solver_type", 30, \.solverType, enumName: "SolverType", values: SolverTypes.table.map { ($0.name, $0.number) }),
+        .namedEnum("solver_type", 30, \.solverType, enumName: "SolverType", example: "SGD", values: SolverTypes.table.map { ($0.name, $0.number) }),
         .scalar("layer_wise_reduce", 41, \.layerWiseReduce),
         .repeated("weights", 42, \.weights),
     ])

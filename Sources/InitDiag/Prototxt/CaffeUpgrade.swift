@@ -106,10 +106,10 @@ enum CaffeUpgrade {
             var param = InputParameter()
             let n = net.input.count
             if hasShape, net.inputShape.count != n {
-                throw PrototxtError(present[8] ?? inputAt, "\(net.inputShape.count) 'input_shape' entries for \(n) inputs: give one per input")
+                throw PrototxtError(present[8] ?? inputAt, "\(count(net.inputShape.count, "'input_shape' entry", "'input_shape' entries")) for \(count(n, "input", "inputs")): give one per input")
             }
             if hasDim, net.inputDim.count != 4 * n {
-                throw PrototxtError(present[4] ?? inputAt, "\(net.inputDim.count) 'input_dim' values for \(n) inputs: give four (num, channels, height, width) per input")
+                throw PrototxtError(present[4] ?? inputAt, "\(count(net.inputDim.count, "'input_dim' value", "'input_dim' values")) for \(count(n, "input", "inputs")): give four (num, channels, height, width) per input")
             }
             for (i, name) in net.input.enumerated() {
                 layer.top.append(name)
@@ -181,6 +181,8 @@ enum CaffeUpgrade {
         }
         return notices
     }
+
+    private static func count(_ n: Int, _ one: String, _ many: String) -> String { "\(n) \(n == 1 ? one : many)" }
 
     /// boost::filesystem::is_directory, relative to the working directory as in Caffe.
     static func isDirectory(_ path: String) -> Bool {

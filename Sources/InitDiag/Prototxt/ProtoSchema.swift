@@ -24,10 +24,12 @@ struct MessageSchema<M>: Sendable {
     /// Fields initdiag does not implement (real caffe.proto names → numbers): named in errors,
     /// never silently ignored in text.
     let unsupported: [String: Int]
+    /// How an unsupported field is named in its error, where the bare name would mislead.
+    let unsupportedNotes: [String: String]
     /// Field indices in number order: protobuf's printer emits fields by number.
     let printOrder: [Int]
 
-    init(_ protoName: String, _ fields: [ProtoField<M>], unsupported: [String: Int] = [:]) {
+    init(_ protoName: String, _ fields: [ProtoField<M>], unsupported: [String: Int] = [:], notes: [String: String] = [:]) {
         self.protoName = protoName
         self.fields = fields
         var byName: [String: Int] = [:], byNumber: [Int: Int] = [:]
@@ -38,6 +40,7 @@ struct MessageSchema<M>: Sendable {
         self.byName = byName
         self.byNumber = byNumber
         self.unsupported = unsupported
+        unsupportedNotes = notes
         printOrder = fields.indices.sorted { fields[$0].number < fields[$1].number }
     }
 }
@@ -303,13 +306,13 @@ extension ProtoEnum {
         switch s {
         case .identifier(let id) where !negative:
             if let v = Self(rawValue: id) { return v }
-            throw ScalarError(enumMessage(id, names: names, typeName: protoEnumName))
+            throw ScalarError(enumMessage("'\(id)'", suggestFor: id, names: names, typeName: protoEnumName))
         case .number(_, false):
             let n = try signedInteger(s, negative: negative, min: Int64(Int32.min), max: Int64(Int32.max), type: "enum \(protoEnumName)")
             if let v = Self(protoNumber: n) { return v }
-            throw ScalarError("unknown value \(n) of enum \(protoEnumName) (expected one of \(names.joined(separator: ", ")))")
+            throw ScalarError(enumMessage(String(n), suggestFor: nil, names: names, typeName: protoEnumName))
         default:
-            throw ScalarError("expects a value of enum \(protoEnumName) (one of \(names.joined(separator: ", "))), got \(describeScalar(s, negative: negative))")
+            throw ScalarError("expects a name of enum \(protoEnumName) (\(names.joined(separator: ", "))), got \(describeScalar(s, negative: negative))")
         }
     }
     var textLiteral: String { rawValue }
@@ -327,9 +330,12 @@ extension ProtoEnum {
     static var isPackable: Bool { true }
 }
 
-func enumMessage(_ id: String, names: [String], typeName: String) -> String {
-    var m = "unknown value '\(id)' of enum \(typeName) (expected one of \(names.joined(separator: ", ")))"
-    if let s = closestName(to: id, in: names) { m += "; did you mean '\(s)'?" }
+/// "has no value 'AVG' (enum PoolMethod: MAX, AVE, STOCHASTIC); did you mean 'AVE'?" — the
+/// names are listed when there are few.
+func enumMessage(_ shown: String, suggestFor id: String?, names: [String], typeName: String) -> String {
+    var m = "has no value \(shown) (enum \(typeName)"
+    m += names.count <= 8 ? ": \(names.joined(separator: ", ")))" : ")"
+    if let id, let s = closestName(to: id, in: names) { m += "; did you mean '\(s)'?" }
     return m
 }
 
@@ -360,7 +366,8 @@ private func scalarText<V: ProtoScalar>(_ tf: TextField, _ item: TextValue, _: V
     case .message:
         throw PrototxtError(item.location, "'\(tf.name)' is a \(V.protoTypeName), not a message")
     case .list:
-        throw PrototxtError(item.location, "'\(tf.name)' is a \(V.protoTypeName); lists cannot nest")
+        // Lists cannot nest syntactically, so this is a list given to a non-repeated field.
+        throw PrototxtError(item.location, "'\(tf.name)' is not a repeated field: give one value, not a list")
     }
 }
 
@@ -510,7 +517,7 @@ extension ProtoField where M: CaffeMessage {
     /// An enum stored by its *name* in a `String?` (deprecated enums that the reader upgrades:
     /// SolverParameter.solver_type, V1LayerParameter.type). `values` are (name, number).
     static func namedEnum(_ name: String, _ number: Int, _ kp: WritableKeyPath<M, String?> & Sendable,
-                          enumName: String, values: [(String, Int32)]) -> ProtoField {
+                          enumName: String, example: String, values: [(String, Int32)]) -> ProtoField {
         let names = values.map(\.0)
         let byName = Dictionary(values, uniquingKeysWith: { a, _ in a })
         let byNumber = Dictionary(values.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
@@ -524,7 +531,7 @@ extension ProtoField where M: CaffeMessage {
                 switch s {
                 case .identifier(let id) where !negative:
                     guard byName[id] != nil else {
-                        throw PrototxtError(tf.value.location, "'\(name)': " + enumMessage(id, names: names, typeName: enumName))
+                        throw PrototxtError(tf.value.location, "'\(name)' " + enumMessage("'\(id)'", suggestFor: id, names: names, typeName: enumName))
                     }
                     m[keyPath: kp] = id
                 case .number(_, false):
@@ -533,11 +540,11 @@ extension ProtoField where M: CaffeMessage {
                         throw PrototxtError(tf.value.location, "'\(name)' \(error.message)")
                     }
                     guard let id = byNumber[n] else {
-                        throw PrototxtError(tf.value.location, "'\(name)': unknown value \(n) of enum \(enumName)")
+                        throw PrototxtError(tf.value.location, "'\(name)' " + enumMessage(String(n), suggestFor: nil, names: names, typeName: enumName))
                     }
                     m[keyPath: kp] = id
                 default:
-                    throw PrototxtError(tf.value.location, "'\(name)' expects a value of enum \(enumName) (e.g. \(names.prefix(3).joined(separator: ", "))), got \(describeScalar(s, negative: negative))")
+                    throw PrototxtError(tf.value.location, "'\(name)' expects a name of enum \(enumName) (e.g. \(example)), got \(describeScalar(s, negative: negative))")
                 }
             },
             printText: { m, p in
@@ -637,7 +644,8 @@ enum TextDecoder {
         for tf in fields {
             guard let index = schema.byName[tf.name] else {
                 if schema.unsupported[tf.name] != nil {
-                    throw PrototxtError(tf.location, "'\(tf.name)' is a Caffe feature initdiag does not implement")
+                    let what = schema.unsupportedNotes[tf.name] ?? "'\(tf.name)'"
+                    throw PrototxtError(tf.location, "\(what) is a Caffe feature initdiag does not implement")
                 }
                 var message = "unknown field '\(tf.name)' in \(context)"
                 let candidates = schema.fields.map(\.name) + schema.unsupported.keys.sorted()
@@ -670,21 +678,26 @@ func closestName(to name: String, in candidates: [String]) -> String? {
     return best?.0
 }
 
-/// Levenshtein distance (insert, delete, substitute), two-row dynamic programme.
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and transpositions
+/// of neighbours ("base_rl" → "base_lr") each cost one.
 func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
+    let width = b.count + 1
+    var d = [Int](repeating: 0, count: (a.count + 1) * width)
+    for i in 0...a.count { d[i * width] = i }
+    for j in 0...b.count { d[j] = j }
     for i in 1...a.count {
-        current[0] = i
         for j in 1...b.count {
             let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            var v = min(d[(i - 1) * width + j] + 1, d[i * width + j - 1] + 1, d[(i - 1) * width + j - 1] + cost)
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                v = min(v, d[(i - 2) * width + j - 2] + 1)
+            }
+            d[i * width + j] = v
         }
-        swap(&previous, &current)
     }
-    return previous[b.count]
+    return d[a.count * width + b.count]
 }
 
 // MARK: - Text printing

@@ -134,7 +134,8 @@ struct TextLexer {
             advance()
             return TextToken(kind: .symbol(b), location: start)
         default:
-            throw PrototxtError(start, "unexpected character \(Self.describeByte(at: pos, in: bytes))")
+            let hint = b < 0x20 || b == 0x7F ? " (is this a binary file?)" : ""
+            throw PrototxtError(start, "unexpected character \(Self.describeByte(at: pos, in: bytes))\(hint)")
         }
     }
 
