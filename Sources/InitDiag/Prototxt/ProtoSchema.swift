@@ -804,3 +804,10 @@ enum WireCodec {
         return w.bytes
     }
 }
+
+extension CaffeMessage {
+    /// The caffe.proto message name.
+    static var protoName: String { schema.protoName }
+    /// (field name, proto type) of every field, for tools and tests.
+    static var fieldSummary: [(name: String, type: String)] { schema.fields.map { ($0.name, $0.typeName) } }
+}
