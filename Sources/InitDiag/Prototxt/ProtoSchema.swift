@@ -367,7 +367,7 @@ private func scalarText<V: ProtoScalar>(_ tf: TextField, _ item: TextValue, _: V
         throw PrototxtError(item.location, "'\(tf.name)' is a \(V.protoTypeName), not a message")
     case .list:
         // Lists cannot nest syntactically, so this is a list given to a non-repeated field.
-        throw PrototxtError(item.location, "'\(tf.name)' is not a repeated field: give one value, not a list")
+        throw notRepeated(tf)
     }
 }
 
@@ -494,6 +494,7 @@ extension ProtoField where M: CaffeMessage {
         ProtoField(
             name: name, number: number, isRepeated: false, typeName: "bytes",
             decodeText: { m, tf throws(PrototxtError) in
+                if case .list = tf.value.kind { throw notRepeated(tf) }
                 guard case .scalar(.string(let b), false) = tf.value.kind, tf.hasColon else {
                     throw PrototxtError(tf.value.location, "'\(name)' expects a quoted string of bytes")
                 }
@@ -525,6 +526,7 @@ extension ProtoField where M: CaffeMessage {
             name: name, number: number, isRepeated: false, typeName: "enum \(enumName)",
             decodeText: { m, tf throws(PrototxtError) in
                 guard case .scalar(let s, let negative) = tf.value.kind else {
+                    if case .list = tf.value.kind { throw notRepeated(tf) }
                     throw PrototxtError(tf.value.location, "'\(name)' is an enum \(enumName), not a message")
                 }
                 guard tf.hasColon else { throw PrototxtError(tf.location, "expected ':' after '\(name)'") }
@@ -570,6 +572,7 @@ extension ProtoField where M: CaffeMessage {
             name: name, number: number, isRepeated: false, typeName: "message \(S.schema.protoName)",
             decodeText: { m, tf throws(PrototxtError) in
                 guard case .message(let fields) = tf.value.kind else {
+                    if case .list = tf.value.kind { throw notRepeated(tf) }
                     throw messageExpected(tf, S.self)
                 }
                 m[keyPath: kp] = try TextDecoder.decode(S.self, fields, context: name, at: tf.location).message
@@ -625,6 +628,10 @@ extension ProtoField where M: CaffeMessage {
                 for v in m[keyPath: kp] { w.bytesField(number, WireCodec.encode(v)) }
             })
     }
+}
+
+private func notRepeated(_ tf: TextField) -> PrototxtError {
+    PrototxtError(tf.value.location, "'\(tf.name)' is not a repeated field: give one value, not a list")
 }
 
 private func messageExpected<S: CaffeMessage>(_ tf: TextField, _: S.Type) -> PrototxtError {

@@ -55,6 +55,16 @@ public enum Prototxt {
         try parseSolver(try readFile(path, what: "solver"), path: path)
     }
 
+    /// The located syntax tree of a text-format file, without any schema (for tools that want
+    /// to point at places in a prototxt).
+    public static func syntaxTree(_ bytes: [UInt8], path: String) throws -> [TextField] {
+        do {
+            return try TextParser.parse(bytes)
+        } catch {
+            throw located(error, path)
+        }
+    }
+
     /// Canonical text (fields in number order, as protobuf prints them; default values left
     /// out) that parses back to an equal value.
     public static func format(_ net: NetParameter) -> String { TextPrinter.print(net) }
