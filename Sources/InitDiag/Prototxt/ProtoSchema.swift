@@ -294,7 +294,12 @@ protocol ProtoEnum: ProtoScalar, CaseIterable, RawRepresentable where RawValue =
 extension ProtoEnum {
     static var protoTypeName: String { "enum \(protoEnumName)" }
     var protoNumber: Int32 {
-        Int32(Self.allCases.firstIndex(of: self).map { Self.allCases.distance(from: Self.allCases.startIndex, to: $0) } ?? 0)
+        var number: Int32 = 0
+        for c in Self.allCases {
+            if c == self { return number }
+            number += 1
+        }
+        return 0  // not reached: every value is one of allCases
     }
     init?(protoNumber: Int64) {
         guard protoNumber >= 0, protoNumber < Int64(Self.allCases.count) else { return nil }
@@ -502,7 +507,7 @@ extension ProtoField where M: CaffeMessage {
             },
             printText: { m, p in
                 let v = m[keyPath: kp]
-                if !v.isEmpty { p.line("\(name): \(TextFormatting.quote(v))") }
+                if !v.isEmpty { p.line("\(name): \(TextFormatting.quote(v, escapeNonASCII: true))") }
             },
             decodeWire: { m, r, type in
                 guard type == .lengthDelimited else { throw wireTypeError(name, number, type, r) }
@@ -739,8 +744,15 @@ struct TextPrinter {
 
 enum TextFormatting {
     /// A double-quoted literal the lexer reads back to the same bytes: quotes, backslashes and
-    /// control bytes escaped; other bytes (UTF-8 text) kept.
-    static func quote(_ bytes: [UInt8], limit: Int = Int.max) -> String {
+    /// control bytes escaped; other bytes kept (UTF-8 text), or octal-escaped too when
+    /// `escapeNonASCII` (`bytes` fields, which need not be UTF-8).
+    static func quote(_ bytes: [UInt8], limit: Int = Int.max, escapeNonASCII: Bool = false) -> String {
+        func octal(_ b: UInt8, _ out: inout [UInt8]) {
+            out.append(0x5C)
+            out.append(0x30 + (b >> 6))
+            out.append(0x30 + ((b >> 3) & 7))
+            out.append(0x30 + (b & 7))
+        }
         var out: [UInt8] = [0x22]
         for (i, b) in bytes.enumerated() {
             if i >= limit { out.append(contentsOf: Array("…".utf8)); break }
@@ -751,15 +763,14 @@ enum TextFormatting {
             case 0x0D: out.append(contentsOf: [0x5C, 0x72])
             case 0x09: out.append(contentsOf: [0x5C, 0x74])
             case 0..<0x20, 0x7F:
-                out.append(0x5C)
-                out.append(0x30 + (b >> 6))
-                out.append(0x30 + ((b >> 3) & 7))
-                out.append(0x30 + (b & 7))
+                octal(b, &out)
+            case 0x80... where escapeNonASCII:
+                octal(b, &out)
             default: out.append(b)
             }
         }
         out.append(0x22)
-        // Bytes that are not UTF-8 (from \x escapes) print as U+FFFD; only used for messages.
+        // Without escapeNonASCII, bytes that are not UTF-8 show as U+FFFD (error messages only).
         return String(decoding: out, as: UTF8.self)
     }
 

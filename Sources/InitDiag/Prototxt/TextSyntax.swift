@@ -192,7 +192,7 @@ struct TextLexer {
             if c == 0x2E {
                 throw PrototxtError(start, radixInteger
                     ? "hex and octal numbers must be integers: \(text(s))."
-                    : "malformed number \(text(s)). (a second decimal point)")
+                    : "malformed number: a second '.' after \(text(s))")
             }
         }
         return TextToken(kind: .number(text(s), isFloat: isFloat), location: start)

@@ -63,6 +63,21 @@ import Testing
         #expect(net.layer.map(\.line) == [3, 4, 5, 5])
     }
 
+    @Test func emptyFileIsAnEmptyNet() throws {
+        let path = PrototxtFixtures.path("prototxt/empty.prototxt")
+        let net = try Prototxt.loadNet(path: path)
+        #expect(net.layer.isEmpty && net.name.isEmpty && net.sourcePath == path)
+        var d = Datum()
+        d.data = [0, 0x80, 0xFF, 0x22, 0x5C, 0x0A, 0x41]
+        // bytes fields print octal escapes and read back to the same bytes.
+        let text = TextPrinter.print(d)
+        #expect(text == "data: \"\\000\\200\\377\\\"\\\\\\nA\"\n")
+        let back = try TextDecoder.decode(Datum.self, try TextParser.parse(Array(text.utf8)), context: "Datum",
+                                          at: TextLocation(line: 1, column: 1)).message
+        #expect(back == d)
+        #expect(Self.error("name: 1.5.2") == "t:1:7: malformed number: a second '.' after 1.5")
+    }
+
     @Test func emptyInputIsAnEmptyNet() throws {
         for text in ["", "   \n\t\n", "# only a comment", "# a\n# b\n"] {
             let net = try Prototxt.parseNet(text, path: "empty.prototxt")
