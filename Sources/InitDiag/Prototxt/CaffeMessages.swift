@@ -306,8 +306,61 @@ public struct NetParameter: Sendable, Equatable {
     public var state: NetState? = nil                              // 6
     public var debugInfo: Bool = false                             // 7
     public var layer: [LayerParameter] = []                        // 100
+    /// Legacy V1 layers. The readers upgrade them into `layer` (as Caffe's UpgradeV1Net does),
+    /// so this is always empty in a value returned by `Prototxt` or `CaffeModel`.
+    public var layers: [V1LayerParameter] = []                     // 2 (legacy)
     /// The file it came from (for error messages), empty when built in code.
     public var sourcePath: String = ""
+    public init() {}
+}
+
+/// The deprecated V1 layer (NetParameter.layers = 2), as old prototxts and .caffemodels hold it.
+/// Only what initdiag can upgrade is kept; `type` holds the V1 enum *name* (e.g. "CONVOLUTION").
+/// Field numbers: BVLC/caffe src/caffe/proto/caffe.proto, message V1LayerParameter.
+public struct V1LayerParameter: Sendable, Equatable {
+    public var bottom: [String] = []                               // 2
+    public var top: [String] = []                                  // 3
+    public var name: String? = nil                                 // 4
+    public var include: [NetStateRule] = []                        // 32
+    public var exclude: [NetStateRule] = []                        // 33
+    public var type: String? = nil                                 // 5 (enum LayerType, by name)
+    public var blobs: [BlobProto] = []                             // 6
+    public var param: [String] = []                                // 1001
+    public var blobShareMode: [ParamSpec.ShareMode] = []           // 1002
+    public var blobsLr: [Float] = []                               // 7
+    public var weightDecay: [Float] = []                           // 8
+    public var lossWeight: [Float] = []                            // 35
+    public var accuracyParam: AccuracyParameter? = nil             // 27
+    public var concatParam: ConcatParameter? = nil                 // 9
+    public var convolutionParam: ConvolutionParameter? = nil       // 10
+    public var dataParam: DataParameter? = nil                     // 11
+    public var dropoutParam: DropoutParameter? = nil               // 12
+    public var eltwiseParam: EltwiseParameter? = nil               // 24
+    public var hdf5DataParam: HDF5DataParameter? = nil             // 13
+    public var innerProductParam: InnerProductParameter? = nil     // 17
+    public var poolingParam: PoolingParameter? = nil               // 19
+    public var reluParam: ReLUParameter? = nil                     // 30
+    public var softmaxParam: SoftmaxParameter? = nil               // 39
+    public var transformParam: TransformationParameter? = nil      // 36
+    public var lossParam: LossParameter? = nil                     // 42
+    /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
+    public var line: Int = 0
+    public var column: Int = 0
+    public init() {}
+}
+
+/// BlobProtoVector (blobs = 1): several blobs in one binary file.
+public struct BlobProtoVector: Sendable, Equatable {
+    public var blobs: [BlobProto] = []                             // 1
+    public init() {}
+}
+
+/// SolverState (.solverstate, BINARYPROTO snapshots).
+public struct SolverState: Sendable, Equatable {
+    public var iter: Int32 = 0                                     // 1
+    public var learnedNet: String? = nil                           // 2
+    public var history: [BlobProto] = []                           // 3
+    public var currentStep: Int32 = 0                              // 4
     public init() {}
 }
 
