@@ -40,30 +40,3 @@ public enum LayerFactory {
         throw InputError("\(location)layer '\(layer.name)': unknown layer type '\(name)' (supported: \(supported))")
     }
 }
-
-/// The candidate closest to `word` by edit distance (case-insensitive), if close enough to be a
-/// plausible typo: at most a third of the word's length, and at least 1.
-public func closestName(to word: String, in candidates: [String]) -> String? {
-    let w = Array(word.lowercased())
-    var best: (String, Int)? = nil
-    for c in candidates.sorted() {
-        let d = editDistance(w, Array(c.lowercased()))
-        if best == nil || d < best!.1 { best = (c, d) }
-    }
-    guard let (name, d) = best, d <= max(1, w.count / 3) else { return nil }
-    return name
-}
-
-func editDistance(_ a: [Character], _ b: [Character]) -> Int {
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&prev, &cur)
-    }
-    return prev[b.count]
-}
