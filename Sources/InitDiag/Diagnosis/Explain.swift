@@ -1,0 +1,239 @@
+import Foundation
+
+/// The plain-English explanation of one diagnosis: markdown paragraphs separated by blank lines,
+/// every claim with the number it rests on.
+func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
+                      thresholds th: DiagnosisThresholds) -> String {
+    let n = d.numbers
+    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    var paragraphs: [String] = []
+
+    switch d.verdict {
+    case .stuckAtChance:
+        var p = "**Stuck at chance.** The loss stayed within \(diagFormat(n.windowMaxDeviation ?? .nan, digits: 2)) of \(lnCText)"
+        if let a = n.windowFirstIteration, let b = n.windowLastIteration {
+            p += " from iteration \(a) to \(b) (\(n.windowSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the start)"
+        }
+        p += "."
+        if let layer = n.logitsLayer, let s = n.logitsBetweenSampleStd {
+            p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
+        }
+        paragraphs.append(p)
+    case .learning:
+        var p = "**Learning.**"
+        if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
+            p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
+        }
+        if let acc = n.lastTestAccuracy {
+            p += " Last test accuracy \(diagPercent(acc)) (chance \(diagPercent(1 / Double(max(n.classes, 1)))))."
+        }
+        paragraphs.append(p)
+    case .diverged:
+        var p = "**Diverged.**"
+        if let site = n.nonFinite {
+            p += " The first non-finite value appeared at iteration \(site.iteration)"
+            if let layer = site.layer {
+                p += site.blob == "loss" ? " in the loss (\(layer))" : " in \(layer) (\(site.blob))"
+            }
+            p += "."
+        } else {
+            p += " The trace's status is \"diverged\"."
+        }
+        if let last = lastFiniteLoss(run) { p += " The last finite loss was \(diagFormat(last.loss, digits: 4)) at iteration \(last.iteration)." }
+        paragraphs.append(p)
+    case .inconclusive:
+        if n.windowSteps < th.minWindowSteps {
+            paragraphs.append("**Inconclusive.** Only \(n.recordedSteps) recorded step\(n.recordedSteps == 1 ? "" : "s"): the verdict needs at least \(th.minWindowSteps) in its window (the last \(diagPercent(th.windowFraction)) of the run). The findings below describe the initialisation.")
+        } else {
+            var p = "**Inconclusive.** Over iterations \(n.windowFirstIteration ?? 0)–\(n.windowLastIteration ?? 0) the mean loss was \(diagFormat(n.windowMeanLoss ?? .nan, digits: 4)) (\(lnCText)): not clearly below chance"
+            if let s = n.logitsBetweenSampleStd, s >= th.logitSpreadMax {
+                p += ", yet the logits still depend on the input (between-sample std \(diagFormat(s, digits: 2)))"
+            }
+            paragraphs.append(p + ".")
+        }
+    }
+
+    if let cause = biasCauseParagraph(d, run: run, thresholds: th) { paragraphs.append(cause) }
+    if let c = collapse {
+        let when = c.step == 0 ? "At initialisation" : "At iteration \(run.iterations[c.step])"
+        paragraphs.append("\(when) the signal stops depending on the input from **\(c.finding.layer ?? "?")** on (input_dependence \(diagFormat(c.inputDependence, digits: 2)) < \(diagFormat(th.collapseInputDependence))); by \(c.deepestLayer) the between-sample std is \(diagPercent(c.deepestRatio)) of the std: every input gives nearly the same output.")
+    }
+    if let mf = meanFieldParagraph(d) { paragraphs.append(mf) }
+    if let other = otherFindingsParagraph(d.findings) { paragraphs.append(other) }
+    return paragraphs.joined(separator: "\n\n")
+}
+
+func lastFiniteLoss(_ run: RunRecord) -> (iteration: Int, loss: Double)? {
+    let n = min(run.loss.count, run.iterations.count)
+    guard let i = (0..<n).last(where: { run.loss[$0].isFinite }) else { return nil }
+    return (run.iterations[i], run.loss[i])
+}
+
+/// "conv1_1's bias filler is Caffe xavier on a 1-D blob …" and where the bias dominates.
+func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisThresholds) -> String? {
+    let dominated = d.findings.filter { $0.kind == .biasDominated }.compactMap(\.layer)
+    guard !dominated.isEmpty else { return nil }
+    let linear = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.biasShare != nil }
+    guard let first = linear.first, let sb = first.biasSecondMoment else { return nil }
+    let record = run.layers.first { $0.name == first.name }
+    let filler = record?.attributes["bias_filler"] ?? ""
+    let biasVariance = (record?.value("param1/data/std", at: 0)).map { $0 * $0 } ?? sb
+    var p: String
+    if filler.lowercased().contains("xavier") {
+        p = "\(first.name)'s bias filler is Caffe `xavier` on a 1-D blob: Caffe takes fan_in = count/shape(0) = 1, so the bias is U(±√3) = U(±1.732) with variance 1 at every width (measured \(String(format: "%.3f", biasVariance)))"
+    } else {
+        p = "\(first.name)'s bias (filler `\(filler.isEmpty ? "unknown" : filler)`) has variance \(diagFormat(biasVariance))"
+    }
+    if let w = first.weightSecondMoment {
+        p += "; the weights get \(diagFormat(w, digits: 2))"
+        if let sw = first.sigmaW2, let f = first.fanIn { p += " (1/fan_in with fan_in \(diagFormat(f)): σ_w² = Var(w)·fan_in = \(diagFormat(sw, digits: 2)))" }
+    }
+    p += "."
+    // The first layer from which every later biased pre-activation is dominated.
+    var from: Int? = nil
+    for i in linear.indices.reversed() {
+        guard let s = linear[i].biasShare, s > th.biasShareMin else { break }
+        from = i
+    }
+    if let from {
+        let shares = linear[from...].compactMap(\.biasShare).sorted()
+        let median = shares[shares.count / 2]
+        p += " From \(linear[from].name) on the bias accounts for \(diagPercent(shares.first ?? median))–\(diagPercent(shares.last ?? median)) (median \(diagPercent(median))) of each pre-activation's second moment: after a few ReLU layers the constant per-channel bias pattern outweighs everything the input contributes."
+    } else {
+        p += " The bias holds more than \(diagPercent(th.biasShareMin)) of the pre-activation's second moment in \(dominated.count) of \(linear.count) layers (\(dominated.joined(separator: ", ")))."
+    }
+    return p
+}
+
+/// Mean-field theory's account of the numbers (Poole et al. 2016; Schoenholz et al. 2017).
+func meanFieldParagraph(_ d: Diagnosis) -> String? {
+    let linear = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.sigmaW2 != nil }
+    guard linear.count >= 2 else { return nil }
+    let sw = linear.compactMap(\.sigmaW2).sorted()
+    let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()
+    let swMedian = sw[sw.count / 2], sbMedian = sb[sb.count / 2]
+    guard sbMedian > 0 else { return nil }
+    var p = "Mean-field theory predicts this. With σ_w² = Var(w)·fan_in ≈ \(diagFormat(swMedian, digits: 2)) and σ_b² = Var(b) ≈ \(diagFormat(sbMedian, digits: 2)), the recursion q_{l+1} = σ_w²·q_l/2 + σ_b² (E[relu(z)²] = q/2)"
+    if swMedian < 2 {
+        let qStar = sbMedian / (1 - swMedian / 2)
+        p += " settles at q* = σ_b²/(1 − σ_w²/2) = \(diagFormat(qStar, digits: 3)), of which the bias is \(diagPercent(sbMedian / qStar))"
+    } else {
+        p += " grows without bound"
+    }
+    p += ", and the ReLU correlation map c' = (σ_w²·q/2·f(c) + σ_b²)/q', f(c) = (√(1−c²) + (π − arccos c)·c)/π, drives the correlation between any two inputs to 1 when σ_b² dominates."
+    if let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil }),
+       let predicted = deepest.chainBetweenShare, let measured = deepest.betweenShare {
+        p += " Chained from the data layer it predicts that \(diagFormat(predicted, digits: 2)) of \(deepest.name)'s second moment still varies with the input; measured: \(diagFormat(measured, digits: 2))."
+    }
+    return p
+}
+
+func otherFindingsParagraph(_ findings: [Finding]) -> String? {
+    var parts: [String] = []
+    let dead = findings.filter { $0.kind == .deadUnits }
+    if !dead.isEmpty {
+        parts.append("\(dead.count) layer\(dead.count == 1 ? " has" : "s have") dead units at initialisation (\(dead.compactMap(\.layer).joined(separator: ", ")))")
+    }
+    for kind in [FindingKind.vanishingGradient, .explodingGradient, .explodingActivation, .vanishingActivation] {
+        if let f = findings.first(where: { $0.kind == kind }) { parts.append("\(kind.rawValue): \(f.detail)") }
+    }
+    let dying = findings.filter { $0.kind == .dyingUnits }
+    if !dying.isEmpty { parts.append("units die during training in \(dying.compactMap(\.layer).joined(separator: ", "))") }
+    let large = findings.filter { $0.kind == .largeUpdates }
+    if let worst = large.first {
+        parts.append("updates are large in \(large.count) blob\(large.count == 1 ? "" : "s") (e.g. \(worst.layer ?? "?"): \(worst.detail))")
+    }
+    let mismatch = findings.filter { $0.kind == .meanFieldMismatch }
+    if !mismatch.isEmpty {
+        parts.append("measured second moments depart from mean-field by more than the tolerance in \(mismatch.compactMap(\.layer).joined(separator: ", "))")
+    }
+    guard !parts.isEmpty else { return nil }
+    return "Also: " + parts.joined(separator: "; ") + "."
+}
+
+// MARK: - Sweep
+
+/// One variant's outcome as the sweep explanation needs it.
+public struct VariantOutcome: Sendable {
+    public var scheme: String
+    public var diagnosis: Diagnosis
+    public init(scheme: String, diagnosis: Diagnosis) { self.scheme = scheme; self.diagnosis = diagnosis }
+}
+
+/// A scheme string's parts with SPEC §2's defaults filled in.
+struct DiagScheme: Equatable {
+    var weights = "as-declared", biases = "as-declared", bn = "off", lr = 1.0
+    init(_ text: String) {
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2 else { continue }
+            switch kv[0] {
+            case "w": weights = kv[1]
+            case "b": biases = kv[1]
+            case "bn": bn = kv[1]
+            case "lr": lr = Double(kv[1]) ?? 1
+            default: break
+            }
+        }
+    }
+    var isDeclared: Bool { weights == "as-declared" && biases == "as-declared" && bn == "off" && lr == 1 }
+}
+
+/// The answer of a sweep in plain English: what the declared initialisation does, which change
+/// fixes it (the smallest change first: a variant that differs from the declared one only in the
+/// bias filler isolates the bias as the cause) and the best scheme with its proof that it trains.
+public func explainSweep(_ variants: [VariantOutcome]) -> String {
+    guard !variants.isEmpty else { return "No variants were run." }
+    let baseline = variants.first { DiagScheme($0.scheme).isDeclared } ?? variants[0]
+    let base = DiagScheme(baseline.scheme)
+    var paragraphs: [String] = []
+
+    func result(_ v: VariantOutcome) -> String {
+        let n = v.diagnosis.numbers
+        var s = "loss \(diagFormat(n.lossFirst ?? .nan, digits: 4)) → \(diagFormat(n.lossLast ?? .nan, digits: 4))"
+        if let acc = n.lastTestAccuracy { s += ", test accuracy \(diagPercent(acc))" }
+        return s
+    }
+
+    let b = baseline.diagnosis
+    var first = "With `\(baseline.scheme)` the net is **\(b.verdict.rawValue)** (\(result(baseline)))."
+    if let cause = b.explanation.components(separatedBy: "\n\n").dropFirst().first {
+        first += " " + cause
+    }
+    paragraphs.append(first)
+
+    let learners = variants.filter { $0.diagnosis.verdict == .learning && $0.scheme != baseline.scheme }
+    if b.verdict != .learning {
+        if let biasOnly = learners.first(where: {
+            let s = DiagScheme($0.scheme)
+            return s.weights == base.weights && s.bn == base.bn && s.lr == base.lr && s.biases != base.biases
+        }) {
+            paragraphs.append("Changing only the bias filler fixes it: `\(biasOnly.scheme)` is **learning** (\(result(biasOnly))). The weights, the net and the learning rate are the declared ones, so the bias filler is the cause.")
+        }
+    }
+    let ranked = learners.sorted { l, r in
+        let la = l.diagnosis.numbers.lastTestAccuracy ?? -1, ra = r.diagnosis.numbers.lastTestAccuracy ?? -1
+        if la != ra { return la > ra }
+        let ll = l.diagnosis.numbers.windowMeanLoss ?? .infinity, rl = r.diagnosis.numbers.windowMeanLoss ?? .infinity
+        if ll != rl { return ll < rl }
+        return l.scheme < r.scheme
+    }
+    if let best = ranked.first {
+        var p = "**Recommendation: `\(best.scheme)`** — \(result(best))"
+        if let mean = best.diagnosis.numbers.windowMeanLoss {
+            p += "; mean loss \(diagFormat(mean, digits: 4)) over the last \(best.diagnosis.numbers.windowSteps) recorded steps, \(diagPercent(mean / best.diagnosis.numbers.chanceLoss)) of ln \(best.diagnosis.numbers.classes)"
+        }
+        p += "."
+        if ranked.count > 1 {
+            p += " Also learning: " + ranked.dropFirst().map { "`\($0.scheme)` (\(result($0)))" }.joined(separator: ", ") + "."
+        }
+        paragraphs.append(p)
+    } else if b.verdict != .learning {
+        paragraphs.append("No variant learned in this sweep.")
+    }
+    let failing = variants.filter { $0.diagnosis.verdict != .learning && $0.scheme != baseline.scheme }
+    if !failing.isEmpty {
+        paragraphs.append("Not learning: " + failing.map { "`\($0.scheme)` (\($0.diagnosis.verdict.rawValue), \(result($0)))" }.joined(separator: ", ") + ".")
+    }
+    return paragraphs.joined(separator: "\n\n")
+}
