@@ -35,3 +35,15 @@ public func diagPercent(_ share: Double) -> String {
     let pct = share * 100
     return (abs(pct) >= 10 ? String(format: "%.0f", pct) : diagFormat(pct, digits: 2)) + "%"
 }
+
+/// A share close to 1 as a percentage with enough digits to show how close: 0.99993 → "99.993%"
+/// (two significant digits of 1 − share, trailing zeros dropped), 0.97 → "97%".
+public func diagPercentFine(_ share: Double) -> String {
+    guard share.isFinite, share < 1, share > 0.99 else { return diagPercent(share) }
+    let gap = 1 - share
+    let decimals = min(8, max(1, Int(-floor(log10(gap * 100))) + 1))
+    var text = String(format: "%.\(decimals)f", share * 100)
+    while text.hasSuffix("0") { text.removeLast() }
+    if text.hasSuffix(".") { text.removeLast() }
+    return text + "%"
+}

@@ -49,9 +49,12 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// (RULES.md): a He-initialised ReLU net on uncentred CIFAR keeps ≈ 0.03 after 19 layers; the seed
     /// net's xavier biases drive it below 1e-3 by the 6th convolution and to ~1e-6 at the logits.
     public var collapseInputDependence: Double = 1e-3
-    /// `bias-dominated` when E[b²] / E[z²] of a Convolution/InnerProduct output exceeds this: the
-    /// input-independent part is then more than half of the signal.
-    public var biasShareMin: Double = 0.5
+    /// `bias-dominated` when E[b²] / E[z²] of a Convolution/InnerProduct output exceeds this. A
+    /// bias-free net has 0; PyTorch's default bias next to He weights, E[b²] = 1/(3·fan_in), is under
+    /// 1% of E[z²]; Caffe `xavier` biases (variance 1) on xavier weights (σ_w² = 1) start at 80% on
+    /// [0, 1] pixels and settle at 1 − σ_w²/2 = 50% (mean-field fixed point q* = σ_b²/(1 − σ_w²/2)).
+    /// A third separates the two with margin on both sides.
+    public var biasShareMin: Double = 0.3
     /// `dead-units` at initialisation when a ReLU's dead share exceeds this. A channel with a
     /// zero-mean symmetric input is ≤ 0 for all B samples × P positions with probability 2^−(B·P):
     /// any sizeable dead share at init is structural (a negative bias or a collapsed input).

@@ -89,18 +89,22 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
         if let sw = first.sigmaW2, let f = first.fanIn { p += " (1/fan_in with fan_in \(diagFormat(f)): σ_w² = Var(w)·fan_in = \(diagFormat(sw, digits: 2)))" }
     }
     p += "."
-    // The first layer from which every later biased pre-activation is dominated.
+    let shares = linear.compactMap(\.biasShare).filter { $0 > th.biasShareMin }.sorted()
+    if let lo = shares.first, let hi = shares.last {
+        p += " The bias alone supplies \(diagPercent(lo))–\(diagPercent(hi)) of E[z²] in \(shares.count) of the \(linear.count) pre-activations (E[b²]/E[z²]; a bias-free net has 0)."
+    }
+    // The input-independent part of E[z²]: the per-element mean over the batch, squared, holds
+    // 1 − between_sample_std²/E[z²] of it (this layer's bias plus what earlier biases left in its
+    // input). From which layer on does it exceed 1 − collapseInputDependence for good?
+    let constant = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.betweenShare != nil }
     var from: Int? = nil
-    for i in linear.indices.reversed() {
-        guard let s = linear[i].biasShare, s > th.biasShareMin else { break }
+    for i in constant.indices.reversed() {
+        guard let b = constant[i].betweenShare, 1 - b > 1 - th.collapseInputDependence else { break }
         from = i
     }
     if let from {
-        let shares = linear[from...].compactMap(\.biasShare).sorted()
-        let median = shares[shares.count / 2]
-        p += " From \(linear[from].name) on the bias accounts for \(diagPercent(shares.first ?? median))–\(diagPercent(shares.last ?? median)) (median \(diagPercent(median))) of each pre-activation's second moment: after a few ReLU layers the constant per-channel bias pattern outweighs everything the input contributes."
-    } else {
-        p += " The bias holds more than \(diagPercent(th.biasShareMin)) of the pre-activation's second moment in \(dominated.count) of \(linear.count) layers (\(dominated.joined(separator: ", ")))."
+        let values = constant[from...].compactMap { $0.betweenShare.map { 1 - $0 } }.sorted()
+        p += " Together with what earlier biases leave in each layer's input, the part of E[z²] that is the same for every input (the per-element mean over the batch, squared) holds \(diagPercentFine(values.first ?? 1)) or more from \(constant[from].name) on (\(diagPercentFine(values.last ?? 1)) at the deepest): after a few ReLU layers the constant bias pattern outweighs everything the input contributes."
     }
     return p
 }
