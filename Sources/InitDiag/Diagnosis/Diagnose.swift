@@ -29,6 +29,12 @@ public struct DiagnosisNumbers: Sendable, Equatable {
     /// The layer whose top feeds the loss (the logits) and its largest between_sample_std in the window.
     public var logitsLayer: String?
     public var logitsBetweenSampleStd: Double?
+    /// The first recorded iteration from which every later loss is within `chanceBand`·ln C of
+    /// ln C (nil when the last loss is outside the band), how many recorded steps that stretch has
+    /// and its largest |loss − ln C|.
+    public var bandEntryIteration: Int?
+    public var bandSteps: Int
+    public var bandMaxDeviation: Double?
     public var lastTestAccuracy: Double?
     public var nonFinite: NonFiniteSite?
 }
@@ -45,6 +51,9 @@ public struct Diagnosis: Sendable {
     public var numbers: DiagnosisNumbers
     /// Per-layer numbers at the first recorded step (initialisation).
     public var initial: [LayerSnapshot]
+    /// The explanation's paragraphs that name the cause (filler, bias share, collapse): the sweep's
+    /// answer quotes them.
+    var causeParagraphs: [String] = []
 }
 
 /// Diagnoses one run (the rules are in RULES.md and on `DiagnosisThresholds`).
@@ -62,7 +71,9 @@ public func diagnose(_ run: RunRecord, classes: Int = 10,
     findings += trainingFindings(run, thresholds: th)
     var d = Diagnosis(verdict: verdict, findings: findings, firstCollapsedLayer: collapse?.finding.layer,
                       explanation: "", numbers: numbers, initial: initial)
-    d.explanation = explainDiagnosis(d, run: run, collapse: collapse, thresholds: th)
+    let text = explainDiagnosis(d, run: run, collapse: collapse, thresholds: th)
+    d.explanation = text.all.joined(separator: "\n\n")
+    d.causeParagraphs = text.cause
     return d
 }
 
@@ -103,7 +114,14 @@ func verdictNumbers(_ run: RunRecord, classes: Int, thresholds th: DiagnosisThre
     let windowSteps = n == 0 ? 0 : max(1, Int((Double(n) * th.windowFraction).rounded(.down)))
     let window = (n - windowSteps)..<n
     var nums = DiagnosisNumbers(classes: classes, chanceLoss: lnC, recordedSteps: n,
-                                windowSteps: windowSteps)
+                                windowSteps: windowSteps, bandSteps: 0)
+    var entry = n
+    while entry > 0, abs(run.loss[entry - 1] - lnC) < th.chanceBand * lnC { entry -= 1 }
+    if entry < n {
+        nums.bandEntryIteration = run.iterations[entry]
+        nums.bandSteps = n - entry
+        nums.bandMaxDeviation = (entry..<n).map { abs(run.loss[$0] - lnC) }.max()
+    }
     nums.lossFirst = n > 0 ? run.loss[0] : nil
     nums.lossLast = n > 0 ? run.loss[n - 1] : nil
     if windowSteps > 0 {

@@ -3,18 +3,17 @@ import Foundation
 /// The plain-English explanation of one diagnosis: markdown paragraphs separated by blank lines,
 /// every claim with the number it rests on.
 func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
-                      thresholds th: DiagnosisThresholds) -> String {
+                      thresholds th: DiagnosisThresholds) -> (all: [String], cause: [String]) {
     let n = d.numbers
     let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
     var paragraphs: [String] = []
 
     switch d.verdict {
     case .stuckAtChance:
-        var p = "**Stuck at chance.** The loss stayed within \(diagFormat(n.windowMaxDeviation ?? .nan, digits: 2)) of \(lnCText)"
-        if let a = n.windowFirstIteration, let b = n.windowLastIteration {
-            p += " from iteration \(a) to \(b) (\(n.windowSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the start)"
+        var p = "**Stuck at chance.**"
+        if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
+            p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the first)."
         }
-        p += "."
         if let layer = n.logitsLayer, let s = n.logitsBetweenSampleStd {
             p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
         }
@@ -53,14 +52,16 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         }
     }
 
-    if let cause = biasCauseParagraph(d, run: run, thresholds: th) { paragraphs.append(cause) }
+    var cause: [String] = []
+    if let p = biasCauseParagraph(d, run: run, thresholds: th) { cause.append(p) }
     if let c = collapse {
         let when = c.step == 0 ? "At initialisation" : "At iteration \(run.iterations[c.step])"
-        paragraphs.append("\(when) the signal stops depending on the input from **\(c.finding.layer ?? "?")** on (input_dependence \(diagFormat(c.inputDependence, digits: 2)) < \(diagFormat(th.collapseInputDependence))); by \(c.deepestLayer) the between-sample std is \(diagPercent(c.deepestRatio)) of the std: every input gives nearly the same output.")
+        cause.append("\(when) the signal stops depending on the input from **\(c.finding.layer ?? "?")** on (input_dependence \(diagFormat(c.inputDependence, digits: 2)) < \(diagFormat(th.collapseInputDependence))); by \(c.deepestLayer) the between-sample std is \(diagPercent(c.deepestRatio)) of the std: every input gives nearly the same output.")
     }
+    paragraphs += cause
     if let mf = meanFieldParagraph(d) { paragraphs.append(mf) }
     if let other = otherFindingsParagraph(d.findings) { paragraphs.append(other) }
-    return paragraphs.joined(separator: "\n\n")
+    return (paragraphs, cause)
 }
 
 func lastFiniteLoss(_ run: RunRecord) -> (iteration: Int, loss: Double)? {
@@ -86,7 +87,7 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     }
     if let w = first.weightSecondMoment {
         p += "; the weights get \(diagFormat(w, digits: 2))"
-        if let sw = first.sigmaW2, let f = first.fanIn { p += " (1/fan_in with fan_in \(diagFormat(f)): σ_w² = Var(w)·fan_in = \(diagFormat(sw, digits: 2)))" }
+        if let sw = first.sigmaW2, let f = first.fanIn { p += " (fan_in \(diagFormat(f)): σ_w² = Var(w)·fan_in = \(diagFormat(sw, digits: 2)))" }
     }
     p += "."
     let shares = linear.compactMap(\.biasShare).filter { $0 > th.biasShareMin }.sorted()
@@ -103,8 +104,9 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
         from = i
     }
     if let from {
-        let values = constant[from...].compactMap { $0.betweenShare.map { 1 - $0 } }.sorted()
-        p += " Together with what earlier biases leave in each layer's input, the part of E[z²] that is the same for every input (the per-element mean over the batch, squared) holds \(diagPercentFine(values.first ?? 1)) or more from \(constant[from].name) on (\(diagPercentFine(values.last ?? 1)) at the deepest): after a few ReLU layers the constant bias pattern outweighs everything the input contributes."
+        let varying = constant[from...].compactMap(\.betweenShare)
+        let deepest = constant[constant.count - 1]
+        p += " Together with what earlier biases leave in each layer's input, the part of E[z²] that is the same for every input (the per-element mean over the batch, squared) holds more than \(diagPercentFine(1 - th.collapseInputDependence)) of it from \(constant[from].name) on: the part that varies with the input is at most \(diagPercent(varying.max() ?? 0)) there and \(diagPercent(deepest.betweenShare ?? 0)) at \(deepest.name). After a few ReLU layers the constant bias pattern outweighs everything the input contributes."
     }
     return p
 }
@@ -194,17 +196,20 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     func result(_ v: VariantOutcome) -> String {
         let n = v.diagnosis.numbers
-        var s = "loss \(diagFormat(n.lossFirst ?? .nan, digits: 4)) → \(diagFormat(n.lossLast ?? .nan, digits: 4))"
+        var s = "loss \(diagFormat(n.lossFirst ?? .nan, digits: 5)) → \(diagFormat(n.lossLast ?? .nan, digits: 5))"
         if let acc = n.lastTestAccuracy { s += ", test accuracy \(diagPercent(acc))" }
         return s
     }
 
     let b = baseline.diagnosis
-    var first = "With `\(baseline.scheme)` the net is **\(b.verdict.rawValue)** (\(result(baseline)))."
-    if let cause = b.explanation.components(separatedBy: "\n\n").dropFirst().first {
-        first += " " + cause
+    var first = "With `\(baseline.scheme)` the net is **\(b.verdict.rawValue)** (\(result(baseline)))"
+    if b.verdict == .stuckAtChance, let a = b.numbers.bandEntryIteration, let last = b.numbers.windowLastIteration,
+       let dev = b.numbers.bandMaxDeviation {
+        first += ": the loss stayed within \(diagFormat(dev, digits: 2)) of ln \(b.numbers.classes) = \(String(format: "%.4f", b.numbers.chanceLoss)) from iteration \(a) to \(last)"
+    } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
+        first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }
-    paragraphs.append(first)
+    paragraphs.append(([first + "."] + b.causeParagraphs).joined(separator: " "))
 
     let learners = variants.filter { $0.diagnosis.verdict == .learning && $0.scheme != baseline.scheme }
     if b.verdict != .learning {

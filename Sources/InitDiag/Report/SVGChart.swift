@@ -123,7 +123,13 @@ public struct SVGChart: Sendable {
             lo = floor(lo / stride) * stride
             hi = ceil(hi / stride) * stride
             yLow = lo; yHigh = hi
-            yTicks = Swift.stride(from: lo, through: hi + 1e-9, by: stride).map { $0 }
+            var ticks = Swift.stride(from: lo, through: hi + 1e-9, by: stride).map { $0 }
+            // Within one or two decades, label 2·10^k and 5·10^k too, or the axis has two numbers.
+            if hi - lo <= 2 {
+                ticks += Swift.stride(from: lo, to: hi, by: 1).flatMap { [$0 + log10(2), $0 + log10(5)] }
+                ticks.sort()
+            }
+            yTicks = ticks
         }
         func yPos(_ y: Double) -> Double {
             let v = yScale == .log10 ? log10(y) : y
@@ -168,7 +174,9 @@ public struct SVGChart: Sendable {
         out += "<rect x=\"\(Self.num(left))\" y=\"\(Self.num(top))\" width=\"\(Self.num(plotWidth))\" height=\"\(Self.num(plotH))\" fill=\"none\" stroke=\"#333333\"/>\n"
         out += "<g fill=\"#333333\" font-size=\"11\">\n"
         for t in yTicks {
-            let label = yScale == .log10 ? Self.decadeLabel(Int(t)) : Self.tickLabel(t)
+            let label = yScale == .log10
+                ? (t == t.rounded() ? Self.decadeLabel(Int(t)) : diagFormat(pow(10, t), digits: 1))
+                : Self.tickLabel(t)
             out += "<text x=\"\(Self.num(left - 6))\" y=\"\(Self.num(yPos(yScale == .log10 ? pow(10, t) : t) + 4))\" text-anchor=\"end\">\(Self.escape(label))</text>\n"
         }
         switch xAxis {

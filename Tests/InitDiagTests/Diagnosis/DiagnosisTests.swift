@@ -39,7 +39,8 @@ import Testing
         #expect((d.numbers.windowMaxDeviation ?? 1) <= 0.001 + 1e-12)
         #expect(d.numbers.logitsBetweenSampleStd == 1e-6)
         #expect(d.explanation.contains("ln 10 = 2.3026"))
-        #expect(d.explanation.contains("from iteration 150 to 299"))
+        #expect(d.explanation.contains("within 1e-3 of ln 10 = 2.3026 from iteration 0 to 299 (300 recorded steps"))
+        #expect(d.numbers.bandEntryIteration == 0 && d.numbers.bandSteps == 300)
     }
 
     @Test func chanceLossWithInputDependentLogitsIsNotStuck() {
