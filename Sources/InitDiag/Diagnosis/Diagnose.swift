@@ -179,47 +179,49 @@ public func logitsLayerPosition(_ run: RunRecord) -> Int? {
 }
 
 /// The first non-finite value in execution order: the first recorded step with a non-finite loss
-/// or a non-zero `nonfinite_count`; within it the forward pass (per layer: its weights, then its
-/// top), then the backward pass (reverse net order: the bottom gradient, then the parameter
-/// gradients), then the update ratios.
+/// or a non-zero `nonfinite_count`; within it the forward pass (per layer in net order: its
+/// weights, then its top), the loss, then the backward pass (reverse net order: the bottom
+/// gradient, then the parameter gradients), then the update ratios.
+///
+/// One pass over each series, stopping at the best step found so far: linear in the trace's size.
 func firstNonFinite(_ run: RunRecord) -> NonFiniteSite? {
     let n = run.iterations.count
     guard n > 0 else { return nil }
-    func params(_ l: LayerRecord, _ part: String) -> [String] {
-        l.series.keys.filter { $0.hasPrefix("param") && $0.hasSuffix("/\(part)/nonfinite_count") }
-            .map { String($0.dropLast("/nonfinite_count".count)) }.sorted()
+    struct Probe { var layer: String?; var blob: String; var values: [Double]; var isCount: Bool }
+    func sortedKeys(_ l: LayerRecord, _ suffix: String) -> [String] {
+        l.series.keys.filter { $0.hasPrefix("param") && $0.hasSuffix(suffix) }.sorted()
     }
-    func bad(_ l: LayerRecord, _ group: String, _ step: Int) -> Bool {
-        if group.hasSuffix("update_ratio") {
-            if let v = l.value(group, at: step) { return !v.isFinite }
-            return false
+    var probes: [Probe] = []
+    for l in run.layers {
+        for key in sortedKeys(l, "/data/nonfinite_count") {
+            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
-        if let c = l.value("\(group)/nonfinite_count", at: step) { return c != 0 }
-        return false
+        if let v = l.series["forward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "forward", values: v, isCount: true)) }
     }
-    for step in 0..<n {
-        for l in run.layers {
-            for g in params(l, "data") + ["forward"] where bad(l, g, step) {
-                return NonFiniteSite(iteration: run.iterations[step], layer: l.name, blob: g)
-            }
-        }
-        for l in run.layers.reversed() {
-            for g in ["backward"] + params(l, "grad") where bad(l, g, step) {
-                return NonFiniteSite(iteration: run.iterations[step], layer: l.name, blob: g)
-            }
-        }
-        for l in run.layers {
-            let ratios = l.series.keys.filter { $0.hasSuffix("/update_ratio") }.sorted()
-            for g in ratios where bad(l, g, step) {
-                return NonFiniteSite(iteration: run.iterations[step], layer: l.name, blob: g)
-            }
-        }
-        if step < run.loss.count, !run.loss[step].isFinite {
-            let lossLayer = run.layers.last { $0.type.hasSuffix("Loss") }?.name
-            return NonFiniteSite(iteration: run.iterations[step], layer: lossLayer, blob: "loss")
+    let lossLayer = run.layers.last { $0.type.hasSuffix("Loss") }?.name
+    probes.append(Probe(layer: lossLayer, blob: "loss", values: run.loss, isCount: false))
+    for l in run.layers.reversed() {
+        if let v = l.series["backward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "backward", values: v, isCount: true)) }
+        for key in sortedKeys(l, "/grad/nonfinite_count") {
+            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
     }
-    return nil
+    for l in run.layers {
+        for key in sortedKeys(l, "/update_ratio") {
+            probes.append(Probe(layer: l.name, blob: key, values: l.series[key] ?? [], isCount: false))
+        }
+    }
+    var best: (step: Int, probe: Int)? = nil
+    for (i, probe) in probes.enumerated() {
+        let limit = min(best?.step ?? n, n, probe.values.count)
+        // A count is bad when non-zero (NaN counts too: `!= 0` holds for NaN); a value when non-finite.
+        if let step = probe.values[..<limit].firstIndex(where: { probe.isCount ? $0 != 0 : !$0.isFinite }) {
+            best = (step, i)
+        }
+    }
+    guard let best else { return nil }
+    let probe = probes[best.probe]
+    return NonFiniteSite(iteration: run.iterations[best.step], layer: probe.layer, blob: probe.blob)
 }
 
 // MARK: - Findings

@@ -211,7 +211,7 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
     }
     paragraphs.append(([first + "."] + b.causeParagraphs).joined(separator: " "))
 
-    let learners = variants.filter { $0.diagnosis.verdict == .learning && $0.scheme != baseline.scheme }
+    let learners = variants.filter { $0.diagnosis.verdict == .learning }
     if b.verdict != .learning {
         if let biasOnly = learners.first(where: {
             let s = DiagScheme($0.scheme)

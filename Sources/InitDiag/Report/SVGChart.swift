@@ -58,13 +58,15 @@ public struct SVGChart: Sendable {
     public var caption: String?
     public var width: Double
     public var plotHeight: Double
+    /// A fixed y range for a linear axis (e.g. 0…1 for shares), widened if a value falls outside.
+    public var yRange: ClosedRange<Double>?
 
     public init(title: String, xAxis: XAxis, yLabel: String, yScale: YScale = .linear,
                 series: [Series], referenceLines: [ReferenceLine] = [], caption: String? = nil,
-                width: Double = 820, plotHeight: Double = 300) {
+                width: Double = 820, plotHeight: Double = 300, yRange: ClosedRange<Double>? = nil) {
         self.title = title; self.xAxis = xAxis; self.yLabel = yLabel; self.yScale = yScale
         self.series = series; self.referenceLines = referenceLines; self.caption = caption
-        self.width = width; self.plotHeight = plotHeight
+        self.width = width; self.plotHeight = plotHeight; self.yRange = yRange
     }
 
     /// Okabe–Ito's colour-blind-safe palette, then Tol's muted colours.
@@ -114,7 +116,9 @@ public struct SVGChart: Sendable {
         let yTicks: [Double], yLow: Double, yHigh: Double
         switch yScale {
         case .linear:
-            (yLow, yHigh, yTicks) = Self.linearTicks(min: ys.min() ?? 0, max: ys.max() ?? 1)
+            let lo = min(ys.min() ?? 0, yRange?.lowerBound ?? .infinity)
+            let hi = max(ys.max() ?? 1, yRange?.upperBound ?? -.infinity)
+            (yLow, yHigh, yTicks) = Self.linearTicks(min: lo, max: hi)
         case .log10:
             let positive = ys.filter { $0 > 0 }
             var lo = floor(log10(positive.min() ?? 1)), hi = ceil(log10(positive.max() ?? 10))

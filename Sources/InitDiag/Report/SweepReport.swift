@@ -150,7 +150,8 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         figures.append(ReportFigure(
             file: "test_accuracy.svg", caption: "Test accuracy at each test phase; the dotted line is chance (1/\(classes)).",
             svg: SVGChart(title: "Test accuracy", xAxis: .numeric(label: "iteration"), yLabel: "accuracy",
-                          series: series, referenceLines: [.init(y: 1 / Double(max(classes, 1)), label: "chance")]).render()))
+                          series: series, referenceLines: [.init(y: 1 / Double(max(classes, 1)), label: "chance")],
+                          yRange: 0...1).render()))
     }
 
     // Depth profiles at initialisation: pre-activations (Convolution / InnerProduct outputs).
@@ -192,7 +193,8 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
             file: "dead_fraction.svg", caption: "Share of each ReLU's channels (units) that are ≤ 0 for every sample and position of the batch, at initialisation.",
             svg: SVGChart(title: "Dead fraction vs depth at initialisation", xAxis: .categorical(label: "ReLU layer", categories: reluOrder),
                           yLabel: "dead_fraction",
-                          series: depthSeries({ $0.deadFraction }, layers: reluOrder, filter: { $0.type == "ReLU" })).render()))
+                          series: depthSeries({ $0.deadFraction }, layers: reluOrder, filter: { $0.type == "ReLU" }),
+                          yRange: 0...1).render()))
     }
 
     // Per variant: mean-field predictions vs measurements.

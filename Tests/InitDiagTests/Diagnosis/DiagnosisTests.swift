@@ -304,6 +304,18 @@ import Testing
         #expect(text.contains("U(±1.732)"))
     }
 
+    @Test func declaredSchemeThatLearnsIsRecommendedWhenBest() {
+        var good = DiagFixture.healthy(steps: 100, loss: { 2.30 - 1.2 * Double($0) / 99 }, logitSpread: { _ in 0.5 })
+        good.testIterations = [99]; good.testLoss = [1.1]; good.testAccuracy = [0.6]
+        var worse = good
+        worse.testAccuracy = [0.4]
+        let text = explainSweep([VariantOutcome(scheme: "w=as-declared,b=as-declared", diagnosis: diagnose(good)),
+                                 VariantOutcome(scheme: "w=caffe-msra,b=zero", diagnosis: diagnose(worse))])
+        #expect(text.contains("the net is **learning**"))
+        #expect(text.contains("**Recommendation: `w=as-declared,b=as-declared`**"))
+        #expect(!text.contains("Changing only the bias filler"))
+    }
+
     @Test func formatting() {
         #expect(diagFormat(2.302585, digits: 5) == "2.3026")
         #expect(diagFormat(0.037037) == "0.037")

@@ -131,6 +131,10 @@ enum ReportTestSupport {
         #expect(probe.texts.contains("300"))   // x ticks 0, 50, …, 300
         #expect(probe.elements.filter { $0 == "circle" }.isEmpty)   // many points: no markers
         #expect(SVGChart.linearTicks(min: 0, max: 2.3).2 == [0, 0.5, 1, 1.5, 2, 2.5])
+        let share = SVGChart(title: "dead", xAxis: .categorical(label: "layer", categories: ["a", "b"]), yLabel: "share",
+                             series: [.init(name: "s", values: [0.2, 0.45])], yRange: 0...1).render()
+        let shareProbe = try #require(ReportXMLProbe.parse(Data(share.utf8)))
+        #expect(shareProbe.texts.contains("1") && shareProbe.texts.contains("0"))
         let flat = SVGChart.linearTicks(min: 5, max: 5)
         #expect(flat.0 < 5 && flat.1 > 5)
         #expect(SVGChart.num(-0.04) == "0" && SVGChart.num(12.25) == "12.3" && SVGChart.num(7) == "7")
