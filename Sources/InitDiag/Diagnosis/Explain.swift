@@ -80,7 +80,12 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     let filler = record?.attributes["bias_filler"] ?? ""
     let biasVariance = (record?.value("param1/data/std", at: 0)).map { $0 * $0 } ?? sb
     var p: String
-    if filler.lowercased().contains("xavier") {
+    // Only claim the fan_in-1 arithmetic when it is what happened: a plain `xavier` (FAN_IN, the
+    // default variance_norm) whose measured variance is that of U(±√3) — 1, within the sampling
+    // spread of a few dozen values (the variance of N draws of U(±√3) has std ≈ √(0.8/N): 0.11 at N = 64).
+    let plainXavier = filler.lowercased().contains("xavier") && !filler.contains("variance_norm")
+        && abs(biasVariance - 1) < 0.3
+    if plainXavier {
         p = "\(first.name)'s bias filler is Caffe `xavier` on a 1-D blob: Caffe takes fan_in = count/shape(0) = 1, so the bias is U(±√3) = U(±1.732) with variance 1 at every width (measured \(String(format: "%.3f", biasVariance)))"
     } else {
         p = "\(first.name)'s bias (filler `\(filler.isEmpty ? "unknown" : filler)`) has variance \(diagFormat(biasVariance))"

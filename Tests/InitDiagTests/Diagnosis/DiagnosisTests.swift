@@ -167,6 +167,19 @@ import Testing
         #expect(d.explanation.contains("q* = σ_b²/(1 − σ_w²/2) = 2"))
     }
 
+    @Test func fillerArithmeticOnlyClaimedWhenItHolds() {
+        // variance_norm AVERAGE on a bias of 64: n = (1 + 64)/2, variance 1/32.5 — not U(±√3).
+        let run = DiagFixture.run(sigmaW2: 1, biasVariance: 1 / 32.5, steps: 3, loss: { _ in 2.3 }, logitSpread: { _ in 1 },
+                                  biasFiller: "type: \"xavier\" variance_norm: AVERAGE")
+        let d = diagnose(run)
+        #expect(!d.explanation.contains("U(±1.732)"))
+        // Deeper layers are still bias-dominated (q → σ_b²/(1 − σ_w²/2), half of it bias): the
+        // paragraph is there, with the measured variance instead of the fan_in-1 story.
+        #expect(d.explanation.contains("variance_norm: AVERAGE`) has variance 0.0308"))
+        let plain = diagnose(DiagFixture.run(sigmaW2: 1, biasVariance: 1, steps: 3, loss: { _ in 2.3 }, logitSpread: { _ in 1 }))
+        #expect(plain.explanation.contains("U(±1.732)"))
+    }
+
     @Test func firstCollapsedLayer() {
         // input_dependence from the fixture's recursion (checked independently): conv4_1 7.2e-4,
         // relu4_1 1.05e-3 (above 1e-3: the collapse does not "stay"), conv4_2 3.5e-4 and below from there.
