@@ -295,7 +295,7 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
         var detail = "the bias holds \(diagPercent(share)) of the pre-activation's second moment "
             + "(E[b²] = \(diagFormat(sb)) of E[z²] = \(diagFormat(s.secondMoment ?? .nan)))"
         if let sw = s.sigmaW2 { detail += "; σ_w² = Var(w)·fan_in = \(diagFormat(sw))" }
-        if let b = s.betweenShare { detail += "; \(diagPercentFine(1 - b)) of E[z²] is the same for every input" }
+        if let b = s.betweenShare { detail += "; only \(diagPercent(b)) of E[z²] varies with the input" }
         out.append(Finding(kind: .biasDominated, layer: s.name, detail: detail))
     }
     // Dead ReLU units; any layer's dead share if the net has no ReLU recording it.

@@ -41,6 +41,8 @@ public func diagPercent(_ share: Double) -> String {
 public func diagPercentFine(_ share: Double) -> String {
     guard share.isFinite, share < 1, share > 0.99 else { return diagPercent(share) }
     let gap = 1 - share
+    // Eight decimals would round to "100": say how far below it is instead.
+    if gap < 1e-8 { return "100% − \(diagFormat(gap * 100, digits: 2))%" }
     let decimals = min(8, max(1, Int(-floor(log10(gap * 100))) + 1))
     var text = String(format: "%.\(decimals)f", share * 100)
     while text.hasSuffix("0") { text.removeLast() }

@@ -156,6 +156,8 @@ import Testing
         #expect(biased.count == 11)
         #expect(biased.first?.layer == "conv1_1")
         #expect(biased.first?.detail.contains("80%") == true)
+        // conv1_1's varying share: (1 − 1/128)·(1 − 0.98) = 1.98%.
+        #expect(biased.first?.detail.contains("only 2% of E[z²] varies with the input") == true)
         let conv1 = d.initial.first { $0.name == "conv1_1" }
         #expect(abs((conv1?.biasShare ?? 0) - 0.8) < 1e-12)
         #expect(abs((conv1?.sigmaW2 ?? 0) - 1) < 1e-12)
@@ -341,5 +343,6 @@ import Testing
         #expect(diagPercentFine(0.99993) == "99.993%")
         #expect(diagPercentFine(0.999989) == "99.9989%")
         #expect(diagPercentFine(0.97) == "97%")
+        #expect(diagPercentFine(1 - 5e-13) == "100% − 5e-11%")
     }
 }

@@ -282,6 +282,10 @@ enum ReportTestSupport {
         let run = DiagFixture.seed(steps: 300, loss: { log(10.0) + 0.001 * sin(Double($0)) }, logitSpread: { _ in 1e-6 })
         let d = diagnose(run)
         let text = formatDiagnosisText(d, trace: "run.h5")
+        if let keep = ProcessInfo.processInfo.environment["INITDIAG_KEEP_REPORT"] {
+            try text.write(toFile: keep + "/diagnose.txt", atomically: true, encoding: .utf8)
+            try formatDiagnosisJSON(d).write(toFile: keep + "/diagnose.json", atomically: true, encoding: .utf8)
+        }
         #expect(text.contains("verdict:               stuck-at-chance"))
         #expect(text.contains("first collapsed layer: conv4_2"))
         #expect(text.contains("bias-dominated"))
