@@ -201,7 +201,8 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     func result(_ v: VariantOutcome) -> String {
         let n = v.diagnosis.numbers
-        var s = "loss \(diagFormat(n.lossFirst ?? .nan, digits: 5)) → \(diagFormat(n.lossLast ?? .nan, digits: 5))"
+        guard let first = n.lossFirst, let last = n.lossLast else { return "no recorded steps" }
+        var s = "loss \(diagFormat(first, digits: 5)) → \(diagFormat(last, digits: 5))"
         if let acc = n.lastTestAccuracy { s += ", test accuracy \(diagPercent(acc))" }
         return s
     }

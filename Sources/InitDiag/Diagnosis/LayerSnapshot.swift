@@ -99,12 +99,18 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
         s.std = l.value("forward/std", at: step)
         if let m = s.mean, let sd = s.std { s.secondMoment = m * m + sd * sd }
         s.betweenSampleStd = l.value("forward/between_sample_std", at: step)
-        if let d = l.value("forward/input_dependence", at: step) {
+        if let d = l.value("forward/input_dependence", at: step), d.isFinite {
             s.inputDependence = d
         } else if let b = s.betweenSampleStd, let sd = s.std, sd > 0 {
             s.inputDependence = (b / sd) * (b / sd)
+        } else if s.std == 0 {
+            // A constant blob (e.g. a ReLU whose every unit is dead): 0/0 in the definition, and
+            // certainly no dependence on the input.
+            s.inputDependence = 0
         }
-        if let b = s.betweenSampleStd, let q = s.secondMoment, q > 0 { s.betweenShare = min(1, b * b / q) }
+        if let b = s.betweenSampleStd, let q = s.secondMoment {
+            s.betweenShare = q > 0 ? min(1, b * b / q) : 0
+        }
         s.deadFraction = l.value("forward/dead_fraction", at: step)
         s.backwardL2 = l.value("backward/l2", at: step)
         s.fanIn = diagNumber(l.attributes["fan_in"])

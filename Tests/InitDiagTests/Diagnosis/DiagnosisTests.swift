@@ -198,6 +198,19 @@ import Testing
         #expect(diagnose(seedRun(), thresholds: th).firstCollapsedLayer == "pool2")
     }
 
+    @Test func allZeroBlobCountsAsCollapsed() {
+        // fc7's ReLU outputs nothing but zeros (every unit dead): input_dependence is 0/0 = NaN in
+        // the trace. From relu7 on nothing depends on the input; fc8 = its bias.
+        var run = DiagFixture.healthy(steps: 3, loss: { _ in 2.3 }, logitSpread: { _ in 0 })
+        for name in ["relu7", "fc8"] {
+            let i = run.layers.firstIndex { $0.name == name }!
+            run.layers[i].series["forward/std"] = [0, 0, 0]
+            run.layers[i].series["forward/between_sample_std"] = [0, 0, 0]
+            run.layers[i].series["forward/input_dependence"] = [.nan, .nan, .nan]
+        }
+        #expect(diagnose(run).firstCollapsedLayer == "relu7")
+    }
+
     @Test func healthyNetHasNoInitProblems() {
         let d = diagnose(DiagFixture.healthy(steps: 100, loss: { 2.30 - 1.1 * Double($0) / 99 }, logitSpread: { _ in 0.5 }))
         #expect(d.firstCollapsedLayer == nil)

@@ -257,6 +257,32 @@ enum ReportTestSupport {
         #expect(try String(contentsOfFile: a + "/README.md", encoding: .utf8).hasPrefix("# initdiag sweep: other"))
     }
 
+    @Test func emptyAndMissingDataStillGiveAValidReport() throws {
+        let dir = try ReportTestSupport.temporaryDirectory("empty")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A variant interrupted before its first step, and one without between_sample_std anywhere.
+        var bare = DiagFixture.seed(steps: 30, loss: { _ in log(10.0) }, logitSpread: { _ in 0 })
+        for i in bare.layers.indices { bare.layers[i].series["forward/between_sample_std"] = nil }
+        let variants = [
+            SweepVariantResult(scheme: "w=as-declared,b=as-declared", slug: "w-as-declared_b-as-declared",
+                               trace: "traces/a.h5", run: RunRecord(), diagnosis: diagnose(RunRecord()), testAccuracy: nil),
+            SweepVariantResult(scheme: "w=as-declared,b=zero", slug: "w-as-declared_b-zero",
+                               trace: "traces/b.h5", run: bare, diagnosis: diagnose(bare), testAccuracy: nil),
+        ]
+        // Without the logits' spread the stuck rule cannot be confirmed: inconclusive, never a guess.
+        #expect(variants[1].diagnosis.verdict == .inconclusive)
+        #expect(settledVerdict(bare) == nil)
+        try writeSweepReport(directory: dir, netName: "n", data: "d", iterations: 30, variants: variants, command: "c", machine: "m")
+        let readme = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
+        #expect(readme.contains("(no recorded steps)"))
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/figures") {
+            let probe = ReportXMLProbe.parse(try Data(contentsOf: URL(fileURLWithPath: dir + "/figures/" + name)))
+            #expect(probe?.root == "svg", "\(name)")
+        }
+        let summary = try JSONDecoder().decode(SweepSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        #expect(summary.variants[0].lossFirst == nil && summary.variants[0].verdict == .inconclusive)
+    }
+
     @Test func unwritableDirectoryIsAnInputError() {
         #expect(throws: InputError.self) {
             try writeSweepReport(directory: "/proc/initdiag-cannot-write-here", netName: "n", data: "d", iterations: 1,
