@@ -93,7 +93,7 @@ public func settledVerdict(_ run: RunRecord, classes: Int = 10,
     let k = th.settleSteps
     let n = min(run.loss.count, run.iterations.count)
     guard k > 0, n >= k else { return nil }
-    let lnC = log(Double(classes))
+    let lnC = log(Double(max(classes, 1)))
     let stretch = (n - k)..<n
     let mean = stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(k)
     if mean < th.settleLearningFraction * lnC { return .learning }

@@ -157,8 +157,8 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
 
         let linear = diagLinearLayerTypes.contains(layer.type)
         if linear, let p = producer, let sw = snaps[pos].sigmaW2, let inState = state(of: snaps[p]) {
-            // Mean-field for z = Wx + b with zero-mean weights independent of x (Poole et al. 2016,
-            // eq. 3–5, with the measured input in place of the recursion):
+            // Mean-field for z = Wx + b with zero-mean weights independent of x (the length and
+            // correlation maps of Poole et al. 2016, with the measured input in place of the recursion):
             // E[z²] = σ_w²·E[x²] + σ_b², E[z_a z_b] = σ_w²·E[x_a x_b] + σ_b².
             let sb = snaps[pos].biasSecondMoment ?? 0
             let q = sw * inState.m2 + sb
