@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
         .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB"],
+                exclude: ["Diagnosis/RULES.md"],
                 swiftSettings: engineFlags),
         .executableTarget(name: "initdiag",
                           dependencies: ["InitDiag",
