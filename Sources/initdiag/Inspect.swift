@@ -1,0 +1,39 @@
+import ArgumentParser
+import InitDiag
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a net without data and show every layer, its top shapes and each learnable blob's filler.",
+        discussion: """
+        For every learnable blob: its shape, the filler Caffe would use, fan_in and fan_out as Caffe \
+        computes them (count/shape(0) and count/shape(1)), and the variance the filler gives. This \
+        is where a Caffe `xavier` bias filler shows up: on a 1-D bias fan_in is 1, so it gives \
+        U(±1.732), variance 1.0, at every width.
+
+        Data layers are shown with CIFAR-10's record shape (3×32×32) and their batch_size.
+        """)
+
+    @Argument(help: "The net, a Caffe prototxt (NetParameter text format).")
+    var net: String
+
+    @Option(help: "Which phase's layers to build: train or test.")
+    var phase: PhaseOption = .train
+
+    @Option(help: "Show the fillers of a scheme instead of the declared ones, e.g. 'w=caffe-msra,b=zero' (see `initdiag sweep --help`).")
+    var scheme: String?
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    func run() throws {
+        let param = try Prototxt.loadNet(path: net)
+        let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
+        let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s)
+        print(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")
+    }
+}
+
+enum PhaseOption: String, ExpressibleByArgument, CaseIterable {
+    case train, test
+    var phase: Phase { self == .train ? .TRAIN : .TEST }
+}
