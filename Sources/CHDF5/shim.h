@@ -46,3 +46,8 @@ static inline herr_t initdiag_vlen_reclaim(hid_t type, hid_t space, void *buffer
 static inline herr_t initdiag_silence_errors(void) {
     return H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
+
+// Newest file format on a file-access property list (H5F_LIBVER_LATEST is a macro alias).
+static inline herr_t initdiag_set_latest_format(hid_t fapl) {
+    return H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+}

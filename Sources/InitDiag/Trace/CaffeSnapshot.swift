@@ -66,7 +66,7 @@ public enum CaffeSnapshot {
 
     /// Writes a `.caffemodel.h5` straight from the net's blobs (their `data`, and with
     /// `writeDiff` their `diff` in a `diff` group), without copying them.
-    public static func writeWeights(to path: String, layers: [(name: String, blobs: [Blob])], writeDiff: Bool = false) throws {
+    public static func writeWeights(to path: String, netLayers layers: [(name: String, blobs: [Blob])], writeDiff: Bool = false) throws {
         try atomically(path) { file in
             let data = try file.createGroup("data")
             let diff = writeDiff ? try file.createGroup("diff") : nil

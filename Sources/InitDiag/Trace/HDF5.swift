@@ -456,11 +456,16 @@ public final class HDF5File: HDF5Group, @unchecked Sendable {
     /// `fileLocking: false` keeps this process from taking the POSIX lock HDF5 1.10 places on a
     /// file open for writing, so other processes (h5dump, h5py) can open it while we hold it; see
     /// TraceWriter for why that is sound for our write pattern.
-    public static func create(path: String, fileLocking: Bool = true) throws -> HDF5File {
+    /// `latestFormat` selects the newest file format (libver bounds latest/latest), which SWMR
+    /// writing needs.
+    public static func create(path: String, fileLocking: Bool = true, latestFormat: Bool = false) throws -> HDF5File {
         hdf5Silence()
         let fapl = H5Pcreate(initdiag_H5P_FILE_ACCESS())
         if fapl < 0 { throw HDF5Error(file: path, path: "", operation: "create file", reason: hdf5CurrentReason()) }
         defer { H5Pclose(fapl) }
+        if latestFormat && initdiag_set_latest_format(fapl) < 0 {
+            throw HDF5Error(file: path, path: "", operation: "create file", reason: hdf5CurrentReason())
+        }
         if !fileLocking && H5Pset_file_locking(fapl, false, true) < 0 {
             throw HDF5Error(file: path, path: "", operation: "create file", reason: hdf5CurrentReason())
         }
@@ -499,6 +504,14 @@ public final class HDF5File: HDF5Group, @unchecked Sendable {
             throw HDF5Error(file: path, path: "/", operation: "open the root group", reason: reason)
         }
         return HDF5File(fileID: f, rootID: root, filePath: path)
+    }
+
+    /// Switches the file to SWMR writing (HDF5 ≥ 1.10; the file must have been created with
+    /// `latestFormat`, and no attribute may be open). From then on no object or attribute may be
+    /// created, and only SWMR readers can open the file — h5dump 1.10 cannot (see TraceWriter).
+    public func startSWMRWrite() throws {
+        hdf5Silence()
+        try check(H5Fstart_swmr_write(fileID), "start SWMR writing")
     }
 
     /// Writes every buffered object and the metadata to disk: after this the file on disk is a

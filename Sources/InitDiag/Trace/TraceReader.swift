@@ -54,7 +54,9 @@ public final class TraceReader: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         do {
-            file = try HDF5File.open(path: path, readOnly: true)
+            // Without taking the lock: read-only access needs none, and the lock flag must match the
+            // TraceWriter's when this process is also writing the trace (HDF5 refuses a mismatch).
+            file = try HDF5File.open(path: path, readOnly: true, fileLocking: false)
         } catch let error as HDF5Error {
             throw InputError("\(path): not a readable HDF5 file (\(error.reason.isEmpty ? "open failed" : error.reason))")
         }
