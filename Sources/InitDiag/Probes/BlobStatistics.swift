@@ -68,14 +68,21 @@ public struct BlobStats: Sendable {
 /// One-pass blob statistics with reusable scratch memory. One instance per probe (not thread
 /// safe itself; it runs its own threads).
 ///
-/// The pass is split into fixed chunks (65 536 elements; for forward blobs column ranges of about
-/// 65 536 elements) whose partial sums are combined in chunk order, so the result does not depend
-/// on the thread count at all: 1 and 2 threads give bit-identical statistics.
+/// Determinism: the pass is split into fixed chunks (65 536 elements; for forward blobs column
+/// ranges of about 65 536 elements) whose partial sums are combined in chunk order, so the result
+/// does not depend on the thread count at all: 1 and 2 threads give bit-identical statistics.
+/// (`parallelChunks` is not used because its chunking follows the thread count.)
 ///
-/// Accuracy: sums of (x − K) and (x − K)² with a shift K (the first finite value; for the per-
-/// element variances over the batch K_j = x[0, j]) avoid the cancellation of E[x²] − E[x]²
+/// Accuracy: sums of (x − K) and (x − K)² with a shift K (the blob's first finite value; for the
+/// per-element variances over the batch K_j = x[0, j]) avoid the cancellation of E[x²] − E[x]²
 /// (the "shifted data" algorithm, Chan, Golub & LeVeque 1983): a constant blob, or an element that
 /// is constant over the batch, gets a variance of exactly 0.
+///
+/// Speed: the fast path reads 4 columns at a time as SIMD vectors and keeps every accumulator in
+/// registers over the rows (forward blobs: the batch; other blobs: a [n/4, 4] view of the
+/// buffer). It assumes finite values and checks afterwards (Σx² is finite exactly when every x
+/// is, since Float's largest square fits a Double); a chunk holding a NaN or Inf is recomputed by
+/// the scalar path, which counts and skips non-finite values.
 public final class BlobStatistics: @unchecked Sendable {
     /// Elements per chunk: large enough that the per-chunk overhead is negligible, small enough
     /// that a 2-core machine splits mid-sized blobs.
@@ -84,7 +91,7 @@ public final class BlobStatistics: @unchecked Sendable {
     /// Threads to use; nil = `Engine.threads`.
     public var threads: Int?
 
-    private struct Partial {
+    fileprivate struct Partial {
         var finite = 0
         var shiftedSum = 0.0
         var shiftedSquares = 0.0
@@ -142,23 +149,32 @@ public final class BlobStatistics: @unchecked Sendable {
     public func compute(_ values: UnsafeBufferPointer<Float>) -> BlobStats {
         let count = values.count
         guard count > 0, let base = values.baseAddress else { return BlobStats() }
-        let shift = BlobStatistics.firstFinite(base, count)
+        let shift = firstFinite(base, count)
         let chunk = BlobStatistics.chunkElements
         let chunks = (count + chunk - 1) / chunk
         reservePartials(chunks)
         let partials = self.partials
         statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
             let lo = c * chunk, hi = Swift.min(count, lo + chunk)
-            partials[c] = BlobStatistics.flatPartial(base, lo..<hi, shift: shift)
+            // Fast path: the chunk as a [rows, 4] matrix plus a scalar tail of < 4 elements.
+            let rows = (hi - lo) / 4
+            if var p = simdColumns(base + lo, stride: 4, rows: rows, columns: 0..<(rows > 0 ? 4 : 0), shift: shift,
+                                   perColumn: false, alive: nil),
+               scalarTail(base, (lo + rows * 4)..<hi, shift: shift, into: &p) {
+                partials[c] = p
+            } else {
+                partials[c] = flatPartial(base, lo..<hi, shift: shift)
+            }
         }
-        var stats = BlobStatistics.finish(combine(chunks), shift: shift)
+        var stats = finishStats(combine(partials, chunks), shift: shift)
         stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
         return stats
     }
 
     /// The statistics of a forward blob whose leading axis is the batch: everything `compute`
     /// gives plus betweenSampleStd, deadFraction and inputDependence. `shape` must hold
-    /// `values.count` elements; an empty or rank-0 shape is one sample.
+    /// `values.count` elements (otherwise only the `compute` statistics are returned); an empty
+    /// shape is one sample.
     public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int]) -> BlobStats {
         let count = values.count
         guard count > 0, let base = values.baseAddress, shape.reduce(1, *) == count else {
@@ -168,9 +184,10 @@ public final class BlobStatistics: @unchecked Sendable {
         let perSample = count / samples
         let channels = shape.count >= 2 ? shape[1] : 1
         let positions = perSample / Swift.max(channels, 1)
-        let shift = BlobStatistics.firstFinite(base, count)
-        // Column ranges of ~chunkElements elements (all samples of those columns).
-        let columnsPerChunk = Swift.max(1, BlobStatistics.chunkElements / samples)
+        let shift = firstFinite(base, count)
+        // Column ranges of ~chunkElements elements (all samples of those columns), a multiple of
+        // the SIMD width.
+        let columnsPerChunk = Swift.max(4, (BlobStatistics.chunkElements / samples) & ~3)
         let chunks = (perSample + columnsPerChunk - 1) / columnsPerChunk
         reservePartials(chunks)
         reserveColumns(perSample)
@@ -178,45 +195,17 @@ public final class BlobStatistics: @unchecked Sendable {
         let columnSquares = self.columnSquares, columnAlive = self.columnAlive
         statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
             let lo = c * columnsPerChunk, hi = Swift.min(perSample, lo + columnsPerChunk)
-            var p = Partial()
-            for j in lo..<hi { columnSum[j] = 0; columnSquares[j] = 0; columnAlive[j] = 0 }
-            for n in 0..<samples {
-                let row = base + n * perSample
-                for j in lo..<hi {
-                    let v = row[j]
-                    if v.isFinite {
-                        let x = Double(v)
-                        let d = x - shift
-                        p.finite += 1
-                        p.shiftedSum += d
-                        p.shiftedSquares += d * d
-                        p.absSum += Swift.abs(x)
-                        p.squares += x * x
-                        if x < p.minimum { p.minimum = x }
-                        if x > p.maximum { p.maximum = x }
-                        if v == 0 { p.zeros += 1 }
-                        // Shift by the first sample's value of this element (exact 0 for an
-                        // element the input does not change).
-                        let dj = x - Double(base[j])
-                        columnSum[j] += dj
-                        columnSquares[j] += dj * dj
-                        if v > 0 { columnAlive[j] = 1 }
-                    } else {
-                        p.nonfinite += 1
-                    }
-                }
+            if let p = simdColumns(base, stride: perSample, rows: samples, columns: lo..<hi, shift: shift,
+                                   perColumn: true, alive: columnAlive) {
+                partials[c] = p
+            } else {
+                partials[c] = forwardPartialScalar(base, samples: samples, perSample: perSample, columns: lo..<hi,
+                                                   shift: shift, columnSum: columnSum,
+                                                   columnSquares: columnSquares, columnAlive: columnAlive)
             }
-            let n = Double(samples)
-            var varianceSum = 0.0
-            for j in lo..<hi {
-                let s = columnSum[j]
-                varianceSum += Swift.max(0, (columnSquares[j] - s * s / n) / n)
-            }
-            p.varianceSum = varianceSum
-            partials[c] = p
         }
-        let total = combine(chunks)
-        var stats = BlobStatistics.finish(total, shift: shift)
+        let total = combine(partials, chunks)
+        var stats = finishStats(total, shift: shift)
         if total.nonfinite > 0 {
             stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
             return stats
@@ -241,34 +230,176 @@ public final class BlobStatistics: @unchecked Sendable {
         let buffer = UnsafeBufferPointer(diff ? blob.diffBuffer : blob.dataBuffer)
         return forward ? computeForward(buffer, shape: blob.shape) : compute(buffer)
     }
+}
 
-    private func combine(_ chunks: Int) -> Partial {
-        var t = Partial()
-        for c in 0..<chunks {
-            let p = partials[c]
-            t.finite += p.finite
-            t.shiftedSum += p.shiftedSum
-            t.shiftedSquares += p.shiftedSquares
-            t.absSum += p.absSum
-            t.squares += p.squares
-            t.minimum = Swift.min(t.minimum, p.minimum)
-            t.maximum = Swift.max(t.maximum, p.maximum)
-            t.zeros += p.zeros
-            t.nonfinite += p.nonfinite
-            t.varianceSum += p.varianceSum
+private func combine(_ partials: UnsafeMutablePointer<BlobStatistics.Partial>, _ chunks: Int) -> BlobStatistics.Partial {
+    var t = BlobStatistics.Partial()
+    for c in 0..<chunks {
+        let p = partials[c]
+        t.finite += p.finite
+        t.shiftedSum += p.shiftedSum
+        t.shiftedSquares += p.shiftedSquares
+        t.absSum += p.absSum
+        t.squares += p.squares
+        t.minimum = Swift.min(t.minimum, p.minimum)
+        t.maximum = Swift.max(t.maximum, p.maximum)
+        t.zeros += p.zeros
+        t.nonfinite += p.nonfinite
+        t.varianceSum += p.varianceSum
+    }
+    return t
+}
+
+private func firstFinite(_ base: UnsafePointer<Float>, _ count: Int) -> Double {
+    for i in 0..<count where base[i].isFinite { return Double(base[i]) }
+    return 0
+}
+
+/// Fast path over `columns` of a rows × stride matrix at `base`: 4 columns at a time, every
+/// accumulator in registers across the rows. Per column j only Σd, Σd² (d = x − K_j, K_j its
+/// row-0 value), Σ|x|, min, max and the zero count are accumulated (SSE2 has 16 registers); the
+/// global sums follow exactly in algebra: with e = K_j − K,
+///   Σ(x − K) = Σd + n·e,   Σ(x − K)² = Σd² + 2e·Σd + n·e²,   Σx² = Σd² + 2K_j·Σd + n·K_j².
+/// With `perColumn`, also Σ_j Var_rows(x[·, j]) and the alive flags (some value > 0). Nil when a
+/// value is not finite (Σd² is then not finite: Float's largest square fits a Double).
+@inline(__always)
+private func simdColumns(_ base: UnsafePointer<Float>, stride: Int, rows: Int, columns: Range<Int>, shift: Double,
+                         perColumn: Bool, alive: UnsafeMutablePointer<UInt8>?) -> BlobStatistics.Partial? {
+    var p = BlobStatistics.Partial()
+    guard rows > 0 else { return p }
+    let n = Double(rows)
+    var j = columns.lowerBound
+    while j + 4 <= columns.upperBound {
+        var c1 = SIMD4<Double>(), c2 = SIMD4<Double>(), absSum = SIMD4<Double>()
+        var minimum = SIMD4<Float>(repeating: .infinity), maximum = SIMD4<Float>(repeating: -.infinity)
+        var zeros = SIMD4<Int32>()
+        let first = UnsafeRawPointer(base + j).loadUnaligned(as: SIMD4<Float>.self)
+        let columnShift = SIMD4<Double>(Double(first[0]), Double(first[1]), Double(first[2]), Double(first[3]))
+        var row = base + j
+        for _ in 0..<rows {
+            let v = UnsafeRawPointer(row).loadUnaligned(as: SIMD4<Float>.self)
+            row += stride
+            let x = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+            let d = x - columnShift
+            c1 += d
+            c2 += d * d
+            absSum += x.replacing(with: -x, where: x .< 0)
+            // (pointwiseMin/Max are several times slower here: they honour NaN, which the fast
+            // path never sees.)
+            minimum = minimum.replacing(with: v, where: v .< minimum)
+            maximum = maximum.replacing(with: v, where: v .> maximum)
+            // A true mask lane is all ones (-1).
+            zeros &+= SIMD4<Int32>(repeating: 0).replacing(with: 1, where: v .== 0)
         }
-        return t
+        for l in 0..<4 where !c2[l].isFinite || !absSum[l].isFinite { return nil }
+        for l in 0..<4 {
+            let k = columnShift[l], e = k - shift
+            p.shiftedSum += c1[l] + n * e
+            p.shiftedSquares += c2[l] + 2 * e * c1[l] + n * e * e
+            p.squares += c2[l] + 2 * k * c1[l] + n * k * k
+            p.absSum += absSum[l]
+            p.minimum = Swift.min(p.minimum, Double(minimum[l]))
+            p.maximum = Swift.max(p.maximum, Double(maximum[l]))
+            p.zeros += Int(zeros[l])
+            if perColumn {
+                p.varianceSum += Swift.max(0, (c2[l] - c1[l] * c1[l] / n) / n)
+                alive?[j + l] = maximum[l] > 0 ? 1 : 0
+            }
+        }
+        p.finite += 4 * rows
+        j += 4
     }
-
-    private static func firstFinite(_ base: UnsafePointer<Float>, _ count: Int) -> Double {
-        for i in 0..<count where base[i].isFinite { return Double(base[i]) }
-        return 0
+    // Remaining columns (< 4), one at a time, the same sums.
+    while j < columns.upperBound {
+        let k = Double(base[j]), e = k - shift
+        var c1 = 0.0, c2 = 0.0, absSum = 0.0
+        var minimum = Double.infinity, maximum = -Double.infinity
+        var row = base + j
+        for _ in 0..<rows {
+            let v = row.pointee
+            row += stride
+            guard v.isFinite else { return nil }
+            let x = Double(v)
+            let d = x - k
+            c1 += d
+            c2 += d * d
+            absSum += Swift.abs(x)
+            if x < minimum { minimum = x }
+            if x > maximum { maximum = x }
+            if v == 0 { p.zeros += 1 }
+        }
+        p.shiftedSum += c1 + n * e
+        p.shiftedSquares += c2 + 2 * e * c1 + n * e * e
+        p.squares += c2 + 2 * k * c1 + n * k * k
+        p.absSum += absSum
+        p.minimum = Swift.min(p.minimum, minimum)
+        p.maximum = Swift.max(p.maximum, maximum)
+        if perColumn {
+            p.varianceSum += Swift.max(0, (c2 - c1 * c1 / n) / n)
+            alive?[j] = maximum > 0 ? 1 : 0
+        }
+        p.finite += rows
+        j += 1
     }
+    return p
+}
 
-    private static func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double) -> Partial {
-        var p = Partial()
-        for i in range {
-            let v = base[i]
+/// Adds the elements of `range` to `p` (scalar, global shift); false when one is not finite.
+private func scalarTail(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double,
+                        into p: inout BlobStatistics.Partial) -> Bool {
+    for i in range {
+        let v = base[i]
+        guard v.isFinite else { return false }
+        let x = Double(v)
+        let d = x - shift
+        p.finite += 1
+        p.shiftedSum += d
+        p.shiftedSquares += d * d
+        p.absSum += Swift.abs(x)
+        p.squares += x * x
+        if x < p.minimum { p.minimum = x }
+        if x > p.maximum { p.maximum = x }
+        if v == 0 { p.zeros += 1 }
+    }
+    return true
+}
+
+/// Scalar path of `compute` for a chunk that holds non-finite values: counts and skips them.
+private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double) -> BlobStatistics.Partial {
+    var p = BlobStatistics.Partial()
+    for i in range {
+        let v = base[i]
+        if v.isFinite {
+            let x = Double(v)
+            let d = x - shift
+            p.finite += 1
+            p.shiftedSum += d
+            p.shiftedSquares += d * d
+            p.absSum += Swift.abs(x)
+            p.squares += x * x
+            if x < p.minimum { p.minimum = x }
+            if x > p.maximum { p.maximum = x }
+            if v == 0 { p.zeros += 1 }
+        } else {
+            p.nonfinite += 1
+        }
+    }
+    return p
+}
+
+/// Scalar path of `computeForward` for a chunk that holds non-finite values (row by row, per-
+/// column sums in scratch). Its per-column results are only used when every value is finite,
+/// which never happens here, but it keeps the global statistics exact.
+private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, perSample: Int, columns: Range<Int>,
+                                  shift: Double, columnSum: UnsafeMutablePointer<Double>,
+                                  columnSquares: UnsafeMutablePointer<Double>,
+                                  columnAlive: UnsafeMutablePointer<UInt8>) -> BlobStatistics.Partial {
+    var p = BlobStatistics.Partial()
+    for j in columns { columnSum[j] = 0; columnSquares[j] = 0; columnAlive[j] = 0 }
+    for n in 0..<samples {
+        let row = base + n * perSample
+        for j in columns {
+            let v = row[j]
             if v.isFinite {
                 let x = Double(v)
                 let d = x - shift
@@ -280,27 +411,36 @@ public final class BlobStatistics: @unchecked Sendable {
                 if x < p.minimum { p.minimum = x }
                 if x > p.maximum { p.maximum = x }
                 if v == 0 { p.zeros += 1 }
+                let dj = x - Double(base[j])
+                columnSum[j] += dj
+                columnSquares[j] += dj * dj
+                if v > 0 { columnAlive[j] = 1 }
             } else {
                 p.nonfinite += 1
             }
         }
-        return p
     }
+    let n = Double(samples)
+    for j in columns {
+        let s = columnSum[j]
+        p.varianceSum += Swift.max(0, (columnSquares[j] - s * s / n) / n)
+    }
+    return p
+}
 
-    private static func finish(_ t: Partial, shift: Double) -> BlobStats {
-        var s = BlobStats(nonfiniteCount: t.nonfinite)
-        s.l2 = t.squares.squareRoot()
-        guard t.finite > 0 else { return s }
-        let n = Double(t.finite)
-        s.mean = shift + t.shiftedSum / n
-        // Shifted-data variance: (Σd² − (Σd)²/n)/n, d = x − K.
-        s.std = Swift.max(0, (t.shiftedSquares - t.shiftedSum * t.shiftedSum / n) / n).squareRoot()
-        s.meanAbs = t.absSum / n
-        s.min = t.minimum
-        s.max = t.maximum
-        s.zeroFraction = Double(t.zeros) / n
-        return s
-    }
+private func finishStats(_ t: BlobStatistics.Partial, shift: Double) -> BlobStats {
+    var s = BlobStats(nonfiniteCount: t.nonfinite)
+    s.l2 = t.squares.squareRoot()
+    guard t.finite > 0 else { return s }
+    let n = Double(t.finite)
+    s.mean = shift + t.shiftedSum / n
+    // Shifted-data variance: (Σd² − (Σd)²/n)/n, d = x − K.
+    s.std = Swift.max(0, (t.shiftedSquares - t.shiftedSum * t.shiftedSum / n) / n).squareRoot()
+    s.meanAbs = t.absSum / n
+    s.min = t.minimum
+    s.max = t.maximum
+    s.zeroFraction = Double(t.zeros) / n
+    return s
 }
 
 /// Runs body(c) for every chunk c in 0..<chunks on up to `threads` threads (worker k takes chunks
