@@ -231,6 +231,18 @@ private func writeSteps(_ writer: TraceWriter, _ range: Range<Int>) throws {
         #expect(e2.message.contains("not an initdiag trace"))
         let e3 = try #require(throws: InputError.self) { try TraceReader(path: folder.appendingPathComponent("missing.h5").path) }
         #expect(e3.message.contains("missing.h5"))
+        // A finished trace cut short (a copy interrupted, a full disk) is refused, not misread.
+        let trace = folder.appendingPathComponent("t.h5").path
+        let writer = try TraceWriter(path: trace, run: runInfo, layout: layout)
+        try writeSteps(writer, 0..<3)
+        try writer.finish(status: .finished)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: trace))
+        for fraction in [1, 4, 8, 12, 15] {
+            let cut = folder.appendingPathComponent("cut\(fraction).h5").path
+            try bytes.prefix(bytes.count * fraction / 16).write(to: URL(fileURLWithPath: cut))
+            let e = try #require(throws: InputError.self) { try TraceReader(path: cut) }
+            #expect(e.message.hasPrefix(cut) && !e.message.contains("\n"))
+        }
     }
 
     @Test func namesEscapeOneToOne() {
@@ -246,5 +258,47 @@ private func writeSteps(_ writer: TraceWriter, _ range: Range<Int>) throws {
         }
         let links = Set(cases.map { TraceNames.escape($0.0) })
         #expect(links.count == cases.count)
+    }
+}
+
+@Suite struct TraceWriterScaleTests {
+    /// A VGG19-sized layout (16 conv + 3 fc with params, ReLUs, pools, loss): every series written
+    /// and read back; the time per flush is printed for the report.
+    @Test func vggSizedTraceWritesAndReadsBack() throws {
+        let folder = try TraceTestSupport.scratchFolder("vgg")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var layers: [TraceLayerLayout] = [TraceLayerLayout(name: "data", type: "Data", index: 0)]
+        for i in 0..<19 {
+            layers.append(TraceLayerLayout(name: "conv\(i)", type: i < 16 ? "Convolution" : "InnerProduct",
+                                           index: layers.count, fanIn: 576, fanOut: 576, weightFiller: "xavier",
+                                           recordsForward: true, recordsBackward: true, paramCount: 2))
+            layers.append(TraceLayerLayout(name: "relu\(i)", type: "ReLU", index: layers.count,
+                                           recordsForward: true, recordsBackward: true))
+        }
+        for i in 0..<5 {
+            layers.append(TraceLayerLayout(name: "pool\(i)", type: "Pooling", index: layers.count,
+                                           recordsForward: true, recordsBackward: true))
+        }
+        let big = TraceLayout(layers: layers)
+        let path = folder.appendingPathComponent("vgg.h5").path
+        let start = Date()
+        let writer = try TraceWriter(path: path, run: runInfo, layout: big, flushEvery: 10)
+        let created = Date()
+        var step = [Double](repeating: 0, count: big.seriesCount)
+        for k in 0..<30 {
+            for s in 0..<big.seriesCount { step[s] = Double(k) + Double(s) * 1e-4 }
+            try writer.append(iteration: k, loss: 2.3, learningRate: 0.01, values: step)
+        }
+        let written = Date()
+        try writer.finish(status: .finished, verdict: "learning", findings: "[]")
+        let reader = try TraceReader(path: path)
+        #expect(reader.stepCount == 30 && reader.layers.count == layers.count)
+        let last = big.seriesCount - 1
+        let name = big.layers[big.seriesLayer[last]].name
+        #expect(try reader.series(layer: name, big.seriesNames[last]) == (0..<30).map { Double($0) + Double(last) * 1e-4 })
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        print(String(format: "VGG-sized trace: %d series; create %.0f ms; 30 steps in 3 flushes %.0f ms (%.0f ms per flush); file %d KiB",
+                     big.seriesCount, created.timeIntervalSince(start) * 1000, written.timeIntervalSince(created) * 1000,
+                     written.timeIntervalSince(created) * 1000 / 3, size / 1024))
     }
 }
