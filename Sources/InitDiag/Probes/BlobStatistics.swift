@@ -225,6 +225,31 @@ public final class BlobStatistics: @unchecked Sendable {
         return stats
     }
 
+    /// ‖update‖₂ / ‖weights‖₂ (SPEC.md §3 `param<i>/update_ratio`), both norms accumulated in
+    /// Double in fixed order. 0/0 = 0 (nothing moved); a non-zero update of all-zero weights
+    /// (e.g. zero-initialised biases at the first step) gives +∞.
+    public static func updateRatio(update: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>) -> Double {
+        let u = l2(update), w = l2(weights)
+        if u == 0 { return 0 }
+        return w > 0 ? u / w : .infinity
+    }
+
+    /// sqrt(Σ x²) accumulated in Double, 4 independent lanes combined in lane order.
+    public static func l2(_ values: UnsafeBufferPointer<Float>) -> Double {
+        guard let base = values.baseAddress else { return 0 }
+        var lanes = SIMD4<Double>()
+        var i = 0
+        while i + 4 <= values.count {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD4<Float>.self)
+            let x = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+            lanes += x * x
+            i += 4
+        }
+        var sum = lanes[0] + lanes[1] + lanes[2] + lanes[3]
+        while i < values.count { let x = Double(base[i]); sum += x * x; i += 1 }
+        return sum.squareRoot()
+    }
+
     /// Statistics of a blob's data (`forward` adds the batch statistics) or diff.
     public func compute(_ blob: Blob, diff: Bool = false, forward: Bool = false) -> BlobStats {
         let buffer = UnsafeBufferPointer(diff ? blob.diffBuffer : blob.dataBuffer)

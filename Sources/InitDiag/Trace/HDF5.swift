@@ -166,9 +166,12 @@ public class HDF5Object: @unchecked Sendable {
             space = H5Screate(H5S_SCALAR)
             fileType = hdf5MakeVlenStringType()
             ownsType = true
-        case .int, .double:
+        case .int:
             space = H5Screate(H5S_SCALAR)
-            fileType = value.intValue != nil ? initdiag_H5T_STD_I64LE() : initdiag_H5T_IEEE_F64LE()
+            fileType = initdiag_H5T_STD_I64LE()
+        case .double:
+            space = H5Screate(H5S_SCALAR)
+            fileType = initdiag_H5T_IEEE_F64LE()
         case .ints(let v):
             var dims = [hsize_t(v.count)]
             space = H5Screate_simple(1, &dims, nil)

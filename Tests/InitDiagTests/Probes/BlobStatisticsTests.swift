@@ -218,3 +218,20 @@ private func bits(_ s: BlobStats) -> [UInt64] { s.forwardValues.map { $0.bitPatt
         #expect(diff.min == -6 && abs(diff.zeroFraction - 5.0 / 6.0) < 1e-15 && diff.meanAbs == 1)
     }
 }
+
+@Suite struct UpdateRatioTests {
+    @Test func ratioOfNormsWithDefinedEdgeCases() {
+        let w: [Float] = [3, 4, 0, 0, 0, 0, 0]            // ‖w‖ = 5, length not a multiple of 4
+        let u: [Float] = [0, 0, 0, 0, 0, 0.03, -0.04]     // ‖u‖ = 0.05
+        let ratio = u.withUnsafeBufferPointer { ub in w.withUnsafeBufferPointer { BlobStatistics.updateRatio(update: ub, weights: $0) } }
+        #expect(abs(ratio - 0.01) < 1e-9)
+        let zero = [Float](repeating: 0, count: 7)
+        let none = zero.withUnsafeBufferPointer { z in w.withUnsafeBufferPointer { BlobStatistics.updateRatio(update: z, weights: $0) } }
+        #expect(none == 0)
+        let fromZero = u.withUnsafeBufferPointer { ub in zero.withUnsafeBufferPointer { BlobStatistics.updateRatio(update: ub, weights: $0) } }
+        #expect(fromZero == .infinity)
+        let big = randomBlob(100_003, seed: 8)
+        let naive = big.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(close(big.withUnsafeBufferPointer { BlobStatistics.l2($0) }, naive, 1e-13))
+    }
+}
