@@ -76,13 +76,16 @@ public struct BlobStats: Sendable {
 /// Accuracy: sums of (x − K) and (x − K)² with a shift K (the blob's first finite value; for the
 /// per-element variances over the batch K_j = x[0, j]) avoid the cancellation of E[x²] − E[x]²
 /// (the "shifted data" algorithm, Chan, Golub & LeVeque 1983): a constant blob, or an element that
-/// is constant over the batch, gets a variance of exactly 0.
+/// is constant over the batch, gets a variance of exactly 0. The price is a relative error of
+/// about ε·((K − mean)/std)² when the shift value is an outlier (1700 σ away: ~1e-10, tested).
 ///
 /// Speed: the fast path reads 4 columns at a time as SIMD vectors and keeps every accumulator in
 /// registers over the rows (forward blobs: the batch; other blobs: a [n/4, 4] view of the
-/// buffer). It assumes finite values and checks afterwards (Σx² is finite exactly when every x
-/// is, since Float's largest square fits a Double); a chunk holding a NaN or Inf is recomputed by
-/// the scalar path, which counts and skips non-finite values.
+/// buffer). It assumes finite values and checks afterwards (Σ(x − K_j)² is finite exactly when
+/// every x is: Float's largest squared difference fits a Double); a chunk holding a NaN or Inf is
+/// recomputed by the scalar path, which counts and skips non-finite values. Measured with -O on
+/// a 128×64×32×32 blob, one thread: ≈0.4 G elements/s forward, ≈0.5 G/s flat (a plain Float sum
+/// of the same buffer: ≈1.2 G/s); the scalar path ran at ≈0.06 G/s.
 public final class BlobStatistics: @unchecked Sendable {
     /// Elements per chunk: large enough that the per-chunk overhead is negligible, small enough
     /// that a 2-core machine splits mid-sized blobs.
