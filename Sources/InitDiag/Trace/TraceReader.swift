@@ -30,7 +30,8 @@ public struct TraceLayerInfo: Sendable {
 }
 
 /// Reads a trace (SPEC.md §3), also one that is still being written (see TraceWriter) or was
-/// written by an SWMR writer. Statistic series are read on demand.
+/// written by an SWMR writer. Statistic series are read on demand; the step count is the one of
+/// the moment of opening (open again to see later flushes).
 ///
 /// Every series is trimmed to the length of /steps/iteration, which the writer extends last in
 /// each flush; a series shorter than that (a reader that caught a flush half-way) is returned as
