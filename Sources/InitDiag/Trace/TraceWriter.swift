@@ -71,6 +71,10 @@ public struct TraceLayout: Sendable {
     /// Index into `layers` of each series.
     public let seriesLayer: [Int]
     public var seriesCount: Int { seriesNames.count }
+    private let indexByName: [String: Int]
+
+    /// Position in `layers` (and `slots`) of the layer named `name`.
+    public func layerIndex(named name: String) -> Int? { indexByName[name] }
 
     public init(layers: [TraceLayerLayout]) {
         self.layers = layers
@@ -96,6 +100,9 @@ public struct TraceLayout: Sendable {
             slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params))
         }
         self.slots = slots
+        var indexByName: [String: Int] = [:]
+        for (i, layer) in layers.enumerated() where indexByName[layer.name] == nil { indexByName[layer.name] = i }
+        self.indexByName = indexByName
         self.seriesNames = names
         self.seriesLayer = owner
     }

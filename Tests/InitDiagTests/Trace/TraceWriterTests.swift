@@ -42,6 +42,8 @@ private func writeSteps(_ writer: TraceWriter, _ range: Range<Int>) throws {
         #expect(layout.slots[1].params[1] == TraceParamSlots(data: 47, grad: 55, updateRatio: 63))
         #expect(layout.seriesNames[46] == "param0/update_ratio" && layout.seriesNames[30] == "param0/data/mean")
         #expect(layout.slots[3].forward == nil && layout.seriesNames.last == "backward/nonfinite_count")
+        #expect(layout.layerIndex(named: "conv1/3x3") == 1 && layout.layerIndex(named: "loss%") == 3)
+        #expect(layout.layerIndex(named: "nope") == nil)
     }
 
     @Test func everyDatasetAndAttributeReadsBackThroughReaderAndH5dump() throws {
