@@ -24,3 +24,30 @@ static inline unsigned initdiag_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline unsigned initdiag_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline unsigned initdiag_H5F_ACC_SWMR_WRITE(void) { return H5F_ACC_SWMR_WRITE; }
 static inline unsigned initdiag_H5F_ACC_SWMR_READ(void) { return H5F_ACC_SWMR_READ; }
+
+// Added for initdiag's Trace/HDF5.swift (the only Swift file that calls HDF5).
+static inline hid_t initdiag_H5P_DEFAULT(void) { return H5P_DEFAULT; }
+static inline hid_t initdiag_H5S_ALL(void) { return H5S_ALL; }
+static inline hid_t initdiag_H5E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline hid_t initdiag_H5T_NATIVE_INT(void) { return H5T_NATIVE_INT; }
+static inline hid_t initdiag_H5T_NATIVE_CHAR(void) { return H5T_NATIVE_CHAR; }
+
+// Frees the strings HDF5 allocated when reading variable-length data (renamed in HDF5 1.12).
+static inline herr_t initdiag_vlen_reclaim(hid_t type, hid_t space, void *buffer) {
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Treclaim(type, space, H5P_DEFAULT, buffer);
+#else
+    return H5Dvlen_reclaim(type, space, H5P_DEFAULT, buffer);
+#endif
+}
+
+// Turns off HDF5's automatic printing of its error stack for the calling thread (the stack is
+// per-thread in the thread-safe build); every return code is checked by the Swift wrapper instead.
+static inline herr_t initdiag_silence_errors(void) {
+    return H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+// Newest file format on a file-access property list (H5F_LIBVER_LATEST is a macro alias).
+static inline herr_t initdiag_set_latest_format(hid_t fapl) {
+    return H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+}
