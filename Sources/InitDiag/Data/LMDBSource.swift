@@ -126,6 +126,21 @@ public final class LMDBSource: DataSource {
         guard rc == 0 else { throw InputError("\(path): cannot step the LMDB cursor (\(lmdbMessage(rc)))") }
     }
 
+    /// Every (key, value) pair in key order, copied out (for tests and tools; small DBs only).
+    static func rawEntries(path: String) throws -> [(key: [UInt8], value: [UInt8])] {
+        let source = try LMDBSource(path: path)
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        var key = MDB_val(), value = MDB_val()
+        var rc = mdb_cursor_get(source.cursor, &key, &value, MDB_FIRST)
+        while rc == 0 {
+            out.append((Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
+                        Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            rc = mdb_cursor_get(source.cursor, &key, &value, MDB_NEXT)
+        }
+        guard rc == MDB_NOTFOUND else { throw InputError("\(path): cannot read the LMDB (\(lmdbMessage(rc)))") }
+        return out
+    }
+
     public func rewind() throws {
         var key = MDB_val(), value = MDB_val()
         let rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
