@@ -64,7 +64,7 @@ public final class DataLayer: Layer {
         var shape: [Int]
         let batch: Int
         if let s = source {
-            shape = s.recordShape
+            shape = s.outputShape
             batch = s.batchSize
         } else {
             shape = DataLayer.assumedRecordShape

@@ -16,7 +16,7 @@ public struct LayerContext: @unchecked Sendable {
 /// transformer. Errors (a corrupt record) are thrown from `next` and surface from `Net.forward`.
 public protocol BatchSource: AnyObject {
     /// Shape of one transformed record, (C, H, W).
-    var recordShape: [Int] { get }
+    var outputShape: [Int] { get }
     var batchSize: Int { get }
     /// A line for logs and traces, e.g. "cifar10:/data (TRAIN, 50000 records)".
     var description: String { get }

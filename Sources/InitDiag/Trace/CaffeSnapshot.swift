@@ -251,3 +251,14 @@ public enum CaffeSnapshot {
         }
     }
 }
+
+extension CaffeSnapshot {
+    /// Whether the file starts with HDF5's signature (\x89HDF\r\n\x1a\n at offset 0), which is how
+    /// Caffe tells an HDF5 snapshot from a binary .caffemodel.
+    public static func isHDF5(path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        let head = (try? h.read(upToCount: 8)) ?? Data()
+        return head == Data([0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A])
+    }
+}
