@@ -166,6 +166,12 @@ public final class ConvolutionLayer: Layer {
         ConvScratchPool.shared.reserve(floats: scratchFloats)
     }
 
+    /// Overrides the block size chosen at reshape (tests and benchmarks; until the next reshape).
+    public func useImagesPerBlock(_ n: Int) {
+        imagesPerBlock = max(1, min(n, max(num, 1)))
+        ConvScratchPool.shared.reserve(floats: scratchFloats)
+    }
+
     /// Column matrix + GEMM-layout output of one block.
     var scratchFloats: Int { (geometry.colRows + numOutput) * imagesPerBlock * geometry.outSpatial }
 
