@@ -162,8 +162,12 @@ public final class PoolingLayer: Layer {
                                 while yy < he {
                                     var xx = w0
                                     while xx < we {
+                                        // Select rather than branch: random data mispredicts half
+                                        // the comparisons. Same strict-greater rule.
                                         let v = src[yy * w + xx]
-                                        if v > best { best = v; index = yy * w + xx }
+                                        let greater = v > best
+                                        best = greater ? v : best
+                                        index = greater ? yy * w + xx : index
                                         xx += 1
                                     }
                                     yy += 1
