@@ -59,10 +59,14 @@ public func im2colBlock(_ g: ConvGeometry, input: UnsafePointer<Float>, count: I
     let kernelArea = g.kernelH * g.kernelW
     let inSpatial = g.inSpatial
     let pairs = count * g.channels
+    // Pairs run channel-major (c, img): consecutive pairs write consecutive segments of the same
+    // kh·kw rows, so the column matrix (tens of MiB) is written as a few sequential streams instead
+    // of one 64-byte piece per 4 KiB page (which thrashes the TLB on small maps). Threads get
+    // disjoint channel ranges, hence disjoint rows.
     // Split only when each thread gets at least ~32k floats to write.
     parallelChunks(pairs, minChunk: max(1, 32_768 / max(1, kernelArea * outSpatial))) { range in
         for pair in range {
-            let img = pair / g.channels, c = pair % g.channels
+            let c = pair / count, img = pair % count
             let plane = input + (img * g.channels + c) * inSpatial
             for ki in 0..<g.kernelH {
                 for kj in 0..<g.kernelW {
@@ -71,21 +75,22 @@ public func im2colBlock(_ g: ConvGeometry, input: UnsafePointer<Float>, count: I
                     let (lo, hi) = g.validColumns(kj: kj, outW: ow)
                     let colOffset = kj * g.dilationW - g.padW
                     for y in 0..<oh {
+                        // Rows are short (a few to a few dozen floats): plain loops, no memcpy calls.
                         let d = dst + y * ow
                         let ih = y * g.strideH - g.padH + ki * g.dilationH
+                        var x = 0
                         if ih < 0 || ih >= g.height {
-                            d.update(repeating: 0, count: ow)
+                            while x < ow { d[x] = 0; x += 1 }
                             continue
                         }
                         let src = plane + ih * g.width + colOffset
-                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        while x < lo { d[x] = 0; x += 1 }
                         if g.strideW == 1 {
-                            if hi > lo { (d + lo).update(from: src + lo, count: hi - lo) }
+                            while x < hi { d[x] = src[x]; x += 1 }
                         } else {
-                            var x = lo
                             while x < hi { d[x] = src[x * g.strideW]; x += 1 }
                         }
-                        if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
+                        while x < ow { d[x] = 0; x += 1 }
                     }
                 }
             }
@@ -106,7 +111,8 @@ public func col2imBlock(_ g: ConvGeometry, col: UnsafePointer<Float>, count: Int
     // Split only when each thread gets at least ~32k floats to write.
     parallelChunks(pairs, minChunk: max(1, 32_768 / max(1, kernelArea * outSpatial))) { range in
         for pair in range {
-            let img = pair / g.channels, c = pair % g.channels
+            // Channel-major pair order, as in im2colBlock: the column matrix is read sequentially.
+            let c = pair / count, img = pair % count
             let plane = output + (img * g.channels + c) * inSpatial
             plane.update(repeating: 0, count: inSpatial)
             for ki in 0..<g.kernelH {

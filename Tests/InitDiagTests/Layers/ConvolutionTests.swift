@@ -49,6 +49,13 @@ let convCases: [ConvCase] = [
     ConvCase(name: "blocked_remainder", num: 5, stride: [2], pad: [1], group: 2, block: 2),
     ConvCase(name: "single_image_blocks", num: 3, pad: [1], block: 1),
     ConvCase(name: "kernel_as_large_as_input", height: 3, width: 3, kernel: [3]),
+    // Winograd F(2×2, 3×3) path (3×3, stride 1, ≥ 16 channels): odd sizes clip the last tiles.
+    ConvCase(name: "winograd_pad1", channels: 16, height: 7, width: 5, numOutput: 16, pad: [1]),
+    ConvCase(name: "winograd_pad0", channels: 16, height: 6, width: 7, numOutput: 20, pad: [0]),
+    ConvCase(name: "winograd_pad2_rect", channels: 16, height: 5, width: 6, numOutput: 16, padHW: (2, 1)),
+    ConvCase(name: "winograd_groups2", channels: 32, height: 5, width: 5, numOutput: 32, pad: [1], group: 2),
+    ConvCase(name: "winograd_blocked", num: 5, channels: 16, height: 4, width: 4, numOutput: 16, pad: [1], block: 2),
+    ConvCase(name: "winograd_1x1_output", channels: 16, height: 3, width: 3, numOutput: 16, pad: [0]),
 ]
 
 /// Direct convolution written from the definition (cross-correlation, zero padding), in double:
@@ -110,6 +117,7 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
             o: cc.numOutput, kh: layer.kernelH, kw: layer.kernelW, sh: layer.strideH, sw: layer.strideW,
             ph: layer.padH, pw: layer.padW, dh: layer.dilationH, dw: layer.dilationW, group: Int(cc.group))
         #expect(top.shape == [cc.num, cc.numOutput, ref.oh, ref.ow])
+        #expect(layer.usesWinograd == cc.name.hasPrefix("winograd"))
         let got = top.dataArray
         var worst: Float = 0
         for i in got.indices { worst = max(worst, abs(got[i] - ref.out[i])) }
