@@ -221,6 +221,29 @@ public final class ConvolutionLayer: Layer {
                    inputGradientWinograd.scratchFloats(images: winogradImagesPerBlock))
     }
 
+    /// dW += Gᵀ[Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)]G: the weight gradient of Winograd's forward, as 16
+    /// GEMMs dU_ξ += dM_ξ·V_ξᵀ accumulated over the blocks (no im2col). Scratch: dU, V, dM.
+    private func winogradWeightGradient(input: UnsafePointer<Float>, topDiff: UnsafePointer<Float>,
+                                        scratch: UnsafeMutablePointer<Float>) {
+        let w = forwardWinograd
+        let du = scratch
+        let duFloats = 16 * w.outChannels * (w.inChannels / w.group)
+        let v = du + duFloats
+        let nb = winogradImagesPerBlock
+        let dm = v + 16 * w.inChannels * nb * w.tilesPerImage
+        du.update(repeating: 0, count: duFloats)
+        let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
+        var first = 0
+        while first < num {
+            let n = min(nb, num - first)
+            w.transformInput(input + first * inPlane, images: n, into: v)
+            w.transformOutputGradient(topDiff + first * outPlane, images: n, into: dm)
+            w.multiplyWeightGradient(dm: dm, v: v, images: n, into: du)
+            first += n
+        }
+        w.addWeightGradient(du, into: blobs[0].diff)
+    }
+
     /// Runs a Winograd convolution over all images in blocks: `weightsFlipped` selects the
     /// input-gradient form. Scratch layout: U, then V, then M.
     private func runWinograd(_ w: WinogradF23, weightsFlipped: Bool, input: UnsafePointer<Float>,
@@ -350,6 +373,15 @@ public final class ConvolutionLayer: Layer {
                 }
             }
             let down = i < propagateDown.count && propagateDown[i]
+            if usesWinograd {
+                winogradWeightGradient(input: b.data, topDiff: topDiff, scratch: scratch.pointer)
+                if down {
+                    // The same result as W_gᵀ·dtop + col2im, as a 3×3 convolution of the top diff.
+                    runWinograd(inputGradientWinograd, weightsFlipped: true, input: topDiff, bias: nil,
+                                output: b.diff, scratch: scratch.pointer)
+                }
+                continue
+            }
             var first = 0
             while first < num {
                 let n = min(imagesPerBlock, num - first)
@@ -384,7 +416,7 @@ public final class ConvolutionLayer: Layer {
                           b: colMatrix + grp * groupK * columns, ldb: columns,
                           beta: 1, c: weightDiff + grp * groupOut * groupK, ldc: groupK)
                 }
-                if down && !usesWinograd {
+                if down {
                     // Caffe backward_cpu_gemm: dcol_g = W_gᵀ · dtop_g, then col2im (overwrites).
                     // The column matrix is dead after dW, so dcol reuses its space.
                     let direct = is1x1 && n == 1
@@ -405,11 +437,6 @@ public final class ConvolutionLayer: Layer {
                     }
                 }
                 first += n
-            }
-            if down && usesWinograd {
-                // The same result as W_gᵀ·dtop + col2im, as a 3×3 convolution of the top diff.
-                runWinograd(inputGradientWinograd, weightsFlipped: true, input: topDiff, bias: nil,
-                            output: b.diff, scratch: scratch.pointer)
             }
         }
     }

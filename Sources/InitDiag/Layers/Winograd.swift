@@ -137,6 +137,81 @@ public struct WinogradF23: Sendable {
         }
     }
 
+    /// The adjoint of `transformOutput`: dM_ξ[o][t] = (A dY Aᵀ)_ξ for the 2×2 top-diff tile (zero
+    /// where the tile sticks out of the output plane: those outputs do not exist).
+    public func transformOutputGradient(_ dy: UnsafePointer<Float>, images: Int, into dm: UnsafeMutablePointer<Float>) {
+        let o = outChannels, oh = outH, ow = outW, th = tilesH, tw = tilesW
+        let tpi = tilesPerImage, t = images * tpi, plane = o * t
+        parallelChunks(o * images, minChunk: max(1, 8192 / max(1, 16 * tpi))) { range in
+            for pair in range {
+                let oc = pair / images, img = pair % images
+                let src = dy + (img * o + oc) * oh * ow
+                let dst = dm + oc * t + img * tpi
+                for ty in 0..<th {
+                    for tx in 0..<tw {
+                        let y = 2 * ty, x = 2 * tx
+                        let row = src + y * ow + x
+                        let right = x + 1 < ow, below = y + 1 < oh
+                        let g00 = row[0], g01 = right ? row[1] : 0
+                        let g10 = below ? row[ow] : 0, g11 = right && below ? row[ow + 1] : 0
+                        // A dY: rows y0, y0 + y1, y0 − y1, −y1; then (·) Aᵀ on the columns likewise.
+                        let r0 = (g00, g01), r1 = (g00 + g10, g01 + g11), r2 = (g00 - g10, g01 - g11), r3 = (-g10, -g11)
+                        let d = dst + ty * tw + tx
+                        @inline(__always) func put(_ r: (Float, Float), _ i: Int) {
+                            d[(i * 4 + 0) * plane] = r.0
+                            d[(i * 4 + 1) * plane] = r.0 + r.1
+                            d[(i * 4 + 2) * plane] = r.0 - r.1
+                            d[(i * 4 + 3) * plane] = -r.1
+                        }
+                        put(r0, 0); put(r1, 1); put(r2, 2); put(r3, 3)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dU_ξ += dM_ξ · V_ξᵀ per group (the weight gradient in the transformed domain).
+    public func multiplyWeightGradient(dm: UnsafePointer<Float>, v: UnsafePointer<Float>, images: Int,
+                                       into du: UnsafeMutablePointer<Float>) {
+        let t = images * tilesPerImage
+        let cg = inChannels / group, og = outChannels / group
+        for xi in 0..<16 {
+            for grp in 0..<group {
+                sgemm(transA: false, transB: true, m: og, n: cg, k: t, alpha: 1,
+                      a: dm + xi * outChannels * t + grp * og * t, lda: t,
+                      b: v + xi * inChannels * t + grp * cg * t, ldb: t,
+                      beta: 1, c: du + xi * outChannels * cg + grp * og * cg, ldc: cg)
+            }
+        }
+    }
+
+    /// dW[o][c] += Gᵀ dU G (the adjoint of `transformWeights` without flipping), weight (O, C/g, 3, 3).
+    public func addWeightGradient(_ du: UnsafePointer<Float>, into weightDiff: UnsafeMutablePointer<Float>) {
+        let cg = inChannels / group
+        let plane = outChannels * cg
+        parallelChunks(plane, minChunk: 2048) { range in
+            for pair in range {
+                let s = du + pair
+                @inline(__always) func at(_ i: Int, _ j: Int) -> Float { s[(i * 4 + j) * plane] }
+                // Gᵀ X: rows X0 + ½X1 + ½X2, ½X1 − ½X2, ½X1 + ½X2 + X3 (per column j).
+                func gtRow(_ k: Int, _ j: Int) -> Float {
+                    switch k {
+                    case 0: return at(0, j) + 0.5 * at(1, j) + 0.5 * at(2, j)
+                    case 1: return 0.5 * at(1, j) - 0.5 * at(2, j)
+                    default: return 0.5 * at(1, j) + 0.5 * at(2, j) + at(3, j)
+                    }
+                }
+                let d = weightDiff + pair * 9
+                for k in 0..<3 {
+                    let x0 = gtRow(k, 0), x1 = gtRow(k, 1), x2 = gtRow(k, 2), x3 = gtRow(k, 3)
+                    d[k * 3 + 0] += x0 + 0.5 * x1 + 0.5 * x2
+                    d[k * 3 + 1] += 0.5 * x1 - 0.5 * x2
+                    d[k * 3 + 2] += 0.5 * x1 + 0.5 * x2 + x3
+                }
+            }
+        }
+    }
+
     /// Y = Aᵀ M A per tile, clipped to the output plane, written (not added) into NCHW `output`,
     /// plus `bias[o]` when given (one float add after the sum, as Caffe's bias GEMM).
     public func transformOutput(_ m: UnsafePointer<Float>, images: Int, bias: UnsafePointer<Float>?,
