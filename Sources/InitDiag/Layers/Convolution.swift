@@ -38,8 +38,16 @@ public final class ConvolutionLayer: Layer {
     /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
     /// perfect two-core scaling; Winograd cuts the forward and input-gradient FLOPs by 2.25×.
     nonisolated(unsafe) public static var winogradEnabled = true
-    /// Winograd is used only when both channel counts reach this (tiny GEMMs gain nothing).
-    nonisolated(unsafe) public static var winogradMinChannels = 16
+    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this:
+    /// measured with ConvBench on one core, 64-channel layers on 32×32 maps run slower through
+    /// Winograd (16 small GEMMs with K = 64 plus the transforms) than through im2col + GEMM, the
+    /// 128-channel layers and deeper ones faster (conv4_x backward 145 ms vs 192 ms).
+    nonisolated(unsafe) public static var winogradMinChannels = 128
+
+    public enum WinogradChoice: Sendable { case automatic, always, never }
+    /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
+    /// still requires an eligible geometry.
+    public var winogradChoice: WinogradChoice = .automatic
     /// Tiles (GEMM columns) a Winograd block aims for.
     nonisolated(unsafe) public static var winogradTargetTiles = 1024
 
@@ -177,10 +185,16 @@ public final class ConvolutionLayer: Layer {
         for t in top { t.reshape([num, numOutput, g.outH, g.outW]) }
         imagesPerBlock = ConvolutionLayer.blockImages(num: num, colRows: g.colRows, outChannels: numOutput,
                                                       outSpatial: g.outSpatial)
-        usesWinograd = ConvolutionLayer.winogradEnabled && kernelH == 3 && kernelW == 3
-            && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2
-            && channels / group >= ConvolutionLayer.winogradMinChannels
-            && numOutput / group >= ConvolutionLayer.winogradMinChannels
+        let eligible = kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
+            && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2
+        switch winogradChoice {
+        case .never: usesWinograd = false
+        case .always: usesWinograd = eligible
+        case .automatic:
+            usesWinograd = eligible && ConvolutionLayer.winogradEnabled
+                && channels / group >= ConvolutionLayer.winogradMinChannels
+                && numOutput / group >= ConvolutionLayer.winogradMinChannels
+        }
         if usesWinograd {
             // V and M of one block: 16·(C + O) floats per tile, for the larger of the two directions.
             let tiles = max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)

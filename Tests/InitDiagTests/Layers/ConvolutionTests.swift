@@ -96,6 +96,7 @@ func directConvolution(input: [Float], n: Int, c: Int, h: Int, w: Int, weight: [
 func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
     let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
     let layer = try ConvolutionLayer(param: cc.param, context: ctx)
+    if cc.name.hasPrefix("winograd") { layer.winogradChoice = .always }
     let bottom = Blob(name: "in", shape: [cc.num, cc.channels, cc.height, cc.width])
     let top = Blob(name: "out")
     fillUniform(bottom, seed: 3)
@@ -135,8 +136,39 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
         #expect(checked == bottom.count + layer.blobs.reduce(0) { $0 + $1.count })
     }
 
+    /// A seed-net-like layer (128 → 128, 6×6, pad 1) through Winograd and through im2col + GEMM:
+    /// top, weight and bias gradients and bottom gradient agree to float rounding.
+    @Test func winogradAgreesWithIm2col() throws {
+        var results: [[[Float]]] = []
+        for choice in [ConvolutionLayer.WinogradChoice.always, .never] {
+            let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
+            let layer = try ConvolutionLayer(param: ConvCase(name: "agree", numOutput: 128, pad: [1]).param, context: ctx)
+            layer.winogradChoice = choice
+            let bottom = Blob(name: "in", shape: [3, 128, 6, 6]), top = Blob(name: "out")
+            fillUniform(bottom, seed: 31)
+            try layer.setUp(bottom: [bottom], top: [top])
+            #expect(layer.usesWinograd == (choice == .always))
+            fillUniform(layer.blobs[0], -0.05, 0.05, seed: 37)
+            fillUniform(layer.blobs[1], seed: 41)
+            layer.forward(bottom: [bottom], top: [top])
+            let y = top.dataArray
+            fillUniform(top, seed: 43)
+            top.setDiff(top.dataArray)
+            layer.backward(top: [top], propagateDown: [true], bottom: [bottom])
+            results.append([y, layer.blobs[0].diffArray, layer.blobs[1].diffArray, bottom.diffArray])
+        }
+        for (k, what) in ["top", "weight diff", "bias diff", "bottom diff"].enumerated() {
+            let a = results[0][k], b = results[1][k]
+            let scale = b.map(abs).max() ?? 1
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            // Magnitudes: top ≈ 1, dW sums 3·36 products ≈ 10, dx ≈ 1; 1e-5 relative to the largest.
+            #expect(worst <= 1e-5 * max(scale, 1), "\(what): max difference \(worst), scale \(scale)")
+        }
+    }
+
     @Test func parameterDiffsAccumulateAndBottomDiffIsOverwritten() throws {
-        let cc = ConvCase(name: "accumulate", num: 3, stride: [2], pad: [1], group: 2, block: 2)
+        for cc in [ConvCase(name: "accumulate", num: 3, stride: [2], pad: [1], group: 2, block: 2),
+                   ConvCase(name: "winograd_accumulate", num: 3, channels: 16, numOutput: 16, pad: [1], block: 2)] {
         let (layer, bottom, top) = try makeConvolution(cc)
         layer.forward(bottom: [bottom], top: [top])
         fillUniform(top, seed: 11)
@@ -151,6 +183,7 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
         for (a, b) in zip(layer.blobs[0].diffArray, w1) { #expect(abs(a - 2 * b) <= 1e-5 * max(1, abs(b))) }
         for (a, b) in zip(layer.blobs[1].diffArray, b1) { #expect(abs(a - 2 * b) <= 1e-5 * max(1, abs(b))) }
         #expect(bottom.diffArray == x1)
+        }
     }
 
     @Test func noPropagateDownLeavesBottomDiffButComputesParameterDiffs() throws {
