@@ -206,16 +206,14 @@ func firstNonFinite(_ run: RunRecord) -> NonFiniteSite? {
             probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
     }
-    for l in run.layers {
-        for key in sortedKeys(l, "/update_ratio") {
-            probes.append(Probe(layer: l.name, blob: key, values: l.series[key] ?? [], isCount: false))
-        }
-    }
+    // update_ratio is not a divergence signal: it is +∞ by definition when a zero-initialised
+    // blob (a bias under b=zero) first moves, and NaN where no update was made (probe). A real
+    // blow-up shows in the next step's data/grad counts and in the loss.
     var best: (step: Int, probe: Int)? = nil
     for (i, probe) in probes.enumerated() {
         let limit = min(best?.step ?? n, n, probe.values.count)
-        // A count is bad when non-zero (NaN counts too: `!= 0` holds for NaN); a value when non-finite.
-        if let step = probe.values[..<limit].firstIndex(where: { probe.isCount ? $0 != 0 : !$0.isFinite }) {
+        // A count is bad when positive (NaN means "not measured at this step"); a value when non-finite.
+        if let step = probe.values[..<limit].firstIndex(where: { probe.isCount ? $0 > 0 : !$0.isFinite }) {
             best = (step, i)
         }
     }

@@ -70,7 +70,7 @@ public struct NetInspection: Codable, Sendable {
 
     /// A fixed-width table: one row per layer, one more per learnable blob.
     public func table() -> String {
-        func shape(_ s: [Int]) -> String { s.map(String.init).joined(separator: "×") }
+        func shape(_ s: [Int]) -> String { s.isEmpty ? "scalar" : s.map(String.init).joined(separator: "×") }
         var rows: [[String]] = [["layer", "type", "bottoms → tops", "top shape", "blob", "filler", "fan_in", "fan_out", "variance"]]
         for l in layers {
             rows.append([l.name, l.type, "\(l.bottoms.joined(separator: ",")) → \(l.tops.joined(separator: ","))",
@@ -85,7 +85,7 @@ public struct NetInspection: Codable, Sendable {
         var out = "net \(net) (\(phase)): \(layers.count) layers, \(paramCount) learnable parameters\n"
         for (k, r) in rows.enumerated() {
             out += r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+                .joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
             if k == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
         }
         for n in notes { out += "note: \(n)\n" }

@@ -30,6 +30,8 @@ public struct TrainingOptions: Sendable {
     public var stopWhenSettled = false
     public var settleCheckEvery = 10
     public var threads: Int = 1
+    /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
+    public var phase: Phase = .TRAIN
     public init() {}
 }
 
@@ -76,17 +78,18 @@ public final class Trainer {
         self.rng = rng
         let initializer = ParameterInitializer(scheme: setup.scheme)
         self.initializer = initializer
-        var trainState = NetState(phase: .TRAIN)
-        if let s = setup.solver.trainState { trainState.level = s.level; trainState.stage = s.stage }
+        let phase = options.phase
+        var trainState = NetState(phase: phase)
+        if phase == .TRAIN, let s = setup.solver.trainState { trainState.level = s.level; trainState.stage = s.stage }
         let train = try Net(setup.net, state: trainState,
-                            context: LayerContext(phase: .TRAIN, rng: rng, batchSources: setup.batchSources(phase: .TRAIN, rng: rng)),
+                            context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
                             initializer: initializer.initialize)
         self.trainNet = train
-        self.inputFeeder = try setup.inputFeeder(net: train, phase: .TRAIN, rng: rng)
+        self.inputFeeder = try setup.inputFeeder(net: train, phase: phase, rng: rng)
         // The test net exists when the solver tests (test_iter given); its fillers draw too, as in
         // Caffe, before its weights are replaced by the train net's.
         let testIters = options.testIterations ?? Int(setup.solver.testIter.first ?? 0)
-        if testIters > 0 {
+        if testIters > 0 && phase == .TRAIN {
             var testState = NetState(phase: .TEST)
             if let s = setup.solver.testState.first { testState.level = s.level; testState.stage = s.stage }
             let test = try Net(setup.net, state: testState,
@@ -257,6 +260,30 @@ public final class Trainer {
         return TrainingResult(status: status, record: record, diagnosis: diagnosis, iterations: solver.iter, stopReason: stopReason)
     }
 
+    /// `initdiag probe`: one forward and one backward at initialisation (or on the given
+    /// weights), no update; one recorded step, iteration 0. Parameter gradients are the raw diffs
+    /// (no weight decay: there is no update to see them).
+    public func probeOnce() throws -> TrainingResult {
+        if let path = options.tracePath { trace = try openTrace(path) }
+        probe.beginStep(recording: true)
+        trainNet.clearParamDiffs()
+        let loss: Float
+        do { loss = try forwardBackward(debug: setup.solver.debugInfo) } catch {
+            try? trace?.finish(status: .interrupted)
+            throw error
+        }
+        probe.recordParameterData()
+        for k in trainNet.params.indices { probe.recordGradient(param: k) }
+        let rate = LearningRatePolicy.rateIfValid(setup.solver, iter: solver.iter)
+        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate))
+        let status: TraceStatus = loss.isFinite && probe.firstNonFinite == nil ? .finished : .diverged
+        record.attributes["status"] = status.rawValue
+        let diagnosis = diagnose(record)
+        try trace?.finish(status: status, verdict: diagnosis.verdict.rawValue, findings: findingsJSON(diagnosis.findings))
+        return TrainingResult(status: status, record: record, diagnosis: diagnosis, iterations: 0,
+                              stopReason: status == .diverged ? "non-finite values at initialisation" : nil)
+    }
+
     /// Forward and backward once (plus Input feeding and debug_info lines).
     private func forwardBackward(debug: Bool) throws -> Float {
         if let f = inputFeeder {
@@ -398,4 +425,13 @@ public final class Trainer {
 
     private func log(_ s: String) { emit(TrainingEvent(kind: .log(s))) }
     private func fmt(_ v: Double) -> String { DebugInfo.format(v) }
+}
+
+extension LearningRatePolicy {
+    /// The rate at `iter`, or NaN where the solver's policy is unusable (a bare net probed).
+    static func rateIfValid(_ solver: SolverParameter, iter: Int) -> Float {
+        guard let p = try? LearningRatePolicy(solver) else { return .nan }
+        var step = 0
+        return p.rate(iter: iter, currentStep: &step)
+    }
 }

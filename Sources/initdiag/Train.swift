@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import InitDiag
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a net with Caffe's solver semantics, recording every layer.",
+        discussion: """
+        Runs Caffe's Solver::Step: test phases per test_interval/test_iter, the lr policy, momentum, \
+        weight decay, lr_mult/decay_mult, iter_size, clip_gradients, display lines in Caffe's wording \
+        (and debug_info lines when the solver sets debug_info). With --trace, every recorded step's \
+        statistics go to an HDF5 trace (SPEC §3) that h5py, HDFView and h5dump open, also while the \
+        run goes on. SIGINT/SIGTERM stop at the next iteration and leave the trace `interrupted`.
+        """)
+
+    @OptionGroup var flags: RunFlags
+
+    @Option(help: "Initial weights: a Caffe HDF5 snapshot (.caffemodel.h5) or a binary .caffemodel, matched by layer name.")
+    var weights: String?
+
+    @Option(help: "Overrides the solver's max_iter.")
+    var iterations: Int?
+
+    @Option(help: "Write the HDF5 trace here.")
+    var trace: String?
+
+    @Option(help: "Record statistics every N iterations (1 = every iteration).")
+    var recordEvery: Int = 1
+
+    @Option(help: "Write Caffe HDF5 snapshots (<prefix>_iter_<i>.caffemodel.h5 + .solverstate.h5) into this folder at the solver's snapshot interval and at the end.")
+    var snapshot: String?
+
+    @Option(help: "Resume from a .solverstate.h5 (its .caffemodel.h5 is found beside it).")
+    var resume: String?
+
+    @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD).")
+    var momentumStyle: MomentumStyle = .caffe
+
+    @Option(help: "Overrides test_iter (batches per test phase).")
+    var testIter: Int?
+
+    @Option(help: "Overrides test_interval.")
+    var testInterval: Int?
+
+    func run() throws {
+        if let i = iterations, i < 0 { throw InputError("--iterations must be non-negative, got \(i)") }
+        if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
+        let setup = try flags.setup()
+        var options = TrainingOptions()
+        options.iterations = iterations
+        options.tracePath = trace
+        options.recordEvery = recordEvery
+        options.snapshotDirectory = snapshot
+        options.resumeFrom = resume
+        options.weightsPath = weights
+        options.momentumStyle = momentumStyle
+        options.testIterations = testIter
+        options.testInterval = testInterval
+        options.threads = try flags.threadCount
+        Signals.install()
+        let printer = ProgressPrinter()
+        let trainer = try Trainer(setup: setup, options: options, emit: printer.handle)
+        let result = try trainer.run()
+        printer.finishLine()
+        print("Optimization done: \(result.status.rawValue) after \(result.iterations) iterations; verdict \(result.diagnosis.verdict.rawValue)")
+        if let r = result.stopReason { print("  \(r)") }
+        if let t = trace { print("trace: \(t)") }
+        if result.status == .interrupted { throw ExitCode(130) }
+    }
+}
+
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Diagnose before you train: one forward and one backward pass at initialisation, recorded.",
+        discussion: "Writes a trace with one step (iteration 0) and prints the verdict and findings at initialisation.")
+
+    @OptionGroup var flags: RunFlags
+
+    @Option(help: "Weights to probe instead of the fillers (.caffemodel.h5 or .caffemodel).")
+    var weights: String?
+
+    @Option(help: "Which phase's net to probe: train or test.")
+    var phase: PhaseOption = .train
+
+    @Option(help: "Write the HDF5 trace here.")
+    var trace: String
+
+    func run() throws {
+        let setup = try flags.setup()
+        var options = TrainingOptions()
+        options.tracePath = trace
+        options.weightsPath = weights
+        options.phase = phase.phase
+        options.threads = try flags.threadCount
+        options.testIterations = 0
+        let trainer = try Trainer(setup: setup, options: options, emit: ProgressPrinter().handle)
+        let result = try trainer.probeOnce()
+        print(formatDiagnosisText(result.diagnosis, trace: trace), terminator: "")
+    }
+}
+
+struct Diagnose: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the verdict and findings of one trace.",
+        discussion: "Applies the verdict rules (Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
+
+    @Argument(help: "An initdiag trace (.h5).")
+    var trace: String
+
+    @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, …}.")
+    var json = false
+
+    func run() throws {
+        let record = try RunRecord(trace: trace)
+        let d = diagnose(record)
+        print(json ? try formatDiagnosisJSON(d) : formatDiagnosisText(d, trace: trace), terminator: json ? "\n" : "")
+    }
+}
