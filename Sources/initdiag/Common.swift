@@ -46,6 +46,12 @@ struct RunFlags: ParsableArguments {
     }
 }
 
+/// Standard output, written through at once (not block-buffered), so a sweep's progress reaches
+/// a log file or a pipe as it happens.
+func say(_ s: String, terminator: String = "\n") {
+    FileHandle.standardOutput.write(Data((s + terminator).utf8))
+}
+
 func note(_ s: String) { FileHandle.standardError.write(Data("initdiag: note: \(s)\n".utf8)) }
 
 func printError(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
@@ -80,7 +86,7 @@ final class ProgressPrinter: @unchecked Sendable {
         switch e.kind {
         case .log(let line):
             if isTerminal { printError("\r\u{1B}[K") }
-            print(line)
+            say(line)
         case let .progress(iteration, total, loss, lr, itPerSec):
             guard isTerminal else { return }
             let now = Date()

@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
         let param = try Prototxt.loadNet(path: net)
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
         let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s)
-        print(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")
+        say(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")
     }
 }
 

@@ -69,12 +69,12 @@ struct SweepCommand: ParsableCommand {
             switch event {
             case let .variantStarted(k, n, scheme):
                 printer.prefix = "[\(k + 1)/\(n) \(scheme.description)] "
-                print("== variant \(k + 1) of \(n): \(scheme.description) (elapsed \(formatDuration(Date().timeIntervalSince(started))))")
+                say("== variant \(k + 1) of \(n): \(scheme.description) (elapsed \(formatDuration(Date().timeIntervalSince(started))))")
             case let .variantSkipped(k, n, scheme, status):
-                print("== variant \(k + 1) of \(n): \(scheme.description) already \(status); not run again")
+                say("== variant \(k + 1) of \(n): \(scheme.description) already \(status); not run again")
             case let .variantFinished(k, n, scheme, verdict, its, reason):
                 printer.finishLine()
-                print("== variant \(k + 1) of \(n): \(scheme.description): \(verdict.rawValue) after \(its) iterations\(reason.map { " (\($0))" } ?? "")")
+                say("== variant \(k + 1) of \(n): \(scheme.description): \(verdict.rawValue) after \(its) iterations\(reason.map { " (\($0))" } ?? "")")
             case .training(let e):
                 // Sweeps are long: keep Caffe's loss and test lines, drop per-output and lr lines.
                 if case .log(let line) = e.kind,
@@ -82,11 +82,11 @@ struct SweepCommand: ParsableCommand {
                 printer.handle(e)
             case .reportWritten(let path):
                 printer.finishLine()
-                print("report: \(path)")
+                say("report: \(path)")
             }
         }
         if InterruptSignal.isSet {
-            print("interrupted: finished variants are kept; rerun the same command to resume")
+            say("interrupted: finished variants are kept; rerun the same command to resume")
             throw ExitCode(130)
         }
     }
@@ -102,7 +102,7 @@ struct Report: ParsableCommand {
     func run() throws {
         let path = try Sweep.writeReport(directory: directory, schemes: nil, iterations: nil,
                                          command: (["initdiag"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-        print("report: \(path)")
+        say("report: \(path)")
     }
 }
 
@@ -123,7 +123,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         guard format == "cifar10" else { throw InputError("convert: unknown format '\(format)'; supported: cifar10") }
         let s = try CIFARConverter.convert(directory: input, output: output)
-        print("\(s.trainPath): \(s.trainRecords) records")
-        print("\(s.testPath): \(s.testRecords) records")
+        say("\(s.trainPath): \(s.trainRecords) records")
+        say("\(s.testPath): \(s.testRecords) records")
     }
 }

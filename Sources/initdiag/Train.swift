@@ -62,9 +62,9 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(setup: setup, options: options, emit: printer.handle)
         let result = try trainer.run()
         printer.finishLine()
-        print("Optimization done: \(result.status.rawValue) after \(result.iterations) iterations; verdict \(result.diagnosis.verdict.rawValue)")
-        if let r = result.stopReason { print("  \(r)") }
-        if let t = trace { print("trace: \(t)") }
+        say("Optimization done: \(result.status.rawValue) after \(result.iterations) iterations; verdict \(result.diagnosis.verdict.rawValue)")
+        if let r = result.stopReason { say("  \(r)") }
+        if let t = trace { say("trace: \(t)") }
         if result.status == .interrupted { throw ExitCode(130) }
     }
 }
@@ -96,7 +96,7 @@ struct ProbeCommand: ParsableCommand {
         options.testIterations = 0
         let trainer = try Trainer(setup: setup, options: options, emit: ProgressPrinter().handle)
         let result = try trainer.probeOnce()
-        print(formatDiagnosisText(result.diagnosis, trace: trace), terminator: "")
+        say(formatDiagnosisText(result.diagnosis, trace: trace), terminator: "")
     }
 }
 
@@ -114,6 +114,6 @@ struct Diagnose: ParsableCommand {
     func run() throws {
         let record = try RunRecord(trace: trace)
         let d = diagnose(record)
-        print(json ? try formatDiagnosisJSON(d) : formatDiagnosisText(d, trace: trace), terminator: json ? "\n" : "")
+        say(json ? try formatDiagnosisJSON(d) : formatDiagnosisText(d, trace: trace), terminator: json ? "\n" : "")
     }
 }
