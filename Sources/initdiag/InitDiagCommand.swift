@@ -16,7 +16,7 @@ struct InitDiagCommand: ParsableCommand {
         `initdiag sweep --solver SOLVER.prototxt` (the full diagnosis).
         """,
         version: initdiagVersion,
-        subcommands: [Inspect.self, ProbeCommand.self, Train.self, SweepCommand.self, Report.self, Diagnose.self, Convert.self])
+        subcommands: [Inspect.self, ProbeCommand.self, Train.self, SweepCommand.self, Report.self, Diagnose.self, Convert.self, BenchCommand.self])
 
     /// Exit codes (SPEC §1): 0 success, 2 bad input or usage, 1 internal failure. Bad input prints
     /// one line, never a stack trace.

@@ -45,6 +45,10 @@ public final class Net {
     /// Tops of Input layers: the caller writes their data.
     public private(set) var inputBlobIDs: [Int] = []
     public weak var observer: NetObserver?
+    /// When set, forward and backward time every layer (seconds, last pass) — for `bench`.
+    public var timesLayers = false
+    public private(set) var forwardSeconds: [Double] = []
+    public private(set) var backwardSeconds: [Double] = []
 
     public typealias Initializer = (_ layer: LayerParameter, _ blobs: [Blob], _ rng: RandomSource) throws -> Void
 
@@ -238,9 +242,12 @@ public final class Net {
     @discardableResult
     public func forward() throws -> Float {
         var loss: Float = 0
+        if timesLayers && forwardSeconds.count != layers.count { forwardSeconds = Array(repeating: 0, count: layers.count) }
         for li in layers.indices {
+            let t0 = timesLayers ? monotonicSeconds() : 0
             try layers[li].reshape(bottom: bottomVecs[li], top: topVecs[li])
             layers[li].forward(bottom: bottomVecs[li], top: topVecs[li])
+            if timesLayers { forwardSeconds[li] = monotonicSeconds() - t0 }
             // Layers that cannot throw keep the first bad input they met (a corrupt record, a
             // label outside [0, C)); the run stops here with it.
             if let data = layers[li] as? DataLayer, let error = data.lastError { throw error }
@@ -261,8 +268,11 @@ public final class Net {
         for (id, w) in blobLossWeights.enumerated() where w != 0 {
             blobs[id].diff.update(repeating: w, count: blobs[id].count)
         }
+        if timesLayers && backwardSeconds.count != layers.count { backwardSeconds = Array(repeating: 0, count: layers.count) }
         for li in stride(from: layers.count - 1, through: 0, by: -1) where layerNeedsBackward[li] {
+            let t0 = timesLayers ? monotonicSeconds() : 0
             layers[li].backward(top: topVecs[li], propagateDown: bottomNeedsBackward[li], bottom: bottomVecs[li])
+            if timesLayers { backwardSeconds[li] = monotonicSeconds() - t0 }
             observer?.netDidBackward(layer: li, net: self)
         }
     }

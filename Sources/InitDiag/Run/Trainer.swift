@@ -284,6 +284,27 @@ public final class Trainer {
                               stopReason: status == .diverged ? "non-finite values at initialisation" : nil)
     }
 
+    /// One training iteration for `bench`, timed in its three parts (seconds): forward (data
+    /// included), backward, and the update (with the probes' parameter statistics when on).
+    public func timedIteration(probes: Bool) throws -> (forward: Double, backward: Double, update: Double) {
+        probe.beginStep(recording: probes)
+        trainNet.clearParamDiffs()
+        let t0 = monotonicSeconds()
+        if let f = inputFeeder {
+            let ids = trainNet.inputBlobIDs
+            try f.nextBatch(data: trainNet.blobs[ids[0]], label: ids.count > 1 ? trainNet.blobs[ids[1]] : nil)
+        }
+        try trainNet.forward()
+        let t1 = monotonicSeconds()
+        trainNet.backward()
+        let t2 = monotonicSeconds()
+        probe.recordParameterData()
+        let ratios = solver.applyUpdate()
+        probe.recordUpdateRatios(ratios)
+        let t3 = monotonicSeconds()
+        return (t1 - t0, t2 - t1, t3 - t2)
+    }
+
     /// Forward and backward once (plus Input feeding and debug_info lines).
     private func forwardBackward(debug: Bool) throws -> Float {
         if let f = inputFeeder {

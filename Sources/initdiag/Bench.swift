@@ -1,0 +1,31 @@
+import ArgumentParser
+import InitDiag
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training iterations of a net: median forward, backward, update, per layer, and peak memory.",
+        discussion: "Default data is the built-in synthetic set. Compare side by side with scripts/reference/bench_torch.py (same net, same threads) — see Reports/BENCHMARKS.md.")
+
+    @OptionGroup var flags: RunFlags
+
+    @Option(help: "Timed iterations after 2 warm-up iterations.")
+    var iterations: Int = 5
+
+    @Option(help: "Record statistics (on) or not (off), to measure their cost.")
+    var probes: OnOff = .on
+
+    @Flag(help: "Print JSON: {iteration_s, forward_s, backward_s, update_s, peak_rss_bytes, layers: [{name, forward_s, backward_s}]}.")
+    var json = false
+
+    func run() throws {
+        guard iterations > 0 else { throw InputError("--iterations must be positive, got \(iterations)") }
+        var f = flags
+        if f.data == nil { f.data = "synthetic" }
+        let setup = try f.setup()
+        let result = try Bench.run(setup: setup, iterations: iterations, probes: probes == .on, threads: try f.threadCount)
+        say(json ? result.json() : result.table(), terminator: json ? "\n" : "")
+    }
+}
+
+enum OnOff: String, ExpressibleByArgument, CaseIterable { case on, off }
