@@ -139,8 +139,11 @@ public final class Net {
             } else {
                 try initializer(lp, layer.blobs, context.rng)
             }
+            // The layer's own copy of its parameter: BatchNorm adds its lr_mult 0 specs there.
+            let specs = layer.param.param
             for (pi, blob) in layer.blobs.enumerated() {
-                let spec = pi < lp.param.count ? lp.param[pi] : ParamSpec()
+                var spec = pi < specs.count ? specs[pi] : ParamSpec()
+                if type.hasStateBlobs && pi >= specs.count { spec.lrMult = 0; spec.decayMult = 0 }
                 if type.hasStateBlobs && spec.lrMult != 0 {
                     throw InputError("\(where_(lp))layer '\(lp.name)' (\(lp.type)): its blobs are statistics, not learned; lr_mult must be 0")
                 }
