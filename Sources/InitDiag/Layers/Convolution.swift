@@ -38,11 +38,12 @@ public final class ConvolutionLayer: Layer {
     /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
     /// perfect two-core scaling; Winograd cuts the forward and input-gradient FLOPs by 2.25×.
     nonisolated(unsafe) public static var winogradEnabled = true
-    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this:
-    /// measured with ConvBench on one core, 64-channel layers on 32×32 maps run slower through
-    /// Winograd (16 small GEMMs with K = 64 plus the transforms) than through im2col + GEMM, the
-    /// 128-channel layers and deeper ones faster (conv4_x backward 145 ms vs 192 ms).
-    nonisolated(unsafe) public static var winogradMinChannels = 128
+    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
+    /// Measured with ConvBench (one core, CPU time, batch 128): 64-channel layers on 32×32 maps run
+    /// slower through Winograd (16 small GEMMs with K = 64 plus the transforms: conv1_2 backward
+    /// 465 ms vs 371 ms), 128-channel layers about the same (conv2_2 + conv3_1: 561 ms vs 545 ms),
+    /// 256- and 512-channel layers clearly faster (conv4_x backward 145 ms vs 192 ms).
+    nonisolated(unsafe) public static var winogradMinChannels = 256
 
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
@@ -56,7 +57,7 @@ public final class ConvolutionLayer: Layer {
     /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
     /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
     /// half the speed of N = 1k–8k).
-    nonisolated(unsafe) public static var targetColumns = 4096
+    nonisolated(unsafe) public static var targetColumns = 1024
 
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }

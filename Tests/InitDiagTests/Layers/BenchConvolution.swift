@@ -17,6 +17,8 @@ import Testing
         let repeats = Int(env["INITDIAG_BENCH_REPEATS"] ?? "") ?? 2
         let only = env["INITDIAG_BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
         if let t = env["INITDIAG_BENCH_TARGET_COLUMNS"].flatMap(Int.init) { ConvolutionLayer.targetColumns = t }
+        if let t = env["INITDIAG_BENCH_WINOGRAD_TILES"].flatMap(Int.init) { ConvolutionLayer.winogradTargetTiles = t }
+        if let t = env["INITDIAG_BENCH_WINOGRAD_MIN_CHANNELS"].flatMap(Int.init) { ConvolutionLayer.winogradMinChannels = t }
         let report = try ConvBench.run(batch: batch, threads: threads, repeats: repeats, only: only)
         print(report)
         Engine.configureThreads(1)
