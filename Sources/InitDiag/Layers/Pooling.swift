@@ -158,19 +158,32 @@ public final class PoolingLayer: Layer {
                                 // Start at −FLT_MAX, index −1; replace only on strictly greater.
                                 var best = -Float.greatestFiniteMagnitude
                                 var index = -1
-                                var yy = h0
-                                while yy < he {
-                                    var xx = w0
-                                    while xx < we {
-                                        // Select rather than branch: random data mispredicts half
-                                        // the comparisons. Same strict-greater rule.
-                                        let v = src[yy * w + xx]
+                                if kh == 2 && kw == 2 && hs >= 0 && ws >= 0 && hs + 2 <= h && ws + 2 <= w {
+                                    // A full 2×2 window (the seed net's pools): the same row-major
+                                    // scan, unrolled.
+                                    let i0 = hs * w + ws
+                                    for step in 0..<4 {
+                                        let i = i0 + (step >> 1) * w + (step & 1)
+                                        let v = src[i]
                                         let greater = v > best
                                         best = greater ? v : best
-                                        index = greater ? yy * w + xx : index
-                                        xx += 1
+                                        index = greater ? i : index
                                     }
-                                    yy += 1
+                                } else {
+                                    var yy = h0
+                                    while yy < he {
+                                        var xx = w0
+                                        while xx < we {
+                                            // Select rather than branch: random data mispredicts half
+                                            // the comparisons. Same strict-greater rule.
+                                            let v = src[yy * w + xx]
+                                            let greater = v > best
+                                            best = greater ? v : best
+                                            index = greater ? yy * w + xx : index
+                                            xx += 1
+                                        }
+                                        yy += 1
+                                    }
                                 }
                                 let o = plane * outPlane + oy * pw + ox
                                 y[o] = best
