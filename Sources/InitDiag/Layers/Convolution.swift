@@ -52,7 +52,9 @@ public final class ConvolutionLayer: Layer {
     /// Tiles (GEMM columns) a Winograd block aims for.
     nonisolated(unsafe) public static var winogradTargetTiles = 1024
 
-    /// Upper bound of the scratch (column matrix + GEMM output) of one block.
+    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
+    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, come on
+    /// top). All layers share one scratch buffer (`ConvScratchPool`).
     nonisolated(unsafe) public static var maxScratchBytes = 32 << 20
     /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
     /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
