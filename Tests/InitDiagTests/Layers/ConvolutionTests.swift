@@ -248,12 +248,19 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
     }
 
     @Test func blockSizeChoice() {
-        // conv1_2 of the seed net at batch 128: 576 rows, 64 outputs, 1024 positions → 4 images (N = 4096).
-        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 576, outChannels: 64, outSpatial: 1024) == 4)
-        // conv5 (2×2 maps): the whole batch fits in one block under the memory bound.
+        // Blocks aim at 1024 GEMM columns (ConvolutionLayer.targetColumns, measured best).
+        #expect(ConvolutionLayer.targetColumns == 1024)
+        // conv1_2 of the seed net at batch 128: 1024 positions per image → one image per block.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 576, outChannels: 64, outSpatial: 1024) == 1)
+        // conv3_x (8×8 maps): 16 images → N = 1024.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 2304, outChannels: 256, outSpatial: 64) == 16)
+        // Tiny maps: the whole batch, as long as the scratch stays under the bound.
         #expect(ConvolutionLayer.blockImages(num: 128, colRows: 4608, outChannels: 512, outSpatial: 4) == 128)
-        // Blocks are evened out: 10 images with at most 4 per block → 4, 3, 3 → 4 per block of 3 blocks.
-        #expect(ConvolutionLayer.blockImages(num: 10, colRows: 9, outChannels: 1, outSpatial: 1024) == 4)
+        // Blocks are evened out: 10 images with at most 4 per block → 3 blocks of ≤ 4.
+        #expect(ConvolutionLayer.blockImages(num: 10, colRows: 9, outChannels: 1, outSpatial: 256) == 4)
+        // The memory bound wins over the column target (16 images): 32 MiB / ((18432 + 512)·64·4 B)
+        // = 6 images, then 22 blocks of ≤ 6.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 18432, outChannels: 512, outSpatial: 64) == 6)
         #expect(ConvolutionLayer.blockImages(num: 1, colRows: 27, outChannels: 64, outSpatial: 1024) == 1)
     }
 
