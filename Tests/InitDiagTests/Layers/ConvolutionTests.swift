@@ -129,7 +129,9 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
     @Test(arguments: convCases)
     func gradientsMatchFiniteDifferences(_ cc: ConvCase) throws {
         var small = cc
-        small.num = min(cc.num, 3)
+        // Winograd cases have 16+ channels (thousands of weights): one image keeps the check short,
+        // the blocked case keeps 3 images in blocks of 2.
+        small.num = cc.name.hasPrefix("winograd") && cc.block == nil ? 1 : min(cc.num, 3)
         if let b = cc.block { small.block = min(b, small.num) }
         let (layer, bottom, top) = try makeConvolution(small)
         let checked = GradientChecker().check(layer, bottom: [bottom], top: [top])
