@@ -244,10 +244,10 @@ public final class ConvolutionLayer: Layer {
                                         scratch: UnsafeMutablePointer<Float>) {
         let w = forwardWinograd
         let du = scratch
-        let duFloats = 16 * w.outChannels * (w.inChannels / w.group)
+        let duFloats = 16 * w.uStride
         let v = du + duFloats
         let nb = winogradImagesPerBlock
-        let dm = v + 16 * w.inChannels * nb * w.tilesPerImage
+        let dm = v + 16 * w.vStride(images: nb)
         du.update(repeating: 0, count: duFloats)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0
@@ -267,10 +267,9 @@ public final class ConvolutionLayer: Layer {
                              bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                              scratch: UnsafeMutablePointer<Float>) {
         let u = scratch
-        let uFloats = 16 * w.outChannels * (w.inChannels / w.group)
-        let v = u + uFloats
+        let v = u + 16 * w.uStride
         let nb = winogradImagesPerBlock
-        let m = v + 16 * w.inChannels * nb * w.tilesPerImage
+        let m = v + 16 * w.vStride(images: nb)
         w.transformWeights(blobs[0].data, flipTranspose: weightsFlipped, into: u)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0
