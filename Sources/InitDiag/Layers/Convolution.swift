@@ -36,21 +36,21 @@ public final class ConvolutionLayer: Layer {
     /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
     /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
     /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
-    /// perfect two-core scaling; Winograd cuts the forward and input-gradient FLOPs by 2.25×.
+    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
     nonisolated(unsafe) public static var winogradEnabled = true
     /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
-    /// Measured with ConvBench (one core, CPU time, batch 128): 64-channel layers on 32×32 maps run
-    /// slower through Winograd (16 small GEMMs with K = 64 plus the transforms: conv1_2 backward
-    /// 465 ms vs 371 ms), 128-channel layers about the same (conv2_2 + conv3_1: 561 ms vs 545 ms),
-    /// 256- and 512-channel layers clearly faster (conv4_x backward 145 ms vs 192 ms).
-    nonisolated(unsafe) public static var winogradMinChannels = 256
+    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
+    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
+    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
+    nonisolated(unsafe) public static var winogradMinChannels = 32
 
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
     /// still requires an eligible geometry.
     public var winogradChoice: WinogradChoice = .automatic
-    /// Tiles (GEMM columns) a Winograd block aims for.
-    nonisolated(unsafe) public static var winogradTargetTiles = 1024
+    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
+    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
+    nonisolated(unsafe) public static var winogradTargetTiles = 256
 
     /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
     /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, come on
