@@ -9,6 +9,10 @@
 /// peak while the column matrix stays bounded (`ConvolutionLayer.maxScratchBytes`). The GEMM output
 /// is (O × images·OH·OW) and is reordered into NCHW. 1×1 stride-1 unpadded convolutions need no
 /// im2col: the input block only changes from NCHW to channel-major (or is used as is for one image).
+/// 3×3 stride-1 undilated layers with ≥ 32 channels per group run forward, weight gradient and
+/// input gradient through Winograd F(2×2, 3×3) instead (Winograd.swift): 2.25× fewer FLOPs, results
+/// equal to the direct convolution up to float rounding. `winogradEnabled = false` or
+/// `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
 public final class ConvolutionLayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
