@@ -44,7 +44,8 @@ public struct WinogradF23: Sendable {
 
     /// U_ξ[o][c] = (G g Gᵀ)_ξ for every (o, c) of a weight (O, C/g, 3, 3). With `flipTranspose`, the
     /// kernel used is g'[o'][c'](i, j) = w[c'][o'](2 − i, 2 − j) per group (the input-gradient
-    /// convolution), where O is this routine's outChannels and `weight` has shape (C, O/g, 3, 3).
+    /// convolution): `weight` is then the forward layer's weight, of shape
+    /// (inChannels, outChannels/g, 3, 3) in this routine's terms.
     public func transformWeights(_ weight: UnsafePointer<Float>, flipTranspose: Bool,
                                  into u: UnsafeMutablePointer<Float>) {
         let o = outChannels, cg = inChannels / group, og = outChannels / group
