@@ -9,6 +9,10 @@
 /// peak while the column matrix stays bounded (`ConvolutionLayer.maxScratchBytes`). The GEMM output
 /// is (O × images·OH·OW) and is reordered into NCHW. 1×1 stride-1 unpadded convolutions need no
 /// im2col: the input block only changes from NCHW to channel-major (or is used as is for one image).
+/// 3×3 stride-1 undilated layers with ≥ 32 channels per group run forward, weight gradient and
+/// input gradient through Winograd F(2×2, 3×3) instead (Winograd.swift): 2.25× fewer FLOPs, results
+/// equal to the direct convolution up to float rounding. `winogradEnabled = false` or
+/// `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
 public final class ConvolutionLayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
@@ -36,27 +40,30 @@ public final class ConvolutionLayer: Layer {
     /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
     /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
     /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
-    /// perfect two-core scaling; Winograd cuts the forward and input-gradient FLOPs by 2.25×.
+    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
     nonisolated(unsafe) public static var winogradEnabled = true
-    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this:
-    /// measured with ConvBench on one core, 64-channel layers on 32×32 maps run slower through
-    /// Winograd (16 small GEMMs with K = 64 plus the transforms) than through im2col + GEMM, the
-    /// 128-channel layers and deeper ones faster (conv4_x backward 145 ms vs 192 ms).
-    nonisolated(unsafe) public static var winogradMinChannels = 128
+    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
+    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
+    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
+    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
+    nonisolated(unsafe) public static var winogradMinChannels = 32
 
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
     /// still requires an eligible geometry.
     public var winogradChoice: WinogradChoice = .automatic
-    /// Tiles (GEMM columns) a Winograd block aims for.
-    nonisolated(unsafe) public static var winogradTargetTiles = 1024
+    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
+    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
+    nonisolated(unsafe) public static var winogradTargetTiles = 256
 
-    /// Upper bound of the scratch (column matrix + GEMM output) of one block.
+    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
+    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, come on
+    /// top). All layers share one scratch buffer (`ConvScratchPool`).
     nonisolated(unsafe) public static var maxScratchBytes = 32 << 20
     /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
     /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
     /// half the speed of N = 1k–8k).
-    nonisolated(unsafe) public static var targetColumns = 4096
+    nonisolated(unsafe) public static var targetColumns = 1024
 
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }
@@ -241,10 +248,10 @@ public final class ConvolutionLayer: Layer {
                                         scratch: UnsafeMutablePointer<Float>) {
         let w = forwardWinograd
         let du = scratch
-        let duFloats = 16 * w.outChannels * (w.inChannels / w.group)
+        let duFloats = 16 * w.uStride
         let v = du + duFloats
         let nb = winogradImagesPerBlock
-        let dm = v + 16 * w.inChannels * nb * w.tilesPerImage
+        let dm = v + 16 * w.vStride(images: nb)
         du.update(repeating: 0, count: duFloats)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0
@@ -264,10 +271,9 @@ public final class ConvolutionLayer: Layer {
                              bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                              scratch: UnsafeMutablePointer<Float>) {
         let u = scratch
-        let uFloats = 16 * w.outChannels * (w.inChannels / w.group)
-        let v = u + uFloats
+        let v = u + 16 * w.uStride
         let nb = winogradImagesPerBlock
-        let m = v + 16 * w.inChannels * nb * w.tilesPerImage
+        let m = v + 16 * w.vStride(images: nb)
         w.transformWeights(blobs[0].data, flipTranspose: weightsFlipped, into: u)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0

@@ -138,7 +138,7 @@ public enum ConvBench {
             let backFlops = flops * (down ? 2 : 1)
             totalForward += f; totalBackward += b
             lines.append(pad(s.name, 12, left: true) + " " + pad("\(s.input)→\(s.output) \(s.size)²", 16, left: true)
-                         + pad("\(layer.imagesPerBlock)", 6) + num(f * 1e3, 1, 8) + num(flops / f * 1e-9, 1, 10)
+                         + pad(layer.usesWinograd ? "W\(layer.winogradImagesPerBlock)" : "\(layer.imagesPerBlock)", 6) + num(f * 1e3, 1, 8) + num(flops / f * 1e-9, 1, 10)
                          + num(b * 1e3, 1, 9) + num(backFlops / b * 1e-9, 1, 10)
                          + num(gemmOnly * 1e3, 1, 9) + num(gemmFlops / gemmOnly * 1e-9, 1, 10)
                          + num(lowering * 1e3, 1, 8) + num(raising * 1e3, 1, 8))

@@ -144,11 +144,38 @@ public final class PoolingLayer: Layer {
         switch method {
         case .MAX:
             let maskTop: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
+            let evenTwoByTwo = kh == 2 && kw == 2 && sh == 2 && sw == 2 && padH == 0 && padW == 0
+                && h % 2 == 0 && w % 2 == 0
             argmax.withUnsafeMutableBufferPointer { maskBuf in
                 let mask = maskBuf.baseAddress
                 parallelChunks(planes, minChunk: minChunk) { range in
                     for plane in range {
                         let src = x + plane * inPlane
+                        if evenTwoByTwo {
+                            // k2 s2 pad 0 on even sizes (the seed net's pools): every window is
+                            // full; the same row-major strict-greater scan from −FLT_MAX.
+                            let out = y + plane * outPlane
+                            for oy in 0..<ph {
+                                let top = 2 * oy * w
+                                for ox in 0..<pw {
+                                    let i0 = top + 2 * ox
+                                    var best = -Float.greatestFiniteMagnitude
+                                    var index = -1
+                                    for step in 0..<4 {
+                                        let i = i0 + (step >> 1) * w + (step & 1)
+                                        let v = src[i]
+                                        let greater = v > best
+                                        best = greater ? v : best
+                                        index = greater ? i : index
+                                    }
+                                    let o = oy * pw + ox
+                                    out[o] = best
+                                    if let maskTop { maskTop[plane * outPlane + o] = Float(index) }
+                                    else if let mask { mask[plane * outPlane + o] = Int32(index) }
+                                }
+                            }
+                            continue
+                        }
                         for oy in 0..<ph {
                             let hs = oy * sh - padH
                             let he = min(hs + kh, h), h0 = max(hs, 0)
@@ -158,19 +185,32 @@ public final class PoolingLayer: Layer {
                                 // Start at −FLT_MAX, index −1; replace only on strictly greater.
                                 var best = -Float.greatestFiniteMagnitude
                                 var index = -1
-                                var yy = h0
-                                while yy < he {
-                                    var xx = w0
-                                    while xx < we {
-                                        // Select rather than branch: random data mispredicts half
-                                        // the comparisons. Same strict-greater rule.
-                                        let v = src[yy * w + xx]
+                                if kh == 2 && kw == 2 && hs >= 0 && ws >= 0 && hs + 2 <= h && ws + 2 <= w {
+                                    // A full 2×2 window (the seed net's pools): the same row-major
+                                    // scan, unrolled.
+                                    let i0 = hs * w + ws
+                                    for step in 0..<4 {
+                                        let i = i0 + (step >> 1) * w + (step & 1)
+                                        let v = src[i]
                                         let greater = v > best
                                         best = greater ? v : best
-                                        index = greater ? yy * w + xx : index
-                                        xx += 1
+                                        index = greater ? i : index
                                     }
-                                    yy += 1
+                                } else {
+                                    var yy = h0
+                                    while yy < he {
+                                        var xx = w0
+                                        while xx < we {
+                                            // Select rather than branch: random data mispredicts half
+                                            // the comparisons. Same strict-greater rule.
+                                            let v = src[yy * w + xx]
+                                            let greater = v > best
+                                            best = greater ? v : best
+                                            index = greater ? yy * w + xx : index
+                                            xx += 1
+                                        }
+                                        yy += 1
+                                    }
                                 }
                                 let o = plane * outPlane + oy * pw + ox
                                 y[o] = best

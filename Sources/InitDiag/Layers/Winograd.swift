@@ -28,20 +28,29 @@ public struct WinogradF23: Sendable {
     public var tilesW: Int { (outW + 1) / 2 }
     public var tilesPerImage: Int { tilesH * tilesW }
 
-    /// Floats of scratch for `images` images: U (16·O·C/g), V (16·C·T), M (16·O·T).
+    /// The 16 matrices of U, V and M lie `stride` floats apart: their size plus 16 floats (64 B).
+    /// Without the skew the 16 store streams of a transform are a power of two apart for typical
+    /// shapes (e.g. 256·1024 floats) and fall into the same cache sets; measured with
+    /// BenchWinogradParts, the input transform of conv3_x took 60% of the GEMM time.
+    static let skew = 16
+    public var uStride: Int { outChannels * (inChannels / group) + WinogradF23.skew }
+    public func vStride(images: Int) -> Int { inChannels * images * tilesPerImage + WinogradF23.skew }
+    public func mStride(images: Int) -> Int { outChannels * images * tilesPerImage + WinogradF23.skew }
+
+    /// Floats of scratch for `images` images: U, V and M, 16 matrices each.
     public func scratchFloats(images: Int) -> Int {
-        let t = images * tilesPerImage
-        return 16 * outChannels * (inChannels / group) + 16 * inChannels * t + 16 * outChannels * t
+        16 * (uStride + vStride(images: images) + mStride(images: images))
     }
 
     /// U_ξ[o][c] = (G g Gᵀ)_ξ for every (o, c) of a weight (O, C/g, 3, 3). With `flipTranspose`, the
     /// kernel used is g'[o'][c'](i, j) = w[c'][o'](2 − i, 2 − j) per group (the input-gradient
-    /// convolution), where O is this routine's outChannels and `weight` has shape (C, O/g, 3, 3).
+    /// convolution): `weight` is then the forward layer's weight, of shape
+    /// (inChannels, outChannels/g, 3, 3) in this routine's terms.
     public func transformWeights(_ weight: UnsafePointer<Float>, flipTranspose: Bool,
                                  into u: UnsafeMutablePointer<Float>) {
         let o = outChannels, cg = inChannels / group, og = outChannels / group
-        let plane = o * cg
-        parallelChunks(plane, minChunk: 2048) { range in
+        let pairs = o * cg, plane = uStride
+        parallelChunks(pairs, minChunk: 2048) { range in
             for pair in range {
                 let oc = pair / cg, ci = pair % cg
                 var k = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
@@ -74,7 +83,7 @@ public struct WinogradF23: Sendable {
     /// V_ξ[c][t] = (Bᵀ d B)_ξ for the 4×4 input tile of every channel and tile of `images` images.
     public func transformInput(_ input: UnsafePointer<Float>, images: Int, into v: UnsafeMutablePointer<Float>) {
         let c = inChannels, h = height, w = width, th = tilesH, tw = tilesW
-        let tpi = tilesPerImage, t = images * tpi, plane = c * t
+        let tpi = tilesPerImage, t = images * tpi, plane = vStride(images: images)
         let ph = padH, pw = padW
         parallelChunks(c * images, minChunk: max(1, 8192 / max(1, 16 * tpi))) { range in
             for pair in range {
@@ -130,9 +139,9 @@ public struct WinogradF23: Sendable {
         for xi in 0..<16 {
             for grp in 0..<group {
                 sgemm(transA: false, transB: false, m: og, n: t, k: cg, alpha: 1,
-                      a: u + xi * outChannels * cg + grp * og * cg, lda: cg,
-                      b: v + xi * inChannels * t + grp * cg * t, ldb: t,
-                      beta: 0, c: m + xi * outChannels * t + grp * og * t, ldc: t)
+                      a: u + xi * uStride + grp * og * cg, lda: cg,
+                      b: v + xi * vStride(images: images) + grp * cg * t, ldb: t,
+                      beta: 0, c: m + xi * mStride(images: images) + grp * og * t, ldc: t)
             }
         }
     }
@@ -141,7 +150,7 @@ public struct WinogradF23: Sendable {
     /// where the tile sticks out of the output plane: those outputs do not exist).
     public func transformOutputGradient(_ dy: UnsafePointer<Float>, images: Int, into dm: UnsafeMutablePointer<Float>) {
         let o = outChannels, oh = outH, ow = outW, th = tilesH, tw = tilesW
-        let tpi = tilesPerImage, t = images * tpi, plane = o * t
+        let tpi = tilesPerImage, t = images * tpi, plane = mStride(images: images)
         parallelChunks(o * images, minChunk: max(1, 8192 / max(1, 16 * tpi))) { range in
             for pair in range {
                 let oc = pair / images, img = pair % images
@@ -178,9 +187,9 @@ public struct WinogradF23: Sendable {
         for xi in 0..<16 {
             for grp in 0..<group {
                 sgemm(transA: false, transB: true, m: og, n: cg, k: t, alpha: 1,
-                      a: dm + xi * outChannels * t + grp * og * t, lda: t,
-                      b: v + xi * inChannels * t + grp * cg * t, ldb: t,
-                      beta: 1, c: du + xi * outChannels * cg + grp * og * cg, ldc: cg)
+                      a: dm + xi * mStride(images: images) + grp * og * t, lda: t,
+                      b: v + xi * vStride(images: images) + grp * cg * t, ldb: t,
+                      beta: 1, c: du + xi * uStride + grp * og * cg, ldc: cg)
             }
         }
     }
@@ -188,8 +197,8 @@ public struct WinogradF23: Sendable {
     /// dW[o][c] += Gᵀ dU G (the adjoint of `transformWeights` without flipping), weight (O, C/g, 3, 3).
     public func addWeightGradient(_ du: UnsafePointer<Float>, into weightDiff: UnsafeMutablePointer<Float>) {
         let cg = inChannels / group
-        let plane = outChannels * cg
-        parallelChunks(plane, minChunk: 2048) { range in
+        let plane = uStride
+        parallelChunks(outChannels * cg, minChunk: 2048) { range in
             for pair in range {
                 let s = du + pair
                 @inline(__always) func at(_ i: Int, _ j: Int) -> Float { s[(i * 4 + j) * plane] }
@@ -217,7 +226,7 @@ public struct WinogradF23: Sendable {
     public func transformOutput(_ m: UnsafePointer<Float>, images: Int, bias: UnsafePointer<Float>?,
                                 into output: UnsafeMutablePointer<Float>) {
         let o = outChannels, oh = outH, ow = outW, th = tilesH, tw = tilesW
-        let tpi = tilesPerImage, t = images * tpi, plane = o * t
+        let tpi = tilesPerImage, t = images * tpi, plane = mStride(images: images)
         parallelChunks(o * images, minChunk: max(1, 8192 / max(1, 16 * tpi))) { range in
             for pair in range {
                 let oc = pair / images, img = pair % images

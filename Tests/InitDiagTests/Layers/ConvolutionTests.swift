@@ -49,13 +49,16 @@ let convCases: [ConvCase] = [
     ConvCase(name: "blocked_remainder", num: 5, stride: [2], pad: [1], group: 2, block: 2),
     ConvCase(name: "single_image_blocks", num: 3, pad: [1], block: 1),
     ConvCase(name: "kernel_as_large_as_input", height: 3, width: 3, kernel: [3]),
-    // Winograd F(2×2, 3×3) path (3×3, stride 1, ≥ 16 channels): odd sizes clip the last tiles.
-    ConvCase(name: "winograd_pad1", channels: 16, height: 7, width: 5, numOutput: 16, pad: [1]),
-    ConvCase(name: "winograd_pad0", channels: 16, height: 6, width: 7, numOutput: 20, pad: [0]),
-    ConvCase(name: "winograd_pad2_rect", channels: 16, height: 5, width: 6, numOutput: 16, padHW: (2, 1)),
-    ConvCase(name: "winograd_groups2", channels: 32, height: 5, width: 5, numOutput: 32, pad: [1], group: 2),
-    ConvCase(name: "winograd_blocked", num: 5, channels: 16, height: 4, width: 4, numOutput: 16, pad: [1], block: 2),
-    ConvCase(name: "winograd_1x1_output", channels: 16, height: 3, width: 3, numOutput: 16, pad: [0]),
+    // Winograd F(2×2, 3×3) path (3×3, stride 1; forced with `.always`, so small channel counts do):
+    // odd sizes clip the last tiles, pad 0 and 2 change the input-gradient pad to 2 and 0.
+    ConvCase(name: "winograd_pad1", channels: 5, height: 7, width: 5, numOutput: 6, pad: [1]),
+    ConvCase(name: "winograd_pad0", channels: 4, height: 6, width: 7, numOutput: 7, pad: [0]),
+    ConvCase(name: "winograd_pad2_rect", channels: 4, height: 5, width: 6, numOutput: 4, padHW: (2, 1)),
+    ConvCase(name: "winograd_groups2", channels: 6, height: 5, width: 5, numOutput: 6, pad: [1], group: 2),
+    ConvCase(name: "winograd_groups2_more_out", channels: 4, height: 5, width: 4, numOutput: 10, pad: [1], group: 2),
+    ConvCase(name: "winograd_blocked", num: 5, channels: 4, height: 4, width: 4, numOutput: 5, pad: [1], block: 2),
+    ConvCase(name: "winograd_1x1_output", channels: 4, height: 3, width: 3, numOutput: 4, pad: [0]),
+    ConvCase(name: "winograd_no_bias", channels: 3, height: 6, width: 6, numOutput: 4, pad: [1], bias: false),
 ]
 
 /// Direct convolution written from the definition (cross-correlation, zero padding), in double:
@@ -168,7 +171,7 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
 
     @Test func parameterDiffsAccumulateAndBottomDiffIsOverwritten() throws {
         for cc in [ConvCase(name: "accumulate", num: 3, stride: [2], pad: [1], group: 2, block: 2),
-                   ConvCase(name: "winograd_accumulate", num: 3, channels: 16, numOutput: 16, pad: [1], block: 2)] {
+                   ConvCase(name: "winograd_accumulate", num: 3, channels: 4, numOutput: 6, pad: [1], block: 2)] {
         let (layer, bottom, top) = try makeConvolution(cc)
         layer.forward(bottom: [bottom], top: [top])
         fillUniform(top, seed: 11)
@@ -248,12 +251,19 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
     }
 
     @Test func blockSizeChoice() {
-        // conv1_2 of the seed net at batch 128: 576 rows, 64 outputs, 1024 positions → 4 images (N = 4096).
-        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 576, outChannels: 64, outSpatial: 1024) == 4)
-        // conv5 (2×2 maps): the whole batch fits in one block under the memory bound.
+        // Blocks aim at 1024 GEMM columns (ConvolutionLayer.targetColumns, measured best).
+        #expect(ConvolutionLayer.targetColumns == 1024)
+        // conv1_2 of the seed net at batch 128: 1024 positions per image → one image per block.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 576, outChannels: 64, outSpatial: 1024) == 1)
+        // conv3_x (8×8 maps): 16 images → N = 1024.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 2304, outChannels: 256, outSpatial: 64) == 16)
+        // Tiny maps: the whole batch, as long as the scratch stays under the bound.
         #expect(ConvolutionLayer.blockImages(num: 128, colRows: 4608, outChannels: 512, outSpatial: 4) == 128)
-        // Blocks are evened out: 10 images with at most 4 per block → 4, 3, 3 → 4 per block of 3 blocks.
-        #expect(ConvolutionLayer.blockImages(num: 10, colRows: 9, outChannels: 1, outSpatial: 1024) == 4)
+        // Blocks are evened out: 10 images with at most 4 per block → 3 blocks of ≤ 4.
+        #expect(ConvolutionLayer.blockImages(num: 10, colRows: 9, outChannels: 1, outSpatial: 256) == 4)
+        // The memory bound wins over the column target (16 images): 32 MiB / ((18432 + 512)·64·4 B)
+        // = 6 images, then 22 blocks of ≤ 6.
+        #expect(ConvolutionLayer.blockImages(num: 128, colRows: 18432, outChannels: 512, outSpatial: 64) == 6)
         #expect(ConvolutionLayer.blockImages(num: 1, colRows: 27, outChannels: 64, outSpatial: 1024) == 1)
     }
 
