@@ -354,8 +354,7 @@ public final class Trainer {
                     loss += Double(w) * mean
                     line += " (* \(fmt(Double(w))) = \(fmt(Double(w) * mean)) loss)"
                 }
-                if accuracy.isNaN, let li = net.layerParams.firstIndex(where: { $0.type == "Accuracy" && $0.top.first == b.name }) {
-                    _ = li
+                if accuracy.isNaN, net.layerParams.contains(where: { $0.type == "Accuracy" && $0.top.first == b.name }) {
                     accuracy = mean
                 }
                 log(line)
