@@ -50,6 +50,24 @@ public struct ParameterInitializer: Sendable {
         return fs
     }
 
+    /// Text for reports and traces: which scheme gave each blob its filler, and the filler, e.g.
+    /// "as-declared xavier U(±1.732)", "torch-default U(±0.1925)".
+    public func labels(for layer: LayerParameter, blobs: [Blob]) -> [String] {
+        let fs = fillers(for: layer, blobs: blobs)
+        var out = zip(blobs, fs).map { fillerDescription($1, shape: $0.shape) }
+        guard layer.type == "Convolution" || layer.type == "InnerProduct", !blobs.isEmpty else { return out }
+        let p = layer.type == "Convolution"
+            ? (layer.convolutionParam?.weightFiller, layer.convolutionParam?.biasFiller)
+            : (layer.innerProductParam?.weightFiller, layer.innerProductParam?.biasFiller)
+        var weightShape = blobs[0].shape
+        if layer.type == "InnerProduct", layer.innerProductParam?.transpose == true { weightShape.reverse() }
+        out[0] = scheme.weightFillerLabel(declared: p.0, weightShape: weightShape)
+        if blobs.count > 1 {
+            out[1] = scheme.biasFillerLabel(declared: p.1, weightShape: weightShape, biasShape: blobs[1].shape)
+        }
+        return out
+    }
+
     public func initialize(_ layer: LayerParameter, _ blobs: [Blob], _ rng: RandomSource) throws {
         for (blob, filler) in zip(blobs, fillers(for: layer, blobs: blobs)) {
             try fill(blob, with: filler, rng: rng, layer: layer.name)

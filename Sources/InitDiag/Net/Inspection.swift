@@ -51,9 +51,13 @@ public struct NetInspection: Codable, Sendable {
         layers = net.layerParams.enumerated().map { li, lp in
             let blobs = net.layers[li].blobs
             let fillers = initializer.fillers(for: lp, blobs: blobs)
-            let params = zip(blobs, fillers).map { blob, filler in
+            // Name the scheme only when one was asked for.
+            let labels = scheme == Scheme() ? zip(blobs, fillers).map { fillerDescription($1, shape: $0.shape) }
+                : initializer.labels(for: lp, blobs: blobs)
+            let params = zip(blobs, zip(fillers, labels)).map { blob, fl in
+                let (filler, label) = fl
                 let fans = caffeFans(blob.shape)
-                return Param(shape: blob.shape, filler: filler.type, description: fillerDescription(filler, shape: blob.shape),
+                return Param(shape: blob.shape, filler: filler.type, description: label,
                              fanIn: fans.fanIn, fanOut: fans.fanOut, variance: fillerVariance(filler, shape: blob.shape))
             }
             return LayerRow(name: lp.name, type: lp.type, bottoms: lp.bottom, tops: lp.top,

@@ -125,10 +125,10 @@ public final class Trainer {
         let blobs = net.layers[li].blobs
         guard lp.type == "Convolution" || lp.type == "InnerProduct", let w = blobs.first else { return .init() }
         let fillers = initializer.fillers(for: lp, blobs: blobs)
+        let labels = initializer.labels(for: lp, blobs: blobs)
         let fans = caffeFans(w.shape)
-        var a = TraceLayerLayout.Attributes(fanIn: fans.fanIn, fanOut: fans.fanOut,
-                                            weightFiller: fillerDescription(fillers[0], shape: w.shape))
-        if blobs.count > 1 { a.biasFiller = fillerDescription(fillers[1], shape: blobs[1].shape) }
+        var a = TraceLayerLayout.Attributes(fanIn: fans.fanIn, fanOut: fans.fanOut, weightFiller: labels[0])
+        if blobs.count > 1 { a.biasFiller = labels[1] }
         if let v = fillerVariance(fillers[0], shape: w.shape) { a.extra["weight_variance"] = .double(v) }
         if blobs.count > 1, let v = fillerVariance(fillers[1], shape: blobs[1].shape) { a.extra["bias_variance"] = .double(v) }
         return a
