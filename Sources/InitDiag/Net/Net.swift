@@ -136,7 +136,10 @@ public final class Net {
                 try initializer(lp, layer.blobs, context.rng)
             }
             for (pi, blob) in layer.blobs.enumerated() {
-                let spec = pi < lp.param.count ? lp.param[pi] : ParamSpec()
+                // Caffe Net::AppendParam reads the layer's own layer_param(): BatchNorm adds its
+                // lr_mult 0 specs there at setup when the prototxt gives none.
+                let specs = layer.param.param
+                let spec = pi < specs.count ? specs[pi] : ParamSpec()
                 if type.hasStateBlobs && spec.lrMult != 0 {
                     throw InputError("\(where_(lp))layer '\(lp.name)' (\(lp.type)): its blobs are statistics, not learned; lr_mult must be 0")
                 }
