@@ -4,8 +4,9 @@ import Testing
 
 /// Snapshot → resume: a run interrupted at a snapshot and resumed from its `.solverstate.h5`
 /// must follow the uninterrupted run's trajectory bit for bit — the training losses, the test
-/// losses and the final weights. The tiny net takes its data through an Input layer fed from the
-/// synthetic source (raw 0–255 pixels, scaled by a fixed Scale layer; so the data cursor matters) and has a TRAIN-phase Dropout (so the run's
+/// losses and the final weights. The tiny nets read the synthetic source (so the data cursor
+/// matters) — through an Input layer (raw 0–255 pixels, scaled by a fixed Scale layer), or through
+/// Data layers with mirror and random crop — and have a TRAIN-phase Dropout (so the run's
 /// generator matters); the lr steps at iteration 3 and the solver tests every 2 iterations.
 @Suite struct SnapshotResumeTests {
     static let net = """
@@ -43,8 +44,29 @@ import Testing
     random_seed: 5
     """
 
-    private func setUp(_ dir: String) throws -> RunSetup {
-        try Self.net.write(toFile: dir + "/net.prototxt", atomically: true, encoding: .utf8)
+    /// The same run through Data layers (TRAIN and TEST) whose transformers draw from their own
+    /// generators (mirror, random crop in TRAIN): the resume must replay those draws too.
+    static let dataLayerNet = """
+    name: "ResumeTinyData"
+    layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+      transform_param { scale: 0.00390625 mirror: true crop_size: 28 }
+      data_param { batch_size: 3 } }
+    layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST }
+      transform_param { scale: 0.00390625 crop_size: 28 }
+      data_param { batch_size: 5 } }
+    layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+      convolution_param { num_output: 4 kernel_size: 4 stride: 3
+        weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "constant" value: 0.1 } } }
+    layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+    layer { name: "drop1" type: "Dropout" bottom: "conv1" top: "conv1" dropout_param { dropout_ratio: 0.3 } }
+    layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
+      inner_product_param { num_output: 10
+        weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0 } } }
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }
+    """
+
+    private func setUp(_ dir: String, net: String = SnapshotResumeTests.net) throws -> RunSetup {
+        try net.write(toFile: dir + "/net.prototxt", atomically: true, encoding: .utf8)
         try Self.solver.write(toFile: dir + "/solver.prototxt", atomically: true, encoding: .utf8)
         return try RunSetup.load(solverPath: dir + "/solver.prototxt", netPath: nil, data: "synthetic:3",
                                  scheme: Scheme(), seed: nil, batchSize: nil)
@@ -54,10 +76,11 @@ import Testing
         try CaffeSnapshot.readWeights(from: path).data
     }
 
-    @Test func resumedRunIsBitIdentical() throws {
+    @Test(arguments: ["input", "data-layers"])
+    func resumedRunIsBitIdentical(_ variant: String) throws {
         let dir = try ConformanceSupport.makeTempDir("resume")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let setup = try setUp(dir)
+        let setup = try setUp(dir, net: variant == "input" ? Self.net : Self.dataLayerNet)
 
         var straight = TrainingOptions()
         straight.snapshotDirectory = dir + "/straight"
@@ -70,7 +93,19 @@ import Testing
         }
         // The solver state keeps Caffe's layout (iter, learned_net, current_step, history).
         let state = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_3.solverstate.h5")
-        #expect(state.iter == 3 && state.history.count == 5)
+        #expect(state.iter == 3 && state.history.count == (variant == "input" ? 5 : 4))
+        // initdiag's resume counters: the generator's draws (TRAIN Dropout, 3 forwards) and the
+        // records each feeder handed out (3 training batches, the tests at 0 and 2).
+        let train = try Trainer(setup: setup, options: TrainingOptions())
+        let dropoutCount = Int64(try #require(train.trainNet.blob(named: "conv1")).count)
+        #expect(state.resumeCounters["generator_draws"] == 3 * dropoutCount)
+        if variant == "input" {
+            #expect(state.resumeCounters["train_input_records"] == Int64(3 * 4))
+            #expect(state.resumeCounters["test_input_records"] == Int64(2 * 4))
+        } else {
+            #expect(state.resumeCounters["train_layer0_records"] == Int64(3 * 3))
+            #expect(state.resumeCounters["test_layer0_records"] == Int64(2 * 5))
+        }
 
         var resumed = TrainingOptions()
         resumed.snapshotDirectory = dir + "/resumed"
