@@ -56,9 +56,11 @@ import Testing
 
     /// Builds the net from text, fills the input and labels, checks every element.
     private func check(_ text: String, phase: Phase, labels: [Float], seed: UInt32, maxSkippedFraction: Double = 0.1,
+                       prepare: (Net) throws -> Void = { _ in },
                        sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
         let param = try Prototxt.parseNet(text, path: "gradient-check.prototxt")
         let net = try ConformanceSupport.buildNet(param, phase: phase, seed: seed)
+        try prepare(net)
         let data = try #require(net.blob(named: "data")), label = try #require(net.blob(named: "label"))
         var rng = MT19937(seed: seed &+ 1)
         for i in 0..<data.count { data.data[i] = Float(rng.next()) / 4_294_967_296.0 * 2 - 1 }
@@ -163,6 +165,39 @@ import Testing
         let out = try check(text, phase: .TEST, labels: [0, 2, 3], seed: 23, maxSkippedFraction: 0.2)
         #expect(out.checked > 500)
         print("gradient check batchnorm/scale/dropout: \(out.checked) checked, \(out.skipped) skipped, worst \(out.worst) at \(out.worstWhere)")
+    }
+
+    /// BatchNorm with its stored statistics (TEST's default, use_global_stats unset): the
+    /// accumulators and factor set by hand (factor 2, so mean = A_mean/2, var = A_var/2).
+    @Test func batchNormGlobalStatisticsNet() throws {
+        let text = """
+        name: "GradBatchNormGlobal"
+        force_backward: true
+        layer { name: "data" type: "Input" top: "data" top: "label"
+          input_param { shape { dim: 2 dim: 3 dim: 5 dim: 5 } shape { dim: 2 } } }
+        layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+          convolution_param { num_output: 4 kernel_size: 3 pad: 1
+            weight_filler { type: "gaussian" std: 0.5 } bias_filler { type: "gaussian" std: 0.2 } } }
+        layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" }
+        layer { name: "scale1" type: "Scale" bottom: "conv1" top: "conv1"
+          scale_param { bias_term: true filler { type: "uniform" min: 0.5 max: 1.5 }
+                        bias_filler { type: "gaussian" std: 0.3 } } }
+        layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+        layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
+          inner_product_param { num_output: 4
+            weight_filler { type: "gaussian" std: 0.3 } bias_filler { type: "gaussian" std: 0.2 } } }
+        layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }
+        """
+        let out = try check(text, phase: .TEST, labels: [1, 3], seed: 41) { net in
+            let index = try #require(net.layerIndex(named: "bn1"))
+            let bn = try #require(net.layers[index] as? BatchNormLayer)
+            #expect(bn.useGlobalStats)
+            bn.blobs[0].setData([0.2, -0.4, 0.6, 0.0])
+            bn.blobs[1].setData([1.0, 3.0, 0.5, 2.0])
+            bn.blobs[2].setData([2])
+        }
+        #expect(out.checked > 300)
+        print("gradient check batchnorm (global statistics): \(out.checked) checked, \(out.skipped) skipped, worst \(out.worst) at \(out.worstWhere)")
     }
 
     /// A blob feeding three consumers (an inserted Split), Eltwise SUM with coefficients, Concat.
