@@ -139,7 +139,8 @@ public final class Net {
             } else {
                 try initializer(lp, layer.blobs, context.rng)
             }
-            // The layer's own copy of its parameter: BatchNorm adds its lr_mult 0 specs there.
+            // Caffe Net::AppendParam reads the layer's own layer_param(): BatchNorm adds its
+            // lr_mult 0 specs there at setup when the prototxt gives none.
             let specs = layer.param.param
             for (pi, blob) in layer.blobs.enumerated() {
                 var spec = pi < specs.count ? specs[pi] : ParamSpec()

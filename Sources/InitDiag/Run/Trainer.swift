@@ -68,6 +68,11 @@ public final class Trainer {
     public private(set) var record: RunRecord
     private let emit: (TrainingEvent) -> Void
     private var smoothed: SmoothedLoss
+    /// Draws taken from the run's generator since the nets were built. CPU Dropout in phase
+    /// TRAIN takes one per element per forward (BVLC/caffe dropout_layer.cpp,
+    /// caffe_rng_bernoulli) and is the only consumer once the nets exist (fillers and the data
+    /// transformers' seeds draw at build time). Saved with snapshots so a resume replays them.
+    private var generatorDraws: Int64 = 0
 
     public init(setup: RunSetup, options: TrainingOptions, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
         self.setup = setup
@@ -312,6 +317,7 @@ public final class Trainer {
             try f.nextBatch(data: trainNet.blobs[ids[0]], label: ids.count > 1 ? trainNet.blobs[ids[1]] : nil)
         }
         let loss = try trainNet.forward()
+        generatorDraws += Trainer.generatorDrawsPerForward(trainNet)
         if debug { for li in trainNet.layers.indices { DebugInfo.forwardLines(net: trainNet, layer: li).forEach(log) } }
         trainNet.backward()
         if debug {
@@ -422,7 +428,8 @@ public final class Trainer {
         try CaffeSnapshot.writeWeights(to: base + ".caffemodel.h5", netLayers: layers, writeDiff: setup.solver.snapshotDiff)
         let history = solver.history.map { CaffeSnapshotBlob(shape: $0.shape, values: $0.dataArray) }
         try CaffeSnapshot.writeSolverState(CaffeSolverState(iter: solver.iter, learnedNet: base + ".caffemodel.h5",
-                                                            currentStep: solver.currentStep, history: history),
+                                                            currentStep: solver.currentStep, history: history,
+                                                            resumeCounters: resumeCounters()),
                                            to: base + ".solverstate.h5")
         log("Snapshotting to HDF5 file \(base).caffemodel.h5")
     }
@@ -441,6 +448,75 @@ public final class Trainer {
         }
         try solver.restore(iter: state.iter, currentStep: state.currentStep, history: history)
         log("Resuming from \(path) at iteration \(state.iter)")
+        try restoreCounters(state.resumeCounters, path: path)
+    }
+
+    // MARK: Exact resume
+
+    /// Caffe restores weights, history, iter and current_step only: its data layers start again
+    /// at the first record and its generator at the seed, so a resumed run leaves the
+    /// uninterrupted trajectory. initdiag also saves how many records each feeder has handed out
+    /// and how many draws the run's generator has given, and replays both on resume; the
+    /// trajectory (losses, weights) is then bit-identical to the uninterrupted run's.
+    private var feeders: [(key: String, feeder: DataFeeder)] {
+        var out: [(key: String, feeder: DataFeeder)] = []
+        if let f = inputFeeder { out.append(("train_input_records", f)) }
+        if let f = testInputFeeder { out.append(("test_input_records", f)) }
+        for (tag, net) in [("train", trainNet), ("test", testNet)] {
+            guard let net else { continue }
+            for (li, layer) in net.layers.enumerated() {
+                if let d = layer as? DataLayer, let f = d.source as? DataFeeder { out.append(("\(tag)_layer\(li)_records", f)) }
+            }
+        }
+        return out
+    }
+
+    /// The draws one forward of `net` takes from the run's generator.
+    static func generatorDrawsPerForward(_ net: Net) -> Int64 {
+        var draws: Int64 = 0
+        for (li, layer) in net.layers.enumerated() {
+            if let d = layer as? DropoutLayer, d.phase == .TRAIN, d.keepProbability != 0 {
+                draws += Int64(net.bottomVecs[li][0].count)
+            }
+        }
+        return draws
+    }
+
+    private func resumeCounters() -> [String: Int64] {
+        var counters: [String: Int64] = ["generator_draws": generatorDraws]
+        // The generator's next output, to check the replay against on resume.
+        var copy = rng.engine
+        counters["generator_next"] = Int64(copy.next())
+        for (key, feeder) in feeders { counters[key] = Int64(feeder.recordsRead) }
+        return counters
+    }
+
+    private func restoreCounters(_ counters: [String: Int64], path: String) throws {
+        guard !counters.isEmpty else {
+            log("\(path) has no data positions or generator state (a Caffe solver state): data and random draws start over")
+            return
+        }
+        for (key, feeder) in feeders {
+            guard let read = counters[key] else { continue }
+            guard read >= 0, read % Int64(feeder.batchSize) == 0 else {
+                throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/\(key) = \(read) is not a whole number of batches of \(feeder.batchSize)")
+            }
+            // Re-reading the batches (not seeking) also replays the transformer's own draws
+            // (mirror, crop) in order.
+            let data = Blob(name: "resume_skip_data"), label = Blob(name: "resume_skip_label")
+            for _ in 0..<(read / Int64(feeder.batchSize)) { try feeder.nextBatch(data: data, label: label) }
+        }
+        if let draws = counters["generator_draws"] {
+            guard draws >= 0 else { throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/generator_draws is negative (\(draws))") }
+            for _ in 0..<draws { _ = rng.next() }
+            generatorDraws = draws
+        }
+        if let next = counters["generator_next"] {
+            var copy = rng.engine
+            if Int64(copy.next()) != next {
+                log("\(path): the run's generator could not be restored (another seed or net?); dropout masks will differ from the uninterrupted run")
+            }
+        }
     }
 
     private func log(_ s: String) { emit(TrainingEvent(kind: .log(s))) }

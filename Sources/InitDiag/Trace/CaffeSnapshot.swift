@@ -29,12 +29,18 @@ public struct CaffeSolverState: Sendable, Equatable {
     public var currentStep: Int
     /// SGD momentum history, one blob per learnable parameter in net order.
     public var history: [CaffeSnapshotBlob]
+    /// initdiag's additions, needed to resume on the exact trajectory (data positions, the run
+    /// generator's draw count): int64 scalars in the group `initdiag`, which Caffe never reads.
+    /// Empty for a state Caffe wrote.
+    public var resumeCounters: [String: Int64]
 
-    public init(iter: Int, learnedNet: String, currentStep: Int, history: [CaffeSnapshotBlob]) {
+    public init(iter: Int, learnedNet: String, currentStep: Int, history: [CaffeSnapshotBlob],
+                resumeCounters: [String: Int64] = [:]) {
         self.iter = iter
         self.learnedNet = learnedNet
         self.currentStep = currentStep
         self.history = history
+        self.resumeCounters = resumeCounters
     }
 }
 
@@ -45,7 +51,8 @@ public struct CaffeSolverState: Sendable, Equatable {
 /// Layout written, as Caffe writes it: group `data` with one group per layer (every layer, also
 /// those without blobs), float32 datasets "0", "1", … with the blob's N-D shape; `diff` the same
 /// for gradients when asked. Solver state: int32 dataset `iter` (1 element), fixed-length string
-/// `learned_net`, int32 `current_step` (1 element), group `history` with "0", "1", …. The default
+/// `learned_net`, int32 `current_step` (1 element), group `history` with "0", "1", …, plus
+/// initdiag's optional group `initdiag` of int64 scalars (resume counters; Caffe ignores it). The default
 /// (earliest) HDF5 file format is used so HDF5 1.8 builds of Caffe can read the files.
 ///
 /// A layer name with `/` becomes nested groups (Caffe's H5Gopen2/H5Lexists treat the name as a
@@ -121,6 +128,13 @@ public enum CaffeSnapshot {
                     try history.createFloatDataset(String(i), shape: blob.shape, values: $0)
                 }
             }
+            if !state.resumeCounters.isEmpty {
+                let extras = try file.createGroup(resumeGroup)
+                for (name, value) in state.resumeCounters.sorted(by: { $0.key < $1.key }) {
+                    let dataset = try extras.createExtendibleDataset(name, type: .int64, chunk: 1)
+                    try [value].withUnsafeBufferPointer { try dataset.append(int64s: $0, at: 0) }
+                }
+            }
         }
     }
 
@@ -148,11 +162,25 @@ public enum CaffeSnapshot {
                 blobs.append(CaffeSnapshotBlob(shape: shape, values: values))
                 i += 1
             }
-            return CaffeSolverState(iter: iter, learnedNet: learned, currentStep: step, history: blobs)
+            var counters: [String: Int64] = [:]
+            if try file.hasChild(resumeGroup), try file.childKind(resumeGroup) == .group {
+                let extras = try file.openGroup(resumeGroup)
+                for name in try extras.childNames() {
+                    guard let value = try extras.openDataset(name).readInt64s().values.first else {
+                        throw InputError("\(path): '\(resumeGroup)/\(name)' is empty")
+                    }
+                    counters[name] = value
+                }
+            }
+            return CaffeSolverState(iter: iter, learnedNet: learned, currentStep: step, history: blobs,
+                                    resumeCounters: counters)
         } catch let error as HDF5Error {
             throw InputError("\(path): damaged Caffe HDF5 solver state (\(error.description))")
         }
     }
+
+    /// The group of a `.solverstate.h5` holding `CaffeSolverState.resumeCounters`.
+    public static let resumeGroup = "initdiag"
 
     // MARK: - helpers
 
