@@ -386,7 +386,11 @@ public final class Trainer {
     /// layouts): every layer in net order, shared (non-owner) parameters left out.
     public func snapshot() throws {
         guard let dir = options.snapshotDirectory else { return }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw InputError("--snapshot \(dir): cannot create the snapshot folder (\(posixReason(error, path: dir)))")
+        }
         let prefix = ((setup.solver.snapshotPrefix ?? "snapshot") as NSString).lastPathComponent
         let base = (dir as NSString).appendingPathComponent("\(prefix)_iter_\(solver.iter)")
         let owners = Set(trainNet.params.map { ObjectIdentifier($0.blob) })
