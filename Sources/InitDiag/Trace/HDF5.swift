@@ -97,7 +97,10 @@ private func hdf5CurrentReason() -> String {
     }, unmanaged.toOpaque())
     _ = H5Eclear2(initdiag_H5E_DEFAULT())
     // Walking downward ends at the function that first detected the problem: the most specific.
-    return box.messages.last ?? ""
+    // Some descriptions span lines (a read failure embeds ctime()'s "…2026\n"): the CLI's error
+    // is one line, so line breaks become spaces.
+    let reason = box.messages.last ?? ""
+    return reason.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
 }
 
 /// A NUL-terminated name buffer as a String.
