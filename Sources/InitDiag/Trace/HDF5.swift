@@ -586,6 +586,15 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
             }
             total = p
         }
+        // A chunked dataset can declare 2^33 elements in a 4 KB file (chunks never written): the
+        // read would then die allocating tens of GiB. Values are read as at most 8 bytes each.
+        if total > (32 << 20) {
+            let available = MemoryGuard.machineAvailableBytes()
+            if total > available / 8 {
+                throw HDF5Error(file: filePath, path: path, operation: "read the dataset",
+                                reason: "dimensions \(dims) need about \(MemoryGuard.format(total * 8)) but only \(MemoryGuard.format(available)) is available")
+            }
+        }
         return dims.map { Int($0) }
     }
 
