@@ -65,6 +65,34 @@ struct InterruptionTests {
         #expect(steps.loss.count == steps.iteration.count && steps.lr.count == steps.iteration.count)
     }
 
+    @Test("train --snapshot killed with SIGKILL: every file under a final snapshot name is complete and loads")
+    func snapshotsKilled() throws {
+        let dir = try CLIHarness.temporaryDirectory("kill-snap")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (net, solver) = try CLIHarness.writeTinyNet(in: dir)
+        // Snapshot every 2 iterations so the kill is likely to land inside a snapshot write.
+        try (String(contentsOfFile: solver, encoding: .utf8) + "snapshot: 2\n").write(toFile: solver, atomically: true, encoding: .utf8)
+        let snap = dir.appendingPathComponent("snap")
+        let run = try CLIHarness.Running(["train", "--solver", solver, "--data", "synthetic", "--batch-size", "2",
+                                          "--iterations", "100000", "--threads", "1", "--snapshot", snap.path], in: dir)
+        #expect(run.waitForOutput(timeout: 60, Self.reached(40)), "no progress: \(run.stderr)")
+        run.signal(SIGKILL)
+        #expect(run.finish(timeout: 30).signaled)
+        let names = try FileManager.default.contentsOfDirectory(atPath: snap.path)
+        let finals = names.filter { $0.hasSuffix(".caffemodel.h5") || $0.hasSuffix(".solverstate.h5") }.filter { !$0.hasPrefix(".") }
+        #expect(finals.count >= 2 * 19, "\(names.sorted())")
+        // A temporary file may be left by the kill, but never under a final name.
+        #expect(names.allSatisfy { finals.contains($0) || $0.hasPrefix(".") }, "\(names.sorted())")
+        for f in finals { #expect(CLIHarness.h5dumpOpens(snap.appendingPathComponent(f).path), "\(f) does not open") }
+        // The newest pair resumes (its weights and history load).
+        let newest = finals.filter { $0.hasSuffix(".solverstate.h5") }
+            .max { Int($0.split(separator: "_").last!.split(separator: ".")[0])! < Int($1.split(separator: "_").last!.split(separator: ".")[0])! }
+        let resumed = try CLIHarness.run(["train", "--solver", solver, "--net", net, "--data", "synthetic", "--batch-size", "2",
+                                          "--threads", "1", "--resume", snap.appendingPathComponent(newest ?? "none").path,
+                                          "--iterations", "\(50 + 100)"], in: dir, timeout: 120)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
     @Test("sweep stopped by SIGINT keeps finished traces, leaves no partial file under a final name, and resumes")
     func sweepInterruptAndResume() throws {
         let dir = try CLIHarness.temporaryDirectory("int-sweep")
