@@ -37,9 +37,26 @@ struct InitDiagCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("initdiag: internal error: \(message)\n".utf8))
                 Foundation.exit(1)
             }
+            if code == .validationFailure {
+                // SPEC §1: one line. ArgumentParser writes "Error: …", then Help/Usage/See lines.
+                FileHandle.standardError.write(Data("initdiag: error: \(oneLineUsageError(message))\n".utf8))
+                Foundation.exit(2)
+            }
             if !message.isEmpty { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
             // ArgumentParser reports usage errors as 64 (EX_USAGE); the contract says 2.
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }
+}
+
+/// ArgumentParser's usage error ("Error: Unknown option '--x'", "Usage: …", "  See 'initdiag train
+/// --help' for more information.") as one line: the error, then where the help is.
+func oneLineUsageError(_ message: String) -> String {
+    let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    var first = lines.first ?? "invalid usage"
+    if first.hasPrefix("Error: ") { first.removeFirst("Error: ".count) }
+    if let see = lines.first(where: { $0.hasPrefix("See '") }), let close = see.dropFirst(5).firstIndex(of: "'") {
+        return "\(first) (see '\(see[see.index(see.startIndex, offsetBy: 5)..<close])')"
+    }
+    return first
 }

@@ -53,6 +53,7 @@ struct SweepCommand: ParsableCommand {
         if flags.solver == nil && flags.net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
         if let i = iterations, i < 1 { throw InputError("--iterations must be at least 1, got \(i)") }
         if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
+        if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
         // Resolve once up front so bad input fails before any variant runs.
         let probeSetup = try flags.setup()
         let ceiling = iterations ?? min(1000, max(1, Int(probeSetup.solver.maxIter)))

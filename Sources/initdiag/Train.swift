@@ -45,6 +45,8 @@ struct Train: ParsableCommand {
     func run() throws {
         if let i = iterations, i < 0 { throw InputError("--iterations must be non-negative, got \(i)") }
         if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
+        if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
+        if let t = testInterval, t < 0 { throw InputError("--test-interval must be non-negative, got \(t)") }
         let setup = try flags.setup()
         var options = TrainingOptions()
         options.iterations = iterations

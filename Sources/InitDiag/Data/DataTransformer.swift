@@ -145,6 +145,14 @@ public final class DataTransformer {
         if param.meanFile != nil && !param.meanValue.isEmpty {
             throw InputError("transform_param: cannot specify mean_file and mean_value at the same time")
         }
+        // `scale: nan` / `mean_value: inf` parse (the text format has nan and inf) and would feed
+        // the net non-finite images that look like a divergence at iteration 0: refuse them here.
+        guard param.scale.isFinite else {
+            throw InputError("transform_param: scale must be a finite number, got \(param.scale)")
+        }
+        if let bad = param.meanValue.first(where: { !$0.isFinite }) {
+            throw InputError("transform_param: mean_value must be finite, got \(bad)")
+        }
         if let path = param.meanFile {
             mean = try DataMeanFile.read(path: path)
         } else {

@@ -44,6 +44,15 @@ public final class LMDBSource: DataSource {
         guard rc == 0 else {
             throw InputError("\(path): not a readable LMDB (\(lmdbMessage(rc)))")
         }
+        // LMDB memory-maps data.mdb and trusts its meta page: a file cut short (a copy that
+        // stopped half-way) makes the first read of a missing page a SIGBUS, not an error code.
+        // The meta page (read with pread by mdb_env_open) says how far the used pages reach.
+        do {
+            try LMDBSource.checkNotTruncated(path: path, env: env)
+        } catch {
+            closeAll()
+            throw error
+        }
         var count = 0
         do {
             var t: OpaquePointer?
@@ -79,6 +88,19 @@ public final class LMDBSource: DataSource {
         if let txn { mdb_txn_abort(txn) }
         if let env { mdb_env_close(env) }
         cursor = nil; txn = nil; env = nil
+    }
+
+    private static func checkNotTruncated(path: String, env: OpaquePointer?) throws {
+        var info = MDB_envinfo(), envStat = MDB_stat()
+        guard mdb_env_info(env, &info) == 0, mdb_env_stat(env, &envStat) == 0 else { return }
+        let pageSize = Int(envStat.ms_psize)
+        let (needed, overflow) = (Int(info.me_last_pgno) + 1).multipliedReportingOverflow(by: pageSize)
+        let dataFile = path + "/data.mdb"
+        var fileStat = stat()
+        guard stat(dataFile, &fileStat) == 0 else { return }
+        if overflow || Int(fileStat.st_size) < needed {
+            throw InputError("\(dataFile): truncated LMDB (\(fileStat.st_size) bytes, but its meta page uses \(Int(info.me_last_pgno) + 1) pages of \(pageSize) bytes)")
+        }
     }
 
     private static func openEnvironment(_ path: String, flags: UInt32, env: inout OpaquePointer?) -> Int32 {

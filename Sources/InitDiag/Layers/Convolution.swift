@@ -187,6 +187,23 @@ public final class ConvolutionLayer: Layer {
         guard b.shape[2] + 2 * padH >= extentH, b.shape[3] + 2 * padW >= extentW else {
             throw shapeError(param, "kernel extent \(extentH)×\(extentW) is larger than the padded input \(b.shape[2] + 2 * padH)×\(b.shape[3] + 2 * padW) (bottom \(b.shapeString), pad \(padH)×\(padW))")
         }
+        // Hostile sizes (a pad or dilation near 2^32) give an output plane or a column matrix
+        // ((C·kh·kw + O) × OH·OW floats per image) beyond Int: refuse them before a product traps.
+        let (kernelArea, o1) = kernelH.multipliedReportingOverflow(by: kernelW)
+        let (colRows, o2) = channels.multipliedReportingOverflow(by: kernelArea)
+        let (outSpatial, o3) = g.outH.multipliedReportingOverflow(by: g.outW)
+        let (rowsPerImage, o4) = colRows.addingReportingOverflow(numOutput)
+        let (perImageFloats, o5) = rowsPerImage.multipliedReportingOverflow(by: outSpatial)
+        let (perImageBytes, o6) = perImageFloats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let what = "layer '\(param.name)' (\(param.type)): the column buffer of one image (\(rowsPerImage)×\(outSpatial) floats, output \(g.outH)×\(g.outW))"
+        if o1 || o2 || o3 || o4 || o5 || o6 {
+            try MemoryGuard().check(estimatedBytes: Int.max, what: "layer '\(param.name)' (\(param.type)): the column buffer of one image (\(channels) channels, kernel \(kernelH)×\(kernelW), output \(g.outH)×\(g.outW))")
+        }
+        // The scratch is allocated here, before the net's own memory check: a buffer larger than
+        // the block bound (one image does not fit) is checked against the machine first.
+        if perImageBytes > ConvolutionLayer.maxScratchBytes {
+            try MemoryGuard().check(estimatedBytes: perImageBytes, what: what)
+        }
         geometry = g
         num = b.shape[0]
         for t in top { t.reshape([num, numOutput, g.outH, g.outW]) }

@@ -128,6 +128,16 @@ public final class PoolingLayer: Layer {
             }
         }
         planes = b.shape[0] * b.shape[1]
+        // A pad and kernel near 2^32 give an output whose element count overflows Int, and the
+        // argmax mask below is allocated now, before the net's memory check: check it first.
+        let (outPlane, o1) = pooledH.multipliedReportingOverflow(by: pooledW)
+        let (outCount, o2) = planes.multipliedReportingOverflow(by: outPlane)
+        // Top data + diff (8 bytes per value) and the Int32 argmax mask (4).
+        let (outBytes, o3) = outCount.multipliedReportingOverflow(by: 12)
+        if o1 || o2 || o3 || outBytes > 64 << 20 {
+            try MemoryGuard().check(estimatedBytes: o1 || o2 || o3 ? Int.max : outBytes,
+                                    what: "layer '\(param.name)' (\(param.type)): output \(b.shape[0])×\(b.shape[1])×\(pooledH)×\(pooledW)")
+        }
         let shape = [b.shape[0], b.shape[1], pooledH, pooledW]
         for t in top { t.reshape(shape) }
         if method == .MAX && top.count == 1 && argmax.count < planes * pooledH * pooledW {

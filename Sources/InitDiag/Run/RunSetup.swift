@@ -43,8 +43,20 @@ public struct RunSetup: Sendable {
         } else {
             throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt")
         }
+        // A NaN or infinite base_lr (the text format accepts `nan`, `inf`) would run to the end
+        // with every weight NaN after the first step: refuse it as bad input.
+        for (field, value) in [("base_lr", solver.baseLr), ("momentum", solver.momentum),
+                               ("weight_decay", solver.weightDecay), ("gamma", solver.gamma),
+                               ("power", solver.power), ("clip_gradients", solver.clipGradients)]
+            where !value.isFinite {
+            throw InputError("\(solver.sourcePath): \(field) must be a finite number, got \(value)")
+        }
         if solver.solverMode == .GPU, !notices.contains(where: { $0.message.contains("GPU") }) {
             notices.append(Notice("solver_mode GPU: initdiag runs on the CPU"))
+        }
+        // An empty net (an empty or all-comment file) would "train" with no loss and exit 0.
+        if net.layer.isEmpty {
+            throw InputError("\(net.sourcePath.isEmpty ? "net '\(net.name)'" : net.sourcePath): the net has no layers")
         }
         solver = scheme.apply(to: solver)
         if scheme.batchNorm { net = net.withBatchNormAfterConvolutions() }

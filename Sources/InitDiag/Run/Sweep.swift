@@ -63,7 +63,12 @@ public enum Sweep {
     /// Runs the plan's variants that are not finished yet, then writes the report from every trace
     /// in the output directory (all variants of the plan that have a trace).
     public static func run(_ plan: SweepPlan, emit: @escaping (SweepEvent) -> Void) throws {
-        try FileManager.default.createDirectory(atPath: plan.traceDirectory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: plan.traceDirectory, withIntermediateDirectories: true)
+        } catch {
+            // e.g. --out names an existing file: bad input (exit 2), not an internal failure.
+            throw InputError("\(plan.traceDirectory): cannot create the sweep's trace folder (\(posixReason(error, path: plan.traceDirectory)))")
+        }
         let total = plan.schemes.count
         for (k, scheme) in plan.selected {
             if InterruptSignal.isSet { break }
@@ -160,4 +165,12 @@ public enum Sweep {
         }
         return "\(info.activeProcessorCount) cores, \(MemoryGuard.format(Int(clamping: info.physicalMemory))), \(cpu), OpenBLAS \(blasCoreName()), \(info.operatingSystemVersionString)"
     }
+}
+
+/// Why a folder could not be created, as one short line: mkdir(2)'s own reason for the path
+/// (Foundation's error text on Linux is "The operation could not be completed").
+func posixReason(_ error: Error, path: String) -> String {
+    if mkdir(path, 0o777) != 0 { return String(cString: strerror(errno)) }
+    rmdir(path)
+    return (error as NSError).localizedDescription
 }

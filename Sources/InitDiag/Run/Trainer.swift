@@ -89,6 +89,11 @@ public final class Trainer {
         let train = try Net(setup.net, state: trainState,
                             context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
                             initializer: initializer.initialize)
+        // Every layer excluded by include/exclude rules (e.g. all `include { phase: TEST }`): the
+        // run would "train" nothing and exit 0.
+        if train.layers.isEmpty {
+            throw InputError("net '\(setup.net.name)' has no layers in phase \(phase) (include/exclude rules leave none)")
+        }
         self.trainNet = train
         self.inputFeeder = try setup.inputFeeder(net: train, phase: phase, rng: rng)
         // The test net exists when the solver tests (test_iter given); its fillers draw too, as in
@@ -412,7 +417,11 @@ public final class Trainer {
     /// layouts): every layer in net order, shared (non-owner) parameters left out.
     public func snapshot() throws {
         guard let dir = options.snapshotDirectory else { return }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw InputError("--snapshot \(dir): cannot create the snapshot folder (\(posixReason(error, path: dir)))")
+        }
         let prefix = ((setup.solver.snapshotPrefix ?? "snapshot") as NSString).lastPathComponent
         let base = (dir as NSString).appendingPathComponent("\(prefix)_iter_\(solver.iter)")
         let owners = Set(trainNet.params.map { ObjectIdentifier($0.blob) })

@@ -201,6 +201,12 @@ public enum CaffeSnapshot {
             throw HDF5Error(file: parent.filePath, path: parent.path, operation: "create a group for a layer",
                             reason: "the layer name is empty")
         }
+        // HDF5 reads a path component "." as the group itself, so a layer named "." (or "a/./b")
+        // has no group of its own: the write failed with "name already exists". Say why instead.
+        if name.split(separator: "/", omittingEmptySubsequences: false).dropFirst(name.hasPrefix("/") ? 1 : 0).contains(".") {
+            throw HDF5Error(file: parent.filePath, path: parent.path, operation: "create a group for layer '\(name)'",
+                            reason: "a Caffe HDF5 snapshot cannot hold a layer named '.' (HDF5 reads it as the group itself); rename the layer")
+        }
         return name.contains("/") ? try parent.createGroup(path: name) : try parent.createGroup(name)
     }
 

@@ -97,7 +97,10 @@ private func hdf5CurrentReason() -> String {
     }, unmanaged.toOpaque())
     _ = H5Eclear2(initdiag_H5E_DEFAULT())
     // Walking downward ends at the function that first detected the problem: the most specific.
-    return box.messages.last ?? ""
+    // Some descriptions span lines (a read failure embeds ctime()'s "…2026\n"): the CLI's error
+    // is one line, so line breaks become spaces.
+    let reason = box.messages.last ?? ""
+    return reason.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
 }
 
 /// A NUL-terminated name buffer as a String.
@@ -582,6 +585,15 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
                                 reason: "dimensions \(dims) are too large")
             }
             total = p
+        }
+        // A chunked dataset can declare 2^33 elements in a 4 KB file (chunks never written): the
+        // read would then die allocating tens of GiB. Values are read as at most 8 bytes each.
+        if total > (32 << 20) {
+            let available = MemoryGuard.machineAvailableBytes()
+            if total > available / 8 {
+                throw HDF5Error(file: filePath, path: path, operation: "read the dataset",
+                                reason: "dimensions \(dims) need about \(MemoryGuard.format(total * 8)) but only \(MemoryGuard.format(available)) is available")
+            }
         }
         return dims.map { Int($0) }
     }
