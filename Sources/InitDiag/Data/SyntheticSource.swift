@@ -38,7 +38,7 @@ import Darwin
 /// The seed's VGG19 layout (msra weights, zero biases, scale 1/255, SGD momentum 0.9, batch 128,
 /// records in order; scripts/fixtures/check_synthetic_learnable.py, one run each, PyTorch CPU):
 /// at width 1/8 and lr 0.01 it sits near ln 10 for ~100 iterations, then learns (loss 1.45, test
-/// accuracy 43 % after 300 iterations); at lr 0.02 (width 1/8) it dipped to 2.06 at iteration 60
+/// accuracy 43 % after 300 iterations); at lr 0.02 (width 1/8) it dipped to 2.19 at iteration 140
 /// and then stayed at ≈ ln 10; at lr 0.01 and width 1/4 it dipped to 1.88 at iteration 60, went
 /// back to ≈ 2.30 and was at 2.23 when stopped at iteration 220. That plain, BatchNorm-free net on
 /// uncentred inputs is fragile in its first few hundred iterations; the data set itself is easy
