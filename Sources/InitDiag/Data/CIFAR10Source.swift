@@ -59,6 +59,7 @@ public final class CIFAR10Source: DataSource {
     let maps: [DataMappedFile]
     /// Record index at which each file starts in the concatenated order, plus the total at the end.
     private let fileStarts: [Int]
+    private let total: Int
     private var fileIndex = 0
     private var itemIndex = 0
 
@@ -81,21 +82,26 @@ public final class CIFAR10Source: DataSource {
             throw InputError("\(directory): no CIFAR-10 binary files for \(phase) (expected \(names.joined(separator: ", ")))")
         }
         var starts = [0]
-        for m in maps { starts.append(starts.last! + m.bytes.count / CIFAR10Source.recordBytes) }
-        guard starts.last! > 0 else {
+        var total = 0
+        for m in maps {
+            total += m.bytes.count / CIFAR10Source.recordBytes
+            starts.append(total)
+        }
+        guard total > 0 else {
             throw InputError("\(directory): the CIFAR-10 files for \(phase) hold no records")
         }
         self.maps = maps
         self.fileStarts = starts
+        self.total = total
         self.files = maps.map { ($0.path, $0.bytes.count / CIFAR10Source.recordBytes) }
         skipEmptyFiles()
     }
 
-    public var recordCount: Int? { fileStarts.last! }
+    public var recordCount: Int? { total }
 
     public var description: String {
         let names = files.map { String($0.path.split(separator: "/").last ?? "") }
-        return "cifar10:\(directory) (\(phase): \(names.joined(separator: ", ")); \(fileStarts.last!) records)"
+        return "cifar10:\(directory) (\(phase): \(names.joined(separator: ", ")); \(total) records)"
     }
 
     public func next(into record: DataRecord) throws {
@@ -129,8 +135,8 @@ public final class CIFAR10Source: DataSource {
 
     /// The record at a global position (file order), without moving the stream.
     public func record(at position: Int, into record: DataRecord) throws {
-        guard position >= 0, position < fileStarts.last! else {
-            throw InputError("\(directory): record \(position) is out of range (0..<\(fileStarts.last!))")
+        guard position >= 0, position < total else {
+            throw InputError("\(directory): record \(position) is out of range (0..<\(total))")
         }
         let savedFile = fileIndex, savedItem = itemIndex
         var f = 0

@@ -131,7 +131,8 @@ public final class DataTransformer {
     public let mean: DataMeanBlob?
     /// Things worth telling the user (ignored force_color/force_gray).
     public let notices: [Notice]
-    private var rng: MT19937?
+    /// The own generator; until seeded it is in boost::mt19937's default state (seed 5489).
+    private var rng = MT19937(seed: 5489)
     /// The seed the own generator was last seeded with (nil until seeded).
     public private(set) var seed: UInt32?
 
@@ -200,8 +201,7 @@ public final class DataTransformer {
     /// Rand(n) = own generator output mod n (data_transformer.cpp). An unseeded transformer uses
     /// the generator's default seed 5489 (what a default-constructed boost::mt19937 starts from).
     @inline(__always) func rand(_ n: Int) -> Int {
-        if rng == nil { setSeed(5489) }
-        return Int(rng!.next() % UInt32(truncatingIfNeeded: n))
+        Int(rng.next() % UInt32(truncatingIfNeeded: n))
     }
 
     /// The output shape (C, H′, W′) of a record of shape (C, H, W): the crop size replaces H, W

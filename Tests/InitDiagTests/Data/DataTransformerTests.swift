@@ -173,6 +173,15 @@ import Testing
         #expect(try Self.run(t2, wide) == [1, 2, 3])
     }
 
+    @Test func unseededGeneratorStartsFromTheDefaultSeed() throws {
+        // MT19937(5489): 3499211612, 581869302, 3890346734 even, 3586334585 odd.
+        let t = try DataTransformer(param: Self.param(mirror: true), phase: .TRAIN)
+        #expect(t.seed == nil)
+        let r = Self.byteRecord(1, 1, 2) { UInt8($0) }
+        for _ in 0..<3 { #expect(try Self.run(t, r) == [0, 1]) }
+        #expect(try Self.run(t, r) == [1, 0])
+    }
+
     @Test func seedDrawsFollowCaffesPrefetchingDataLayer() throws {
         // MT19937(99): 2887414401, 3103284259, 2096280761, 3573189800.
         let withRandom = try DataTransformer(param: Self.param(mirror: true), phase: .TEST)

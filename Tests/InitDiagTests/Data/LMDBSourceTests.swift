@@ -67,6 +67,11 @@ import Testing
                 #expect(record.name == "\(db) key '\(e["key"] as! String)'")
             }
         }
+        _ = try source.nextRecord()
+        _ = try source.nextRecord()
+        try source.rewind()
+        let again = try source.nextRecord()
+        #expect(again.key == "a_bytes" && again.index == 0)
     }
 
     @Test func convertThenReadBackIdentical() throws {

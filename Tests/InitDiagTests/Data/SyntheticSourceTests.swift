@@ -91,7 +91,9 @@ import Testing
         let pixelAccuracy = Self.nearestClassMean(train: trainPixels, test: testPixels)
         let colourAccuracy = Self.nearestClassMean(train: trainColour, test: testColour)
         print("synthetic: nearest-class-mean accuracy on pixels \(pixelAccuracy), on mean colour \(colourAccuracy) (chance 0.1)")
-        #expect(pixelAccuracy > 0.4)
-        #expect(colourAccuracy < 0.2)
+        // Seed 1 gives 0.955 and 0.099 (SyntheticSource's documentation); the bounds leave room
+        // for libm differences while catching a data set that became trivial or unlearnable.
+        #expect(pixelAccuracy > 0.85)
+        #expect(colourAccuracy < 0.15)
     }
 }
