@@ -390,7 +390,45 @@ public final class Trainer {
         }
     }
 
+    private var predictionsWritten = false
+
+    /// Mean-field predictions (Probes/MeanField.swift) for every layer, from the fillers and the
+    /// first batch's measured second moment and between-input correlation; written once, as
+    /// layer attributes `predicted_q`, `predicted_correlation`, `sigma_w2`, `bias_second_moment`.
+    private func writePredictions() throws {
+        predictionsWritten = true
+        guard let dataLayer = trainNet.layers.indices.first(where: { trainNet.layerParams[$0].type == "Data" || trainNet.layerParams[$0].type == "Input" }),
+              let x = trainNet.topVecs[dataLayer].first, x.shape.count >= 2, x.shape[0] > 1 else { return }
+        let n = x.shape[0], j = x.count / n
+        var sumSq = 0.0, total = [Double](repeating: 0, count: j)
+        for a in 0..<n {
+            let row = x.data + a * j
+            for k in 0..<j { let v = Double(row[k]); sumSq += v * v; total[k] += v }
+        }
+        let m = sumSq / Double(n * j)
+        let cross = (total.reduce(0) { $0 + $1 * $1 } - sumSq) / Double(n * (n - 1) * j)
+        let predictions = MeanField.predict(
+            net: trainNet, inputSecondMoment: m, inputCorrelation: m > 0 ? cross / m : 0,
+            secondMoments: { f, shape in
+                guard let v = fillerVariance(f, shape: shape), let mu = fillerMean(f, shape: shape) else { return nil }
+                return (v, v + mu * mu)
+            },
+            fillers: { li in self.initializer.fillers(for: self.trainNet.layerParams[li], blobs: self.trainNet.layers[li].blobs) })
+        for (li, p) in predictions.enumerated() {
+            guard let p else { continue }
+            var attrs: [String: HDF5AttributeValue] = ["predicted_q": .double(p.secondMoment),
+                                                       "predicted_correlation": .double(p.correlation)]
+            if let w = p.sigmaW2 { attrs["sigma_w2"] = .double(w) }
+            if let b = p.biasSecondMoment { attrs["bias_second_moment"] = .double(b) }
+            if p.approximate { attrs["prediction_note"] = .string("approximate: pooling/BatchNorm passed through") }
+            guard let ti = probe.layout.layerIndex(named: trainNet.layerParams[li].name) else { continue }
+            for (k, v) in attrs { record.layers[ti].attributes[k] = v.stringValue ?? v.description }
+            try trace?.setLayerAttributes(layer: ti, attrs)
+        }
+    }
+
     private func appendStep(iteration: Int, loss: Double, lr: Double) throws {
+        if !predictionsWritten { try writePredictions() }
         record.iterations.append(iteration)
         record.loss.append(loss)
         record.lr.append(lr)

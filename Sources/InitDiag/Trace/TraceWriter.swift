@@ -337,6 +337,15 @@ public final class TraceWriter: @unchecked Sendable {
 
     /// Writes the buffered steps and sets `status` to "interrupted" on disk, keeping the file open
     /// (a later `finish` may still overwrite the status). Does nothing after `finish`.
+    /// Adds attributes to a layer's group after the trace was created (values that are known only
+    /// once the run has started, such as mean-field predictions from the first batch).
+    public func setLayerAttributes(layer index: Int, _ attributes: [String: HDF5AttributeValue]) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let file, index >= 0, index < layout.layers.count else { throw TraceWriterError.closed(path: path) }
+        let group = try file.openGroup("layers/" + TraceNames.escape(layout.layers[index].name))
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { try group.setAttribute(name, value) }
+    }
+
     public func markInterrupted() throws {
         lock.lock(); defer { lock.unlock() }
         guard let file else { return }

@@ -131,4 +131,24 @@ func temporaryDirectory(_ name: String = #function) -> String {
         #expect(abs((attrs["bias_variance"].flatMap(Double.init) ?? 0) - 1.0) < 1e-6)
         #expect(attrs["bias_filler"]?.contains("1.732") == true)
     }
+
+    @Test func meanFieldPredictionsAreWrittenAndFitTheFirstLayer() throws {
+        let dir = temporaryDirectory()
+        var options = TrainingOptions()
+        options.tracePath = dir + "/m.h5"
+        options.testIterations = 0
+        let result = try Trainer(setup: try setup(), options: options).probeOnce()
+        let r = try TraceReader(path: dir + "/m.h5")
+        let conv = try #require(r.layer(named: "conv1"))
+        let predicted = try #require(conv.attributes["predicted_q"]?.doubleValue)
+        #expect(abs((conv.attributes["sigma_w2"]?.doubleValue ?? 0) - 1) < 1e-3)        // xavier: Var·fan_in = 1
+        #expect(abs((conv.attributes["bias_second_moment"]?.doubleValue ?? 0) - 1) < 1e-3) // xavier bias: 1
+        // Measured E[z²] of conv1's output at step 0 against σ_w²·E[x²] + E[b²]: one layer from the
+        // measured input, so only the finite width (8 filters, 27 inputs each) separates them.
+        let l = try #require(result.record.layers.first { $0.name == "conv1" })
+        let mean = l.series["forward/mean"]![0], std = l.series["forward/std"]![0]
+        let measured = mean * mean + std * std
+        #expect(measured / predicted > 0.5 && measured / predicted < 2, "measured \(measured) predicted \(predicted)")
+        #expect(r.layer(named: "relu1")?.attributes["predicted_correlation"]?.doubleValue != nil)
+    }
 }
