@@ -84,8 +84,8 @@ public func diagnose(_ run: RunRecord, classes: Int = 10,
 /// - `learning`: at least `settleSteps` recorded steps and their mean loss below
 ///   `settleLearningFraction`·ln C.
 /// - `stuck-at-chance`: the last `settleSteps` recorded steps all at iterations ≥
-///   `settleMinIteration`, every loss within `settleChanceBand`·ln C of ln C and the logits'
-///   between_sample_std below `logitSpreadMax` at each of them.
+///   `settleMinIteration`, every loss within `settleChanceBand`·ln C of ln C and the logits cut
+///   off from the input at each of them (`logitsIndependentOfInput`).
 public func settledVerdict(_ run: RunRecord, classes: Int = 10,
                            thresholds: DiagnosisThresholds = .default) -> Verdict? {
     let th = thresholds
@@ -99,11 +99,30 @@ public func settledVerdict(_ run: RunRecord, classes: Int = 10,
     if mean < th.settleLearningFraction * lnC { return .learning }
     guard run.iterations[stretch.lowerBound] >= th.settleMinIteration,
           stretch.allSatisfy({ abs(run.loss[$0] - lnC) < th.settleChanceBand * lnC }),
-          let logits = logitsLayerPosition(run),
-          let spread = run.layers[logits].series["forward/between_sample_std"], spread.count >= n,
-          stretch.allSatisfy({ spread[$0] < th.logitSpreadMax })
+          stretch.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) })
     else { return nil }
     return .stuckAtChance
+}
+
+/// Whether, at a recorded step, the logits no longer carry anything of the input: their
+/// between_sample_std is below `logitSpreadMax` (SPEC §5), or a layer upstream of them has
+/// collapsed (`input_dependence` below `collapseInputDependence`), so nothing downstream can
+/// bring the input back. The second form matters in TRAIN phase with Dropout after the collapse
+/// (the seed net's drop6/drop7): the masks differ per sample and give the logits a between-sample
+/// spread that is pure noise, not input.
+public func logitsIndependentOfInput(_ run: RunRecord, step: Int, thresholds th: DiagnosisThresholds = .default) -> Bool {
+    guard let logits = logitsLayerPosition(run) else { return false }
+    if let spread = run.layers[logits].series["forward/between_sample_std"], step < spread.count,
+       spread[step] < th.logitSpreadMax {
+        return true
+    }
+    for p in 0..<logits where !diagDataLayerTypes.contains(run.layers[p].type) {
+        if let d = run.layers[p].series["forward/input_dependence"], step < d.count,
+           d[step].isFinite, d[step] < th.collapseInputDependence {
+            return true
+        }
+    }
+    return false
 }
 
 // MARK: - Verdict
@@ -155,9 +174,11 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
     guard numbers.windowSteps >= th.minWindowSteps, let mean = numbers.windowMeanLoss,
           let deviation = numbers.windowMaxDeviation else { return .inconclusive }
     if mean < th.learningLossFraction * lnC { return .learning }
-    if deviation < th.chanceBand * lnC, let spread = numbers.logitsBetweenSampleStd,
-       spread < th.logitSpreadMax {
-        return .stuckAtChance
+    if deviation < th.chanceBand * lnC, numbers.windowSteps > 0 {
+        let n = min(run.loss.count, run.iterations.count)
+        if ((n - numbers.windowSteps)..<n).allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
+            return .stuckAtChance
+        }
     }
     return .inconclusive
 }

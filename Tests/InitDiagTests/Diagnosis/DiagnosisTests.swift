@@ -44,12 +44,27 @@ import Testing
     }
 
     @Test func chanceLossWithInputDependentLogitsIsNotStuck() {
-        // SPEC §5: stuck needs the logits' between-sample std to be tiny as well.
-        let run = stuckRun(spread: 0.5)
+        // SPEC §5: stuck needs the logits cut off from the input as well. Here no layer has
+        // collapsed and the logits spread: not stuck, whatever the loss does.
+        var run = stuckRun(spread: 0.5)
+        for i in run.layers.indices where run.layers[i].series["forward/input_dependence"] != nil {
+            run.layers[i].series["forward/input_dependence"] = Array(repeating: 0.5, count: run.iterations.count)
+        }
         #expect(diagnose(run).verdict == .inconclusive)
         for n in stride(from: 50, through: 300, by: 25) {
             #expect(settledVerdict(DiagFixture.prefix(run, n)) == nil)
         }
+    }
+
+    @Test func dropoutNoiseAfterACollapseIsStillStuck() {
+        // The seed net in TRAIN: the input is gone by conv5_x, then Dropout masks give the logits a
+        // between-sample spread that is noise. An upstream collapse settles it.
+        let run = stuckRun(spread: 0.5)
+        #expect(diagnose(run).verdict == .stuckAtChance)
+        #expect(settledVerdict(run) == .stuckAtChance)
+        var th = DiagnosisThresholds.default
+        th.collapseInputDependence = 0
+        #expect(diagnose(run, thresholds: th).verdict == .inconclusive)
     }
 
     @Test func thresholdsAreHonoured() {
@@ -58,6 +73,7 @@ import Testing
         #expect(diagnose(stuckRun(), thresholds: th).verdict == .inconclusive)
         th = .default
         th.logitSpreadMax = 1e-7
+        th.collapseInputDependence = 0   // only the logits' own spread decides
         #expect(diagnose(stuckRun(), thresholds: th).verdict == .inconclusive)
         // C = 100: ln 100 = 4.605, the same losses are then clearly below chance.
         #expect(diagnose(stuckRun(), classes: 100).verdict == .learning)
@@ -135,9 +151,9 @@ import Testing
         #expect(settledVerdict(DiagFixture.prefix(run, 60)) == nil)
         #expect(settledVerdict(DiagFixture.prefix(run, 149)) == nil)
         #expect(settledVerdict(DiagFixture.prefix(run, 150)) == .stuckAtChance)
-        // A loss that leaves the tight band (0.023 nats) inside the stretch un-settles it.
+        // A loss that leaves the settle band (0.069 nats) inside the stretch un-settles it.
         var bumped = run
-        bumped.loss[140] = lnTen - 0.05
+        bumped.loss[140] = lnTen - 0.1
         #expect(settledVerdict(DiagFixture.prefix(bumped, 150)) == nil)
         #expect(settledVerdict(DiagFixture.prefix(bumped, 191)) == .stuckAtChance)
     }

@@ -262,14 +262,18 @@ enum ReportTestSupport {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A variant interrupted before its first step, and one without between_sample_std anywhere.
         var bare = DiagFixture.seed(steps: 30, loss: { _ in log(10.0) }, logitSpread: { _ in 0 })
-        for i in bare.layers.indices { bare.layers[i].series["forward/between_sample_std"] = nil }
+        for i in bare.layers.indices {
+            bare.layers[i].series["forward/between_sample_std"] = nil
+            bare.layers[i].series["forward/input_dependence"] = nil
+        }
         let variants = [
             SweepVariantResult(scheme: "w=as-declared,b=as-declared", slug: "w-as-declared_b-as-declared",
                                trace: "traces/a.h5", run: RunRecord(), diagnosis: diagnose(RunRecord()), testAccuracy: nil),
             SweepVariantResult(scheme: "w=as-declared,b=zero", slug: "w-as-declared_b-zero",
                                trace: "traces/b.h5", run: bare, diagnosis: diagnose(bare), testAccuracy: nil),
         ]
-        // Without the logits' spread the stuck rule cannot be confirmed: inconclusive, never a guess.
+        // Without the logits' spread or any layer's input dependence the stuck rule cannot be
+        // confirmed: inconclusive, never a guess.
         #expect(variants[1].diagnosis.verdict == .inconclusive)
         #expect(settledVerdict(bare) == nil)
         try writeSweepReport(directory: dir, netName: "n", data: "d", iterations: 30, variants: variants, command: "c", machine: "m")
