@@ -8,6 +8,6 @@ bash scripts/setup.sh
 swift build -c release --product initdiag
 out=${INITDIAG_DEMO_OUT:-sweep-out}
 .build/release/initdiag sweep --solver Fixtures/seed/solver.prototxt --data synthetic \
-  --batch-size 32 --iterations 300 --out "$out" "$@"
+  --batch-size 16 --iterations 150 --test-iter 8 --out "$out" "$@"
 echo
 echo "Report: $out/README.md"
