@@ -20,6 +20,7 @@ public enum ProbeBenchmark {
         let blob: Blob
         let diff: Bool
         let kind: Kind
+        var parameter = false
     }
 
     /// Median milliseconds per step over several repetitions, for `threads` threads, with the
@@ -43,6 +44,19 @@ public enum ProbeBenchmark {
                 }
             }
         }.sorted()
+        // The share of each kind of record (forward / gradients / parameters), medians.
+        var parts: [String] = []
+        for (what, kind) in [("forward", 0), ("bottom gradients", 1), ("parameters", 2)] {
+            let subset = records.filter { r in
+                kind == 0 ? r.kind == .forward : (kind == 1 ? r.kind == .flat && !r.parameter : r.parameter)
+            }
+            var n = 0
+            for r in subset { n += r.blob.count }
+            let t = (0..<repetitions).map { _ in
+                time { for r in subset { sink += statistics.compute(r.blob, diff: r.diff, forward: r.kind == .forward).mean } }
+            }.sorted()[repetitions / 2]
+            parts.append("\(what) \(format(Double(n) / 1e6)) M elements \(format(t * 1e3)) ms")
+        }
         let sumTimes = (0..<repetitions).map { _ in time { sink += plainSum(records, threads: threads) } }.sorted()
         let statsMs = statsTimes[repetitions / 2] * 1e3, sumMs = sumTimes[repetitions / 2] * 1e3
         _ = blobs
@@ -54,6 +68,7 @@ public enum ProbeBenchmark {
             "elements/step \(elements) (\(format(bytes / 1e6)) MB) in \(records.count) blobs",
             line("statistics", statsMs),
             line("plain sum ", sumMs),
+            "  of which " + parts.joined(separator: ", "),
             "ratio statistics/plain sum \(format(statsMs / sumMs)) (checksum \(sink.isFinite ? "finite" : "non-finite"))",
         ].joined(separator: "\n")
     }
@@ -82,8 +97,8 @@ public enum ProbeBenchmark {
                 let p = blob("\(name)/\(i)", i == 0 ? [n] : [n])
                 fillSigned(p.data, n, scale: 0.05, offset: 0, rng: &rng)
                 fillSigned(p.diff, n, scale: 1e-3, offset: 0, rng: &rng)
-                params.append(Record(blob: p, diff: false, kind: .flat))
-                params.append(Record(blob: p, diff: true, kind: .flat))
+                params.append(Record(blob: p, diff: false, kind: .flat, parameter: true))
+                params.append(Record(blob: p, diff: true, kind: .flat, parameter: true))
             }
         }
         // The convolution stages: (outputs, convolutions), each followed by 2×2 max pooling.
