@@ -59,7 +59,7 @@ public enum ProbeBenchmark {
         }
         let sumTimes = (0..<repetitions).map { _ in time { sink += plainSum(records, threads: threads) } }.sorted()
         let statsMs = statsTimes[repetitions / 2] * 1e3, sumMs = sumTimes[repetitions / 2] * 1e3
-        _ = blobs
+        withExtendedLifetime(blobs) {}
         func line(_ what: String, _ ms: Double) -> String {
             let gbps = bytes / (ms * 1e-3) / 1e9
             return "\(what) batch \(batch) threads \(threads): \(format(ms)) ms/step, \(format(gbps)) GB/s"
@@ -94,7 +94,7 @@ public enum ProbeBenchmark {
         var previousNeedsGradient = false
         func addParams(_ name: String, weights: Int, bias: Int) {
             for (i, n) in [weights, bias].enumerated() {
-                let p = blob("\(name)/\(i)", i == 0 ? [n] : [n])
+                let p = blob("\(name)/\(i)", [n])
                 fillSigned(p.data, n, scale: 0.05, offset: 0, rng: &rng)
                 fillSigned(p.diff, n, scale: 1e-3, offset: 0, rng: &rng)
                 params.append(Record(blob: p, diff: false, kind: .flat, parameter: true))
@@ -232,13 +232,12 @@ fileprivate func fillSigned(_ p: UnsafeMutablePointer<Float>, _ n: Int, scale: F
 /// Per-channel offset (a Xavier bias) plus signed noise: NCHW, channel = axis 1.
 fileprivate func fillConvolution(_ b: Blob, rng: inout BenchmarkRandom) {
     let samples = b.shape[0], channels = b.shape[1], positions = b.count / (samples * channels)
-    var offsets = (0..<channels).map { _ in 0.3 * rng.uniform() }
+    let offsets = (0..<channels).map { _ in 0.3 * rng.uniform() }
     for n in 0..<samples {
         for c in 0..<channels {
             fillSigned(b.data + (n * channels + c) * positions, positions, scale: 1, offset: offsets[c], rng: &rng)
         }
     }
-    offsets.removeAll()
 }
 
 fileprivate func relu(_ b: Blob) {
