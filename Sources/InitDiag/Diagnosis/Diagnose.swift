@@ -282,14 +282,23 @@ func collapseFinding(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> Co
             !diagDataLayerTypes.contains(snaps[$0].type) && !diagIsLossOrMetric(snaps[$0].type)
                 && snaps[$0].inputDependence != nil
         }
-        guard let lastCandidate = candidates.last else { continue }
-        // The suffix of candidates that all sit below the threshold ("and stays").
-        var first: Int? = nil
-        for p in candidates.reversed() {
-            guard let d = snaps[p].inputDependence, d.isFinite, d < th.collapseInputDependence else { break }
-            first = p
+        // Dropout in TRAIN gives every sample its own mask, so what follows a Dropout varies from
+        // sample to sample whatever the input: the layers are split into segments at each
+        // Dropout, and a collapse must hold ("and stays") to the end of its segment. The first
+        // segment whose tail sits below the threshold names the layer.
+        var segments: [[Int]] = [[]]
+        for p in candidates {
+            if snaps[p].type == "Dropout" { segments.append([]) } else { segments[segments.count - 1].append(p) }
         }
-        guard let first, let d = snaps[first].inputDependence else { continue }
+        var first: Int? = nil, lastCandidate: Int? = nil
+        for segment in segments where first == nil {
+            for p in segment.reversed() {
+                guard let d = snaps[p].inputDependence, d.isFinite, d < th.collapseInputDependence else { break }
+                first = p
+            }
+            if first != nil { lastCandidate = segment.last }
+        }
+        guard let first, let lastCandidate, let d = snaps[first].inputDependence else { continue }
         let deepest = snaps[lastCandidate]
         let deepestRatio = deepest.betweenSampleStd.flatMap { b in deepest.std.map { $0 > 0 ? b / $0 : 0 } }
             ?? (deepest.inputDependence ?? 0).squareRoot()

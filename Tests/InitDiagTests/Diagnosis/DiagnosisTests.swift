@@ -375,3 +375,26 @@ import Testing
         #expect(diagPercentFine(1 - 5e-13) == "100% − 5e-11%")
     }
 }
+
+@Suite struct DropoutCollapseTests {
+    /// A collapse before a Dropout stays a collapse: the masks give later layers a spread that is
+    /// noise (the seed net's pool5 → drop6 → fc6).
+    @Test func collapseBeforeDropoutIsFound() {
+        func layer(_ name: String, _ type: String, _ i: Int, idep: Double, bottoms: String, tops: String) -> LayerRecord {
+            LayerRecord(name: name, type: type, index: i, attributes: ["bottoms": bottoms, "tops": tops],
+                        series: ["forward/input_dependence": [idep, idep], "forward/std": [1, 1],
+                                 "forward/mean": [0.5, 0.5], "forward/between_sample_std": [idep.squareRoot(), idep.squareRoot()]])
+        }
+        let run = RunRecord(attributes: ["status": "finished"], iterations: [0, 1], loss: [2.3, 2.3], lr: [0.01, 0.01],
+                            layers: [layer("data", "Data", 0, idep: 0.9, bottoms: "", tops: "data,label"),
+                                     layer("conv1", "Convolution", 1, idep: 0.2, bottoms: "data", tops: "conv1"),
+                                     layer("conv2", "Convolution", 2, idep: 1e-5, bottoms: "conv1", tops: "conv2"),
+                                     layer("pool", "Pooling", 3, idep: 1e-6, bottoms: "conv2", tops: "pool"),
+                                     layer("drop", "Dropout", 4, idep: 0.3, bottoms: "pool", tops: "pool"),
+                                     layer("fc", "InnerProduct", 5, idep: 0.3, bottoms: "pool", tops: "fc"),
+                                     LayerRecord(name: "loss", type: "SoftmaxWithLoss", index: 6,
+                                                 attributes: ["bottoms": "fc,label", "tops": "loss"])])
+        #expect(diagnose(run).firstCollapsedLayer == "conv2")
+        #expect(logitsIndependentOfInput(run, step: 0))
+    }
+}
