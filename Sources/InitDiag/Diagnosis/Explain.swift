@@ -15,7 +15,12 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
             p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the first)."
         }
         if let layer = n.logitsLayer, let s = n.logitsBetweenSampleStd {
-            p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
+            if s < th.logitSpreadMax {
+                p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
+            } else if let c = collapse {
+                // The spread the logits show comes after the collapse: Dropout masks, not input.
+                p += " The input no longer reaches the logits: from \(c.finding.layer ?? "an earlier layer") on the output is the same for every image (\(c.finding.detail)). The between-sample spread the logits (\(layer)) still show, up to \(diagFormat(s, digits: 2)) nats, comes after that point and carries nothing of the input (Dropout gives every sample its own mask in TRAIN)."
+            }
         }
         paragraphs.append(p)
     case .learning:
