@@ -98,7 +98,9 @@ public func settledVerdict(_ run: RunRecord, classes: Int = 10,
     let mean = stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(k)
     if mean < th.settleLearningFraction * lnC { return .learning }
     guard run.iterations[stretch.lowerBound] >= th.settleMinIteration,
-          stretch.allSatisfy({ abs(run.loss[$0] - lnC) < th.settleChanceBand * lnC }),
+          stretch.allSatisfy({ run.loss[$0] > lnC - th.settleChanceBand * lnC }),
+          mean <= lnC * (1 + th.chanceBandAbove),
+          stretch.allSatisfy({ abs(run.loss[$0] - lnC) < th.settleChanceBand * lnC }) || mean > lnC,
           stretch.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) })
     else { return nil }
     return .stuckAtChance
@@ -174,9 +176,14 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
     guard numbers.windowSteps >= th.minWindowSteps, let mean = numbers.windowMeanLoss,
           let deviation = numbers.windowMaxDeviation else { return .inconclusive }
     if mean < th.learningLossFraction * lnC { return .learning }
-    if deviation < th.chanceBand * lnC, numbers.windowSteps > 0 {
-        let n = min(run.loss.count, run.iterations.count)
-        if ((n - numbers.windowSteps)..<n).allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
+    let n = min(run.loss.count, run.iterations.count)
+    let window = (n - numbers.windowSteps)..<n
+    // Symmetric band, or: nothing below the band and the mean not far above ln C (an
+    // input-independent net can only do worse than chance, never better).
+    let inBand = deviation < th.chanceBand * lnC
+        || (window.allSatisfy { run.loss[$0] > lnC - th.chanceBand * lnC } && mean <= lnC * (1 + th.chanceBandAbove))
+    if inBand, numbers.windowSteps > 0 {
+        if window.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
             return .stuckAtChance
         }
     }

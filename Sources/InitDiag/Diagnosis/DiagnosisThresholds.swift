@@ -13,6 +13,12 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// Stuck band: every loss in the window satisfies |loss − ln C| < `chanceBand`·ln C
     /// (0.115 nats for C = 10): wider than batch noise, narrower than any real progress.
     public var chanceBand: Double = 0.05
+    /// Above ln C the stuck rule looks at the window's *mean* loss only, up to
+    /// (1 + `chanceBandAbove`)·ln C [0.15 → 2.648]: a net whose logits carry nothing of the input
+    /// cannot beat ln C on balanced classes, and the noise its logits do carry (Dropout masks in
+    /// TRAIN after a collapse) only adds to the loss. The seed net at batch 16 on the synthetic set
+    /// sits at a mean of 2.46 with every loss above 2.19 and a collapsed input.
+    public var chanceBandAbove: Double = 0.15
     /// The logits' `between_sample_std` (in nats, their own unit) stays below this in the window
     /// for `stuck-at-chance`. A spread of s nats moves each log-probability by at most about s, so
     /// the input can change the loss by ~1% at most: the output carries no usable information about
