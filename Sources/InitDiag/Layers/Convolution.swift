@@ -344,17 +344,7 @@ public final class ConvolutionLayer: Layer {
                 let gemmOut = scratch.pointer + g.colRows * columns
                 let topBlock = t.data + first * outChannels * outSpatial
 
-                let colMatrix: UnsafePointer<Float>
-                if is1x1 {
-                    if n == 1 { colMatrix = input } else {
-                        reorderBlock(channels: g.channels, spatial: inSpatial, count: n, toChannelMajor: true,
-                                     src: input, dst: col)
-                        colMatrix = UnsafePointer(col)
-                    }
-                } else {
-                    im2colBlock(g, input: input, count: n, col: col)
-                    colMatrix = UnsafePointer(col)
-                }
+                let colMatrix = columnMatrix(g, input: input, count: n, inSpatial: inSpatial, col: col)
                 // One image: the (O × OH·OW) GEMM output already is its NCHW slice.
                 let out = n == 1 ? topBlock : gemmOut
                 // Caffe conv_layer.cpp forward_cpu_gemm: top_g = W_g · col_g per group.
@@ -381,6 +371,19 @@ public final class ConvolutionLayer: Layer {
                 first += n
             }
         }
+    }
+
+    /// The block's column matrix (K × n·OH·OW): im2col, or for a 1×1 stride-1 unpadded
+    /// convolution the input itself (one image) or its channel-major reordering (several).
+    private func columnMatrix(_ g: ConvGeometry, input: UnsafePointer<Float>, count n: Int, inSpatial: Int,
+                              col: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if is1x1 {
+            if n == 1 { return input }
+            reorderBlock(channels: g.channels, spatial: inSpatial, count: n, toChannelMajor: true, src: input, dst: col)
+        } else {
+            im2colBlock(g, input: input, count: n, col: col)
+        }
+        return UnsafePointer(col)
     }
 
     public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
@@ -435,17 +438,7 @@ public final class ConvolutionLayer: Layer {
                                  src: topBlock, dst: gemmTop)
                     dtop = UnsafePointer(gemmTop)
                 }
-                let colMatrix: UnsafePointer<Float>
-                if is1x1 {
-                    if n == 1 { colMatrix = input } else {
-                        reorderBlock(channels: g.channels, spatial: inSpatial, count: n, toChannelMajor: true,
-                                     src: input, dst: col)
-                        colMatrix = UnsafePointer(col)
-                    }
-                } else {
-                    im2colBlock(g, input: input, count: n, col: col)
-                    colMatrix = UnsafePointer(col)
-                }
+                let colMatrix = columnMatrix(g, input: input, count: n, inSpatial: inSpatial, col: col)
                 // Caffe weight_cpu_gemm: dW_g += dtop_g · col_gᵀ (beta 1: parameter diffs accumulate).
                 for grp in 0..<group {
                     sgemm(transA: false, transB: true, m: groupOut, n: groupK, k: columns, alpha: 1,
