@@ -140,6 +140,21 @@ public final class BlobStatistics: @unchecked Sendable {
         var zeros = 0
         var nonfinite = 0
         var varianceSum = 0.0
+
+        /// Adds one finite value in double (the exact path both scalar fallbacks share).
+        @inline(__always)
+        mutating func addFinite(_ v: Float, shift: Double) {
+            let x = Double(v)
+            let d = x - shift
+            finite += 1
+            shiftedSum += d
+            shiftedSquares += d * d
+            absSum += Swift.abs(x)
+            squares += x * x
+            if x < minimum { minimum = x }
+            if x > maximum { maximum = x }
+            if v == 0 { zeros += 1 }
+        }
     }
 
     private var partials: UnsafeMutablePointer<Partial>
@@ -617,16 +632,7 @@ private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shif
     for i in range {
         let v = base[i]
         if v.isFinite {
-            let x = Double(v)
-            let d = x - shift
-            p.finite += 1
-            p.shiftedSum += d
-            p.shiftedSquares += d * d
-            p.absSum += Swift.abs(x)
-            p.squares += x * x
-            if x < p.minimum { p.minimum = x }
-            if x > p.maximum { p.maximum = x }
-            if v == 0 { p.zeros += 1 }
+            p.addFinite(v, shift: shift)
         } else {
             p.nonfinite += 1
         }
@@ -648,17 +654,8 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
         for j in columns {
             let v = row[j]
             if v.isFinite {
-                let x = Double(v)
-                let d = x - shift
-                p.finite += 1
-                p.shiftedSum += d
-                p.shiftedSquares += d * d
-                p.absSum += Swift.abs(x)
-                p.squares += x * x
-                if x < p.minimum { p.minimum = x }
-                if x > p.maximum { p.maximum = x }
-                if v == 0 { p.zeros += 1 }
-                let dj = x - Double(base[j])
+                p.addFinite(v, shift: shift)
+                let dj = Double(v) - Double(base[j])
                 columnSum[j] += dj
                 columnSquares[j] += dj * dj
                 if v > 0 { columnAlive[j] = 1 }
