@@ -173,6 +173,13 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
        acc > 1 / Double(max(numbers.classes, 1)) + th.testAccuracyMargin {
         return .learning
     }
+    // A verdict the early stop reached is final: a sweep that stopped a run as settled must
+    // not report it as anything else (its window can reach back before the settling stretch,
+    // e.g. to steps before a collapse that training caused).
+    if let settled = settledVerdict(run, classes: numbers.classes, thresholds: th),
+       settled == .stuckAtChance || settled == .learning {
+        return settled
+    }
     guard numbers.windowSteps >= th.minWindowSteps, let mean = numbers.windowMeanLoss,
           let deviation = numbers.windowMaxDeviation else { return .inconclusive }
     if mean < th.learningLossFraction * lnC { return .learning }

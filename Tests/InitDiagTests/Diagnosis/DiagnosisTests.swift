@@ -67,9 +67,26 @@ import Testing
         #expect(diagnose(run, thresholds: th).verdict == .inconclusive)
     }
 
+    @Test func aSettledVerdictIsFinal() {
+        // A collapse caused by training at step 80 of 150: the window (steps 75–149) holds
+        // 5 steps before it, so the window rule alone says inconclusive; the early stop settled
+        // stuck on steps 100–149, and that is the verdict.
+        var run = stuckRun(spread: 0.5)
+        run = DiagFixture.prefix(run, 150)
+        for i in run.layers.indices where run.layers[i].series["forward/input_dependence"] != nil {
+            run.layers[i].series["forward/input_dependence"] = (0..<150).map { $0 < 80 ? 0.5 : 1e-4 }
+        }
+        #expect(settledVerdict(run) == .stuckAtChance)
+        #expect(diagnose(run).verdict == .stuckAtChance)
+        var th = DiagnosisThresholds.default
+        th.settleSteps = 0  // no early stop: the window rule alone
+        #expect(diagnose(run, thresholds: th).verdict == .inconclusive)
+    }
+
     @Test func thresholdsAreHonoured() {
         var th = DiagnosisThresholds.default
         th.chanceBand = 0.0001   // 0.00023 nats: the ±0.001 wobble leaves the band
+        th.settleChanceBand = 0.0001  // (and the early stop's band, whose verdict is final)
         #expect(diagnose(stuckRun(), thresholds: th).verdict == .inconclusive)
         th = .default
         th.logitSpreadMax = 1e-7
