@@ -25,7 +25,10 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
-        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB"],
+        // The probes' statistics kernels (C++ with vector extensions, AVX2 chosen at run time);
+        // -O3 in debug builds too, so the test suite does not crawl through them.
+        .target(name: "CStatistics", cxxSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CStatistics"],
                 exclude: ["Diagnosis/RULES.md"],
                 swiftSettings: engineFlags),
         .executableTarget(name: "initdiag",
@@ -33,5 +36,6 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: engineFlags),
         .testTarget(name: "InitDiagTests", dependencies: ["InitDiag"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -12,20 +12,32 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed iterations after 2 warm-up iterations.")
     var iterations: Int = 5
 
-    @Option(help: "Record statistics (on) or not (off), to measure their cost.")
-    var probes: OnOff = .on
+    @Option(help: "Record statistics (on) or not (off); 'alternate' measures their cost side by side: iterations alternate off, on, on, off, … in one process and the overhead is the median paired difference.")
+    var probes: ProbesMode = .on
+
+    @Flag(help: "Time only the probes' statistics kernels on blobs shaped like the seed net's at --batch-size (default 128), against a plain sum of the same bytes and the plain ReLU passes; no training.")
+    var statisticsOnly = false
 
     @Flag(help: "Print JSON: {iteration_s, forward_s, backward_s, update_s, peak_rss_bytes, layers: [{name, forward_s, backward_s}]}.")
     var json = false
 
     func run() throws {
         guard iterations > 0 else { throw InputError("--iterations must be positive, got \(iterations)") }
+        if statisticsOnly {
+            say(ProbeBenchmark.run(batch: flags.batchSize ?? 128, threads: try flags.threadCount))
+            return
+        }
         var f = flags
         if f.data == nil { f.data = "synthetic" }
         let setup = try f.setup()
+        if probes == .alternate {
+            let result = try Bench.runAlternating(setup: setup, pairs: iterations, threads: try f.threadCount)
+            say(json ? result.json() : result.table(), terminator: json ? "\n" : "")
+            return
+        }
         let result = try Bench.run(setup: setup, iterations: iterations, probes: probes == .on, threads: try f.threadCount)
         say(json ? result.json() : result.table(), terminator: json ? "\n" : "")
     }
 }
 
-enum OnOff: String, ExpressibleByArgument, CaseIterable { case on, off }
+enum ProbesMode: String, ExpressibleByArgument, CaseIterable { case on, off, alternate }

@@ -8,6 +8,10 @@ public final class ReLULayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
     public let negativeSlope: Float
+    /// A probe that records this layer's statistics (and those of the blob it works on) inside the
+    /// layer's own pass, so the blob is read once instead of three times (see `Probe`). It writes
+    /// exactly what the plain pass writes; when it declines (returns false) the plain pass runs.
+    public weak var statisticsPass: ReLUStatisticsPass?
 
     public static var exactBottoms: Int? { 1 }
     public static var exactTops: Int? { 1 }
@@ -27,6 +31,7 @@ public final class ReLULayer: Layer {
     }
 
     public func forward(bottom: [Blob], top: [Blob]) {
+        if negativeSlope == 0, let pass = statisticsPass, pass.reluForward(self, bottom: bottom[0], top: top[0]) { return }
         let x = bottom[0].data, y = top[0].data, slope = negativeSlope
         parallelChunks(bottom[0].count) { r in
             for i in r {
@@ -40,6 +45,7 @@ public final class ReLULayer: Layer {
 
     public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown.first == true else { return }
+        if negativeSlope == 0, let pass = statisticsPass, pass.reluBackward(self, top: top[0], bottom: bottom[0]) { return }
         let x = bottom[0].data, dy = top[0].diff, dx = bottom[0].diff, slope = negativeSlope
         parallelChunks(bottom[0].count) { r in
             for i in r {
@@ -48,4 +54,14 @@ public final class ReLULayer: Layer {
             }
         }
     }
+}
+
+/// Takes statistics inside a ReLU's pass (negative_slope 0 only). Each method either computes
+/// the layer's output exactly as the plain pass would, records, and returns true, or does nothing
+/// and returns false.
+public protocol ReLUStatisticsPass: AnyObject {
+    /// top = max(bottom, 0).
+    func reluForward(_ layer: ReLULayer, bottom: Blob, top: Blob) -> Bool
+    /// bottom.diff = top.diff · [bottom.data > 0].
+    func reluBackward(_ layer: ReLULayer, top: Blob, bottom: Blob) -> Bool
 }

@@ -1,3 +1,4 @@
+import CStatistics
 import Dispatch
 
 // Per-step cost of the probe statistics on the seed net (VGG19, CIFAR-10, batch 128: 205 M
@@ -159,33 +160,25 @@ public final class BlobStatistics: @unchecked Sendable {
 
     private var partials: UnsafeMutablePointer<Partial>
     private var partialCapacity = 0
-    private var columnSum: UnsafeMutablePointer<Double>
-    private var columnSquares: UnsafeMutablePointer<Double>
+    /// Per-column scratch of the batch pass: Float arrays (sum, squares, maximum, and for the
+    /// ReLU output sum and squares, each with `skewSlack` spare slots), Double arrays (column
+    /// sum and squares of x and of the ReLU output), alive flags.
+    private var floatScratch: [UnsafeMutablePointer<Float>] = []
+    private var doubleScratch: [UnsafeMutablePointer<Double>] = []
     private var columnAlive: UnsafeMutablePointer<UInt8>
-    private var floatSum: UnsafeMutablePointer<Float>
-    private var floatSquares: UnsafeMutablePointer<Float>
-    private var columnMax: UnsafeMutablePointer<Float>
     private var columnCapacity = 0
 
     public init(threads: Int? = nil) {
         self.threads = threads
         partials = .allocate(capacity: 1)
-        columnSum = .allocate(capacity: 1)
-        columnSquares = .allocate(capacity: 1)
         columnAlive = .allocate(capacity: 1)
-        floatSum = .allocate(capacity: 1)
-        floatSquares = .allocate(capacity: 1)
-        columnMax = .allocate(capacity: 1)
     }
 
     deinit {
         partials.deallocate()
-        columnSum.deallocate()
-        columnSquares.deallocate()
         columnAlive.deallocate()
-        floatSum.deallocate()
-        floatSquares.deallocate()
-        columnMax.deallocate()
+        for p in floatScratch { p.deallocate() }
+        for p in doubleScratch { p.deallocate() }
     }
 
     private func reservePartials(_ n: Int) {
@@ -199,13 +192,11 @@ public final class BlobStatistics: @unchecked Sendable {
 
     private func reserveColumns(_ n: Int) {
         if n > columnCapacity {
-            columnSum.deallocate(); columnSquares.deallocate(); columnAlive.deallocate()
-            floatSum.deallocate(); floatSquares.deallocate(); columnMax.deallocate()
-            floatSum = .allocate(capacity: n + BlobStatistics.skewSlack)
-            floatSquares = .allocate(capacity: n + BlobStatistics.skewSlack)
-            columnMax = .allocate(capacity: n + BlobStatistics.skewSlack)
-            columnSum = .allocate(capacity: n)
-            columnSquares = .allocate(capacity: n)
+            for p in floatScratch { p.deallocate() }
+            for p in doubleScratch { p.deallocate() }
+            columnAlive.deallocate()
+            floatScratch = (0..<5).map { _ in .allocate(capacity: n + BlobStatistics.skewSlack) }
+            doubleScratch = (0..<4).map { _ in .allocate(capacity: n) }
             columnAlive = .allocate(capacity: n)
             columnCapacity = n
         }
@@ -235,7 +226,8 @@ public final class BlobStatistics: @unchecked Sendable {
         let partials = self.partials
         statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
             let lo = c * chunk, hi = Swift.min(count, lo + chunk)
-            partials[c] = flatFast(base, lo..<hi, shift: shift) ?? flatPartial(base, lo..<hi, shift: shift)
+            var p = idg_partial_empty()
+            partials[c] = idg_flat(base, lo, hi, shift, &p) != 0 ? Partial(p) : flatPartial(base, lo..<hi, shift: shift)
         }
         var stats = finishStats(combine(partials, chunks), shift: shift)
         stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
@@ -247,79 +239,155 @@ public final class BlobStatistics: @unchecked Sendable {
     /// `values.count` elements (otherwise only the `compute` statistics are returned); an empty
     /// shape is one sample.
     public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int]) -> BlobStats {
-        let count = values.count
-        guard count > 0, let base = values.baseAddress, shape.reduce(1, *) == count else {
+        guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
             return compute(values)
         }
+        return batchPass(base, shape: shape, relu: false, output: nil).x
+    }
+
+    /// The forward statistics of x and of y = max(x, 0) (Caffe's ReLU with negative_slope 0) from
+    /// one read of x, and, with `output`, y written there (which may be x itself: the in-place
+    /// ReLU after a convolution). y is written only after both sets of statistics are taken, so
+    /// x's are exact even in place. The probes use it to record a convolution's output and the
+    /// ReLU's output in the ReLU's own pass.
+    public func computeReLUForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
+                                   output: UnsafeMutablePointer<Float>?) -> (x: BlobStats, y: BlobStats) {
+        guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
+            // No batch layout: statistics of x, then y written and measured on its own.
+            let x = compute(values)
+            if let out = output, let base = values.baseAddress {
+                for i in 0..<values.count { out[i] = caffeReLU(base[i]) }
+                return (x, compute(UnsafeBufferPointer(start: out, count: values.count)))
+            }
+            return (x, BlobStats())
+        }
+        let r = batchPass(base, shape: shape, relu: true, output: output)
+        return (r.x, r.y!)
+    }
+
+    /// Caffe's ReLU backward with negative_slope 0, dx = dy·[y > 0], written into `dx` (which may be
+    /// dy itself), with the statistics of dy and of dx from the same pass: the gradient the layer
+    /// above wrote and the one the ReLU writes.
+    public func computeReLUBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                    count: Int) -> (dy: BlobStats, dx: BlobStats) {
+        guard count > 0 else { return (BlobStats(), BlobStats()) }
+        let shiftA = firstFinite(dy, count)
+        var shiftB = 0.0
+        for i in 0..<count {
+            let b = dy[i] * (y[i] > 0 ? 1 : 0)
+            if b.isFinite { shiftB = Double(b); break }
+        }
+        let chunk = BlobStatistics.chunkElements
+        let chunks = (count + chunk - 1) / chunk
+        reservePartials(2 * chunks)
+        let partials = self.partials
+        statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
+            let lo = c * chunk, hi = Swift.min(count, lo + chunk)
+            var pa = idg_partial_empty(), pb = idg_partial_empty()
+            let done = Int(idg_relu_backward(dy, y, dx, lo, hi, shiftA, shiftB, &pa, &pb))
+            var a = Partial(pa), b = Partial(pb)
+            // From the first block the kernel left (a value that is not finite, or huge): exact.
+            for i in done..<hi {
+                let v = dy[i]
+                let w = v * (y[i] > 0 ? 1 : 0)
+                dx[i] = w
+                if v.isFinite { a.addFinite(v, shift: shiftA) } else { a.nonfinite += 1 }
+                if w.isFinite { b.addFinite(w, shift: shiftB) } else { b.nonfinite += 1 }
+            }
+            partials[c] = a
+            partials[chunks + c] = b
+        }
+        let a = finishStats(combine(partials, chunks), shift: shiftA)
+        let b = finishStats(combine(partials + chunks, chunks), shift: shiftB)
+        return (a, b)
+    }
+
+    /// The batch pass over a samples × perSample matrix: the statistics of x, and with `relu`
+    /// those of max(x, 0) too (then written to `output` when given).
+    private func batchPass(_ base: UnsafePointer<Float>, shape: [Int], relu: Bool,
+                           output: UnsafeMutablePointer<Float>?) -> (x: BlobStats, y: BlobStats?) {
+        let count = shape.reduce(1, *)
         let samples = shape.isEmpty ? 1 : shape[0]
         let perSample = count / samples
         let channels = shape.count >= 2 ? shape[1] : 1
         let positions = perSample / Swift.max(channels, 1)
-        if samples == 1 {
-            // One sample: every Var_n is 0, so only the alive test needs the shape; the per-column
-            // scratch of the batch path would cost more than the statistics themselves.
-            var stats = compute(values)
-            guard stats.nonfiniteCount == 0 else { return stats }
-            stats.betweenSampleStd = 0
-            stats.inputDependence = 0
-            var dead = 0, j = 0
-            for c in 0..<channels {
-                let end = (c + 1) * positions
-                while j < end && !(base[j] > 0) { j += 1 }
-                if j == end { dead += 1 }
-                j = end
-            }
-            stats.deadFraction = channels > 0 ? Double(dead) / Double(channels) : .nan
-            return stats
-        }
         let shift = firstFinite(base, count)
-        // Column ranges of ~chunkElements elements (all samples of those columns), a multiple of
-        // the SIMD width; fixed by the shape alone.
-        let width = StatsLanes.scalarCount
+        let reluShift = Double(caffeReLU(Float(shift)))
+        // Column ranges of ~forwardChunkElements elements (all samples of those columns), a
+        // multiple of the vector width; fixed by the shape alone.
+        let width = 8
         let columnsPerChunk = Swift.max(width, (BlobStatistics.forwardChunkElements / samples) / width * width)
         let chunks = (perSample + columnsPerChunk - 1) / columnsPerChunk
-        reservePartials(chunks)
+        reservePartials(2 * chunks)
         reserveColumns(perSample)
         let partials = self.partials
         // The per-column Float scratch is stored to while the same columns of every row are
         // loaded; rows lie at multiples of the row stride, so scratch at the same offset modulo
-        // 4 KiB as the blob makes each load wait on an unrelated store ("4K aliasing"). Each
-        // scratch array is placed 1, 2 and 3 KiB away from the blob modulo 4 KiB.
-        let scratch = ForwardScratch(floatSum: skewed(floatSum, from: base, bytes: 1024),
-                                     floatSquares: skewed(floatSquares, from: base, bytes: 2048),
-                                     columnMax: skewed(columnMax, from: base, bytes: 3072),
-                                     columnSum: columnSum, columnSquares: columnSquares, columnAlive: columnAlive)
-        statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
-            let lo = c * columnsPerChunk, hi = Swift.min(perSample, lo + columnsPerChunk)
-            if let p = forwardFast(base, samples: samples, perSample: perSample, columns: lo..<hi, shift: shift,
-                                   scratch: scratch) {
-                partials[c] = p
-            } else {
+        // 4 KiB as the blob makes each load wait on an unrelated store ("4K aliasing"). The five
+        // scratch arrays are placed 640, 1280, … 3200 bytes away from the blob modulo 4 KiB.
+        let f = (0..<5).map { skewed(floatScratch[$0], from: base, bytes: 640 * ($0 + 1)) }
+        var scratch = idg_column_scratch(sum: f[0], squares: f[1], maximum: f[2],
+                                         column_sum: doubleScratch[0], column_squares: doubleScratch[1],
+                                         alive: columnAlive, relu_sum: f[3], relu_squares: f[4],
+                                         relu_column_sum: doubleScratch[2], relu_column_squares: doubleScratch[3])
+        withUnsafePointer(to: &scratch) { scratchPointer in
+            let sp = UnsafeSendablePointer(scratchPointer)
+            statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
+                let lo = c * columnsPerChunk, hi = Swift.min(perSample, lo + columnsPerChunk)
+                var p = idg_partial_empty(), q = idg_partial_empty()
+                let ok: Bool
+                if relu {
+                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, &q, reluShift, output) != 0
+                } else {
+                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, nil, 0, nil) != 0
+                }
+                if ok {
+                    partials[c] = Partial(p)
+                    partials[chunks + c] = Partial(q)
+                    return
+                }
+                // A value that is not finite: exact scalar statistics of x and of y (nothing is
+                // written yet), then y.
+                let s = sp.pointer.pointee
                 partials[c] = forwardPartialScalar(base, samples: samples, perSample: perSample, columns: lo..<hi,
-                                                   shift: shift, columnSum: scratch.columnSum,
-                                                   columnSquares: scratch.columnSquares,
-                                                   columnAlive: scratch.columnAlive)
+                                                   shift: shift, relu: false, columnSum: s.column_sum,
+                                                   columnSquares: s.column_squares, columnAlive: s.alive)
+                guard relu else { return }
+                partials[chunks + c] = forwardPartialScalar(base, samples: samples, perSample: perSample,
+                                                            columns: lo..<hi, shift: reluShift, relu: true,
+                                                            columnSum: s.column_sum, columnSquares: s.column_squares,
+                                                            columnAlive: s.alive)
+                if let out = output {
+                    for n in 0..<samples {
+                        for j in lo..<hi { out[n * perSample + j] = caffeReLU(base[n * perSample + j]) }
+                    }
+                }
             }
         }
-        let total = combine(partials, chunks)
-        var stats = finishStats(total, shift: shift)
-        if total.nonfinite > 0 {
-            stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
+        let columnAlive = self.columnAlive
+        func finish(_ total: Partial, shift: Double) -> BlobStats {
+            var stats = finishStats(total, shift: shift)
+            if total.nonfinite > 0 {
+                stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
+                return stats
+            }
+            let meanVariance = total.varianceSum / Double(perSample)
+            stats.betweenSampleStd = meanVariance.squareRoot()
+            let overall = stats.std * stats.std
+            stats.inputDependence = overall > 0 ? meanVariance / overall : 0
+            // A channel is dead when no value of it is > 0 (the same for x and max(x, 0)).
+            var dead = 0
+            for c in 0..<channels {
+                var alive = false
+                let start = c * positions
+                for j in start..<(start + positions) where columnAlive[j] != 0 { alive = true; break }
+                if !alive { dead += 1 }
+            }
+            stats.deadFraction = channels > 0 ? Double(dead) / Double(channels) : .nan
             return stats
         }
-        let meanVariance = total.varianceSum / Double(perSample)
-        stats.betweenSampleStd = meanVariance.squareRoot()
-        let overall = stats.std * stats.std
-        stats.inputDependence = overall > 0 ? meanVariance / overall : 0
-        var dead = 0
-        for c in 0..<channels {
-            var alive = false
-            let start = c * positions
-            for j in start..<(start + positions) where columnAlive[j] != 0 { alive = true; break }
-            if !alive { dead += 1 }
-        }
-        stats.deadFraction = channels > 0 ? Double(dead) / Double(channels) : .nan
-        return stats
+        let x = finish(combine(partials, chunks), shift: shift)
+        return (x, relu ? finish(combine(partials + chunks, chunks), shift: reluShift) : nil)
     }
 
     /// ‖update‖₂ / ‖weights‖₂ (SPEC.md §3 `param<i>/update_ratio`), both norms accumulated in
@@ -377,255 +445,6 @@ private func firstFinite(_ base: UnsafePointer<Float>, _ count: Int) -> Double {
     return 0
 }
 
-/// Float SIMD lanes of the fast paths (two SSE registers on the baseline x86-64 target).
-private typealias StatsLanes = SIMD8<Float>
-
-/// Every Float accumulator of the fast paths adds at most this many terms before it is promoted
-/// to Double (see the accuracy note of `BlobStatistics`).
-private let floatTermsPerSum = 64
-
-/// |x| by clearing the sign bit (one AND; a compare-and-select costs five instructions on SSE2).
-@inline(__always)
-private func statsAbs(_ x: StatsLanes) -> StatsLanes {
-    unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7FFF_FFFF), to: StatsLanes.self)
-}
-
-@inline(__always)
-private func loadLanes(_ p: UnsafePointer<Float>) -> StatsLanes {
-    UnsafeRawPointer(p).loadUnaligned(as: StatsLanes.self)
-}
-
-/// Fast path of `compute` over base[range]: blocks of 8 × 64 elements. Each block first gets its
-/// own Float mean m (a shift close to its values, so the Float sums below do not cancel), then
-/// Σd, Σd² (d = x − m), Σ|x| in Float lanes (64 terms each), min, max and the zero count. The
-/// block's sums are promoted to Double and moved to the blob's shift K exactly in algebra:
-///   Σ(x − K) = Σd + n·e,   Σ(x − K)² = Σd² + 2e·Σd + n·e²,   Σx² = Σd² + 2m·Σd + n·m²,  e = m − K.
-/// Nil when a value is not finite, or so large that a Float square overflows (the scalar Double
-/// path then takes the chunk).
-private func flatFast(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double) -> BlobStatistics.Partial? {
-    var p = BlobStatistics.Partial()
-    let width = StatsLanes.scalarCount
-    let blockElements = width * floatTermsPerSum
-    var minimum = StatsLanes(repeating: .infinity), maximum = StatsLanes(repeating: -.infinity)
-    var i = range.lowerBound
-    while i < range.upperBound {
-        let end = Swift.min(range.upperBound, i + blockElements)
-        let vectorEnd = i + (end - i) / width * width
-        // The shift: the block's first value plus the Float mean of the differences from it, so
-        // that a constant block gets m equal to its value exactly (and a spread of exactly 0).
-        let first = base[i]
-        let firstLanes = StatsLanes(repeating: first)
-        var total = StatsLanes()
-        var k = i
-        while k < vectorEnd { total += loadLanes(base + k) - firstLanes; k += width }
-        var blockSum = 0.0
-        for l in 0..<width { blockSum += Double(total[l]) }
-        while k < end { blockSum += Double(base[k]) - Double(first); k += 1 }
-        let count = Double(end - i)
-        let m = first + Float(blockSum / count)
-        guard m.isFinite, blockSum.isFinite else { return nil }
-        let mLanes = StatsLanes(repeating: m)
-        var s1 = StatsLanes(), s2 = StatsLanes(), absSum = StatsLanes()
-        var zeros = SIMD8<Int32>()
-        k = i
-        while k < vectorEnd {
-            let x = loadLanes(base + k)
-            let d = x - mLanes
-            s1 += d
-            s2 += d * d
-            absSum += statsAbs(x)
-            // (pointwiseMin/Max honour NaN and are several times slower; NaN never reaches here.)
-            minimum = minimum.replacing(with: x, where: x .< minimum)
-            maximum = maximum.replacing(with: x, where: x .> maximum)
-            zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x .== 0)
-            k += width
-        }
-        var d1 = 0.0, d2 = 0.0, a = 0.0
-        for l in 0..<width {
-            d1 += Double(s1[l]); d2 += Double(s2[l]); a += Double(absSum[l])
-            p.zeros += Int(zeros[l])
-        }
-        let md = Double(m)
-        while k < end {
-            let v = base[k]
-            let d = Double(v) - md
-            d1 += d; d2 += d * d; a += Swift.abs(Double(v))
-            if v < minimum[0] { minimum[0] = v }
-            if v > maximum[0] { maximum[0] = v }
-            if v == 0 { p.zeros += 1 }
-            k += 1
-        }
-        guard d2.isFinite, a.isFinite else { return nil }
-        let e = md - shift
-        p.shiftedSum += d1 + count * e
-        p.shiftedSquares += d2 + 2 * e * d1 + count * e * e
-        p.squares += d2 + 2 * md * d1 + count * md * md
-        p.absSum += a
-        p.finite += end - i
-        i = end
-    }
-    for l in 0..<width {
-        p.minimum = Swift.min(p.minimum, Double(minimum[l]))
-        p.maximum = Swift.max(p.maximum, Double(maximum[l]))
-    }
-    return p
-}
-
-/// Columns past the last full vector (< 8) of one row, scalar, into the same accumulators.
-@inline(__always)
-private func forwardTailColumns(_ row: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ columns: Range<Int>,
-                                _ s: ForwardScratch, _ absTotal: inout Double, _ minimum: inout Float,
-                                _ zeros: inout Int) {
-    for j in columns {
-        let x = row[j]
-        let d = x - base[j]
-        s.floatSum[j] += d
-        s.floatSquares[j] += d * d
-        if x > s.columnMax[j] { s.columnMax[j] = x }
-        absTotal += Swift.abs(Double(x))
-        if x < minimum { minimum = x }
-        if x == 0 { zeros += 1 }
-    }
-}
-
-/// Per-column scratch of the forward fast path, indexed by the column j of the blob (chunks own
-/// disjoint column ranges, so threads never share a slot).
-fileprivate struct ForwardScratch {
-    var floatSum: UnsafeMutablePointer<Float>
-    var floatSquares: UnsafeMutablePointer<Float>
-    var columnMax: UnsafeMutablePointer<Float>
-    var columnSum: UnsafeMutablePointer<Double>
-    var columnSquares: UnsafeMutablePointer<Double>
-    var columnAlive: UnsafeMutablePointer<UInt8>
-}
-
-/// Fast path of `computeForward` over the columns `columns` of the samples × perSample matrix:
-/// rows are streamed in order (contiguous reads), per-column Float sums Σd, Σd² (d = x − K_j,
-/// K_j = x[0, j]) and the per-column maximum live in L1/L2-resident scratch, and are promoted to
-/// Double every 64 rows. Σ|x| is promoted every 64 vectors of a row; min and the zero count stay
-/// in registers. Per column, in Double at the end:
-///   Var_n(x[·, j]) = (Σd² − (Σd)²/n)/n,   alive_j = max_n x[n, j] > 0,
-/// and the global sums follow as in `flatFast` with e = K_j − K. Nil when a value is not finite
-/// (Σd² or Σ|x| is then not finite).
-private func forwardFast(_ base: UnsafePointer<Float>, samples: Int, perSample: Int, columns: Range<Int>,
-                         shift: Double, scratch s: ForwardScratch) -> BlobStatistics.Partial? {
-    var p = BlobStatistics.Partial()
-    let width = StatsLanes.scalarCount
-    let lo = columns.lowerBound, hi = columns.upperBound
-    let vectorHi = lo + (hi - lo) / width * width
-    let columnBlock = width * floatTermsPerSum
-    for j in columns { s.columnSum[j] = 0; s.columnSquares[j] = 0; s.columnMax[j] = -.infinity }
-    var minimum = StatsLanes(repeating: .infinity)
-    var minimumTail = Float.infinity
-    var absTotal = 0.0
-    var zeroTotal = 0
-    var r0 = 0
-    while r0 < samples {
-        let r1 = Swift.min(samples, r0 + floatTermsPerSum)
-        for j in columns { s.floatSum[j] = 0; s.floatSquares[j] = 0 }
-        var n = r0
-        // Four rows at a time: the per-column scratch is read and written once per 4 rows. Each
-        // Float accumulator gets at most 16 additions of 4-term sums (64 values) per promotion.
-        let quadBlock = width * floatTermsPerSum / 4
-        while n + 4 <= r1 {
-            let row0 = base + n * perSample, row1 = row0 + perSample
-            let row2 = row1 + perSample, row3 = row2 + perSample
-            var jb = lo
-            while jb < vectorHi {
-                let je = Swift.min(vectorHi, jb + quadBlock)
-                var absSum = StatsLanes()
-                var zeros = SIMD8<Int32>()
-                var j = jb
-                while j < je {
-                    let x0 = loadLanes(row0 + j), x1 = loadLanes(row1 + j)
-                    let x2 = loadLanes(row2 + j), x3 = loadLanes(row3 + j)
-                    let k = loadLanes(base + j)
-                    let d0 = x0 - k, d1 = x1 - k, d2 = x2 - k, d3 = x3 - k
-                    let f1 = UnsafeMutableRawPointer(s.floatSum + j), f2 = UnsafeMutableRawPointer(s.floatSquares + j)
-                    let fm = UnsafeMutableRawPointer(s.columnMax + j)
-                    f1.storeBytes(of: f1.loadUnaligned(as: StatsLanes.self) + ((d0 + d1) + (d2 + d3)), as: StatsLanes.self)
-                    f2.storeBytes(of: f2.loadUnaligned(as: StatsLanes.self) + ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)),
-                                  as: StatsLanes.self)
-                    let hi01 = x0.replacing(with: x1, where: x1 .> x0), hi23 = x2.replacing(with: x3, where: x3 .> x2)
-                    let hi = hi01.replacing(with: hi23, where: hi23 .> hi01)
-                    let m = fm.loadUnaligned(as: StatsLanes.self)
-                    fm.storeBytes(of: m.replacing(with: hi, where: hi .> m), as: StatsLanes.self)
-                    absSum += (statsAbs(x0) + statsAbs(x1)) + (statsAbs(x2) + statsAbs(x3))
-                    let lo01 = x0.replacing(with: x1, where: x1 .< x0), lo23 = x2.replacing(with: x3, where: x3 .< x2)
-                    let low = lo01.replacing(with: lo23, where: lo23 .< lo01)
-                    minimum = minimum.replacing(with: low, where: low .< minimum)
-                    let zero = StatsLanes()
-                    zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x0 .== zero)
-                    zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x1 .== zero)
-                    zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x2 .== zero)
-                    zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x3 .== zero)
-                    j += width
-                }
-                for l in 0..<width { absTotal += Double(absSum[l]); zeroTotal += Int(zeros[l]) }
-                jb = je
-            }
-            for r in 0..<4 { forwardTailColumns(base + (n + r) * perSample, base, vectorHi..<hi, s,
-                                                &absTotal, &minimumTail, &zeroTotal) }
-            n += 4
-        }
-        while n < r1 {
-            let row = base + n * perSample
-            var jb = lo
-            while jb < vectorHi {
-                let je = Swift.min(vectorHi, jb + columnBlock)
-                var absSum = StatsLanes()
-                var zeros = SIMD8<Int32>()
-                var j = jb
-                while j < je {
-                    let x = loadLanes(row + j)
-                    let d = x - loadLanes(base + j)
-                    let f1 = UnsafeMutableRawPointer(s.floatSum + j), f2 = UnsafeMutableRawPointer(s.floatSquares + j)
-                    let fm = UnsafeMutableRawPointer(s.columnMax + j)
-                    f1.storeBytes(of: f1.loadUnaligned(as: StatsLanes.self) + d, as: StatsLanes.self)
-                    f2.storeBytes(of: f2.loadUnaligned(as: StatsLanes.self) + d * d, as: StatsLanes.self)
-                    let m = fm.loadUnaligned(as: StatsLanes.self)
-                    fm.storeBytes(of: m.replacing(with: x, where: x .> m), as: StatsLanes.self)
-                    absSum += statsAbs(x)
-                    minimum = minimum.replacing(with: x, where: x .< minimum)
-                    zeros &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: x .== 0)
-                    j += width
-                }
-                for l in 0..<width { absTotal += Double(absSum[l]); zeroTotal += Int(zeros[l]) }
-                jb = je
-            }
-            forwardTailColumns(row, base, vectorHi..<hi, s, &absTotal, &minimumTail, &zeroTotal)
-            n += 1
-        }
-        for j in columns {
-            s.columnSum[j] += Double(s.floatSum[j])
-            s.columnSquares[j] += Double(s.floatSquares[j])
-        }
-        r0 = r1
-    }
-    guard absTotal.isFinite else { return nil }
-    let n = Double(samples), inverseN = 1 / n
-    for j in columns {
-        let c1 = s.columnSum[j], c2 = s.columnSquares[j]
-        guard c2.isFinite else { return nil }
-        let k = Double(base[j]), e = k - shift
-        p.shiftedSum += c1 + n * e
-        p.shiftedSquares += c2 + 2 * e * c1 + n * e * e
-        p.squares += c2 + 2 * k * c1 + n * k * k
-        // (A product with 1/n instead of two divisions: a batch of one sample has one column
-        // per element.)
-        p.varianceSum += Swift.max(0, (c2 - c1 * c1 * inverseN) * inverseN)
-        let columnMax = s.columnMax[j]
-        s.columnAlive[j] = columnMax > 0 ? 1 : 0
-        p.maximum = Swift.max(p.maximum, Double(columnMax))
-    }
-    for l in 0..<width { p.minimum = Swift.min(p.minimum, Double(minimum[l])) }
-    p.minimum = Swift.min(p.minimum, Double(minimumTail))
-    p.absSum = absTotal
-    p.zeros = zeroTotal
-    p.finite = samples * (hi - lo)
-    return p
-}
-
 /// Scalar path of `compute` for a chunk that holds non-finite values: counts and skips them.
 private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double) -> BlobStatistics.Partial {
     var p = BlobStatistics.Partial()
@@ -640,11 +459,11 @@ private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shif
     return p
 }
 
-/// Scalar path of `computeForward` for a chunk that holds non-finite values (row by row, per-
-/// column sums in scratch). Its per-column results are only used when every value is finite,
-/// which never happens here, but it keeps the global statistics exact.
+/// Scalar path of the batch pass for a chunk the kernel left (a value that is not finite, or so
+/// large that a Float square overflows), row by row, per-column sums in scratch; with `relu`, of
+/// caffeReLU(x) instead of x.
 private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, perSample: Int, columns: Range<Int>,
-                                  shift: Double, columnSum: UnsafeMutablePointer<Double>,
+                                  shift: Double, relu: Bool, columnSum: UnsafeMutablePointer<Double>,
                                   columnSquares: UnsafeMutablePointer<Double>,
                                   columnAlive: UnsafeMutablePointer<UInt8>) -> BlobStatistics.Partial {
     var p = BlobStatistics.Partial()
@@ -652,10 +471,10 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
     for n in 0..<samples {
         let row = base + n * perSample
         for j in columns {
-            let v = row[j]
+            let v = relu ? caffeReLU(row[j]) : row[j]
             if v.isFinite {
                 p.addFinite(v, shift: shift)
-                let dj = Double(v) - Double(base[j])
+                let dj = Double(v) - Double(relu ? caffeReLU(base[j]) : base[j])
                 columnSum[j] += dj
                 columnSquares[j] += dj * dj
                 if v > 0 { columnAlive[j] = 1 }
@@ -670,6 +489,25 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
         p.varianceSum += Swift.max(0, (columnSquares[j] - s * s / n) / n)
     }
     return p
+}
+
+/// Caffe's ReLU with negative_slope 0, exactly as ReLULayer computes it (NaN and −∞ give NaN).
+@inline(__always)
+func caffeReLU(_ v: Float) -> Float { (v < 0 ? 0 : v) + 0 * (0 < v ? 0 : v) }
+
+extension BlobStatistics.Partial {
+    fileprivate init(_ c: idg_partial) {
+        self.init()
+        finite = Int(c.finite); zeros = Int(c.zeros); nonfinite = Int(c.nonfinite)
+        shiftedSum = c.shifted_sum; shiftedSquares = c.shifted_squares; absSum = c.abs_sum
+        squares = c.squares; minimum = c.minimum; maximum = c.maximum; varianceSum = c.variance_sum
+    }
+}
+
+/// A pointer handed to the statistics threads, each of which touches only its own columns.
+private struct UnsafeSendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafePointer<T>
+    init(_ p: UnsafePointer<T>) { pointer = p }
 }
 
 private func finishStats(_ t: BlobStatistics.Partial, shift: Double) -> BlobStats {

@@ -1,26 +1,60 @@
+import CStatistics
 import Dispatch
 
 /// Times the per-step statistics work of the seed net (/work/shared/seed: VGG19 for CIFAR-10,
 /// 3×32×32 input) at a given batch, on blobs of its real shapes, against a plain Float sum over
-/// the same bytes (the memory-bandwidth floor of any one-pass statistic).
+/// the same bytes (the memory-bandwidth floor of any one-pass statistic) and against the plain
+/// ReLU passes the net runs anyway.
 ///
-/// The work is what `Probe` does per recorded step: forward statistics of every layer's first top
-/// after its forward (a convolution's top, then the in-place ReLU's top of the same blob), the
-/// statistics of the gradient every layer writes into its first bottom, and the data and gradient
-/// statistics of every weight and bias. Values are realistic in kind: convolution outputs
-/// are a per-channel offset (Xavier biases) plus signed noise, ReLU outputs are their positive
-/// part (about half zeros), pooled blobs are maxima of those, gradients are small signed values.
+/// The work is what `Probe` does per recorded step: each convolution's output and the in-place
+/// ReLU after it in one pass that also writes the ReLU's output (`computeReLUForward`), each
+/// ReLU's backward with the gradient the layer above wrote (`computeReLUBackward`), the forward
+/// and backward statistics of the other layers, and the data and gradient statistics of every
+/// weight and bias. Values are realistic in kind: convolution outputs are a per-channel offset
+/// (Xavier biases) plus signed noise, pooled blobs are maxima of ReLU outputs, gradients are
+/// small signed values. The fused ReLU passes write to a separate buffer so every repetition
+/// sees the same input.
 ///
 /// Run it from a release build:
 /// `INITDIAG_BENCH=1 swift test -c release --filter ProbeBenchmarkTests`.
 public enum ProbeBenchmark {
     /// One recorded blob of the step, in probe order.
     fileprivate struct Record {
-        enum Kind { case forward, flat }
+        /// forward/flat: statistics of one buffer; reluForward: x and max(x, 0) of `blob`'s data,
+        /// written to `output`; reluBackward: `blob`'s diff (dy) and dy·[data > 0], written to
+        /// `output`'s diff.
+        enum Kind { case forward, flat, reluForward, reluBackward }
         let blob: Blob
         let diff: Bool
         let kind: Kind
         var parameter = false
+        var output: Blob? = nil
+
+        /// Elements read per pass (a fused backward reads dy and the mask source).
+        var elements: Int { kind == .reluBackward ? 2 * blob.count : blob.count }
+
+        func measure(_ statistics: BlobStatistics) -> Double {
+            switch kind {
+            case .forward, .flat:
+                return statistics.compute(blob, diff: diff, forward: kind == .forward).mean
+            case .reluForward:
+                let out = output!
+                return statistics.computeReLUForward(UnsafeBufferPointer(blob.dataBuffer), shape: blob.shape,
+                                                     output: out.data).y.mean
+            case .reluBackward:
+                let out = output!
+                return statistics.computeReLUBackward(dy: blob.diff, y: blob.data, dx: out.diff, count: blob.count).dx.mean
+            }
+        }
+
+        /// The ReLU layer's own pass over the same buffers (what a step costs without probes).
+        func plainReLU(_ layer: ReLULayer) {
+            switch kind {
+            case .reluForward: layer.forward(bottom: [blob], top: [output!])
+            case .reluBackward: layer.backward(top: [blob], propagateDown: [true], bottom: [output!])
+            default: break
+            }
+        }
     }
 
     /// Median milliseconds per step over several repetitions, for `threads` threads, with the
@@ -29,51 +63,60 @@ public enum ProbeBenchmark {
     public static func run(batch: Int, threads: Int) -> String {
         let (records, blobs) = seedNetRecords(batch: batch)
         var elements = 0
-        for r in records { elements += r.blob.count }
+        for r in records { elements += r.elements }
         let bytes = Double(elements) * 4
         let statistics = BlobStatistics(threads: threads)
+        let reluLayer = try! ReLULayer(param: LayerParameter(), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)))
+        let previousThreads = Engine.threads
+        Engine.configureThreads(threads)  // the plain ReLU passes split over the same threads
+        defer { Engine.configureThreads(previousThreads) }
         var sink = 0.0
         let repetitions = 5
-        // One untimed pass faults the pages in.
+        // One untimed pass faults the pages in (outputs included).
         sink += plainSum(records, threads: threads)
-        let statsTimes = (0..<repetitions).map { _ in
-            time {
-                for r in records {
-                    let s = statistics.compute(r.blob, diff: r.diff, forward: r.kind == .forward)
-                    sink += s.mean
-                }
-            }
-        }.sorted()
-        // The share of each kind of record (forward / gradients / parameters), medians.
-        var parts: [String] = []
-        for (what, kind) in [("forward", 0), ("bottom gradients", 1), ("parameters", 2)] {
-            let subset = records.filter { r in
-                kind == 0 ? r.kind == .forward : (kind == 1 ? r.kind == .flat && !r.parameter : r.parameter)
-            }
-            var n = 0
-            for r in subset { n += r.blob.count }
-            let t = (0..<repetitions).map { _ in
-                time { for r in subset { sink += statistics.compute(r.blob, diff: r.diff, forward: r.kind == .forward).mean } }
-            }.sorted()[repetitions / 2]
-            parts.append("\(what) \(format(Double(n) / 1e6)) M elements \(format(t * 1e3)) ms")
+        for r in records { sink += r.measure(statistics) }
+        // Interleaved: statistics, plain sum, plain ReLU passes, per repetition.
+        var statsTimes: [Double] = [], sumTimes: [Double] = [], reluTimes: [Double] = []
+        for _ in 0..<repetitions {
+            statsTimes.append(time { for r in records { sink += r.measure(statistics) } })
+            sumTimes.append(time { sink += plainSum(records, threads: threads) })
+            reluTimes.append(time { for r in records { r.plainReLU(reluLayer) } })
         }
-        let sumTimes = (0..<repetitions).map { _ in time { sink += plainSum(records, threads: threads) } }.sorted()
-        let statsMs = statsTimes[repetitions / 2] * 1e3, sumMs = sumTimes[repetitions / 2] * 1e3
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        // The share of each kind of record, medians.
+        var parts: [String] = []
+        for (what, kinds) in [("fused ReLU forward", [Record.Kind.reluForward]), ("fused ReLU backward", [.reluBackward]),
+                              ("other forward", [.forward]), ("other gradients", [.flat])] {
+            let subset = records.filter { kinds.contains($0.kind) && !$0.parameter }
+            var n = 0
+            for r in subset { n += r.elements }
+            let t = median((0..<repetitions).map { _ in time { for r in subset { sink += r.measure(statistics) } } })
+            parts.append("\(what) \(format(Double(n) / 1e6)) M \(format(t * 1e3)) ms")
+        }
+        let parameters = records.filter(\.parameter)
+        let parameterMs = median((0..<repetitions).map { _ in time { for r in parameters { sink += r.measure(statistics) } } }) * 1e3
+        parts.append("parameters \(format(Double(parameters.reduce(0) { $0 + $1.elements }) / 1e6)) M \(format(parameterMs)) ms")
+        let statsMs = median(statsTimes) * 1e3, sumMs = median(sumTimes) * 1e3, reluMs = median(reluTimes) * 1e3
         withExtendedLifetime(blobs) {}
         func line(_ what: String, _ ms: Double) -> String {
             let gbps = bytes / (ms * 1e-3) / 1e9
             return "\(what) batch \(batch) threads \(threads): \(format(ms)) ms/step, \(format(gbps)) GB/s"
         }
         return [
-            "elements/step \(elements) (\(format(bytes / 1e6)) MB) in \(records.count) blobs",
-            line("statistics", statsMs),
-            line("plain sum ", sumMs),
+            "elements read/step \(elements) (\(format(bytes / 1e6)) MB) in \(records.count) passes, kernels \(kernelName)",
+            line("statistics (fused ReLU passes included)", statsMs),
+            line("plain sum of the same bytes            ", sumMs),
             "  of which " + parts.joined(separator: ", "),
-            "ratio statistics/plain sum \(format(statsMs / sumMs)) (checksum \(sink.isFinite ? "finite" : "non-finite"))",
+            "plain ReLU passes (run without probes too): \(format(reluMs)) ms/step",
+            "cost of recording ≈ statistics − plain ReLU passes = \(format(statsMs - reluMs)) ms/step "
+                + "(checksum \(sink.isFinite ? "finite" : "non-finite"))",
         ].joined(separator: "\n")
     }
 
-    /// The recorded blobs of one step of the seed net, in the order `Probe` sees them.
+    /// The statistics kernels in use (AVX2 or the x86-64 baseline).
+    public static var kernelName: String { idg_isa() == 2 ? "AVX2+FMA" : "baseline" }
+
+    /// The recorded passes of one step of the seed net, in the order `Probe` runs them.
     fileprivate static func seedNetRecords(batch: Int) -> ([Record], [Blob]) {
         var rng = BenchmarkRandom(state: 0x9E37_79B9_7F4A_7C15)
         var forward: [Record] = []
@@ -92,6 +135,8 @@ public enum ProbeBenchmark {
         forward.append(Record(blob: data, diff: false, kind: .forward))
         var previous = data
         var previousNeedsGradient = false
+        var previousIsReLU = false
+        var activation = data  // what the next pooling layer reads
         func addParams(_ name: String, weights: Int, bias: Int) {
             for (i, n) in [weights, bias].enumerated() {
                 let p = blob("\(name)/\(i)", [n])
@@ -107,24 +152,32 @@ public enum ProbeBenchmark {
                 let top = blob("conv\(stage + 1)_\(k + 1)", [batch, outputs, side, side])
                 addParams(top.name, weights: outputs * channels * 9, bias: outputs)
                 fillConvolution(top, rng: &rng)
-                forward.append(Record(blob: top, diff: false, kind: .forward))
-                if previousNeedsGradient { backward.append(Record(blob: previous, diff: true, kind: .flat)) }
                 fillSigned(top.diff, top.count, scale: 1e-4, offset: 0, rng: &rng)
-                // In-place ReLU: the same blob again after the forward, and its gradient.
-                relu(top)
-                forward.append(Record(blob: top, diff: false, kind: .forward))
-                backward.append(Record(blob: top, diff: true, kind: .flat))
+                // The convolution's output and the in-place ReLU's in one pass; backward, the
+                // gradient the next layer writes into this blob and the ReLU's, in one pass (the
+                // convolution's own bottom gradient is the previous ReLU's dy, or a pool's).
+                let output = blob(top.name + "/relu", top.shape)
+                output.data.update(from: top.data, count: top.count)
+                relu(output)
+                activation = output
+                forward.append(Record(blob: top, diff: false, kind: .reluForward, output: output))
+                if previousNeedsGradient && !previousIsReLU {
+                    backward.append(Record(blob: previous, diff: true, kind: .flat))
+                }
+                backward.append(Record(blob: top, diff: true, kind: .reluBackward, output: output))
+                previousIsReLU = true
                 previous = top
                 previousNeedsGradient = true
                 channels = outputs
             }
             side /= 2
             let pool = blob("pool\(stage + 1)", [batch, channels, side, side])
-            maxPool(previous, into: pool)
+            maxPool(activation, into: pool)
             forward.append(Record(blob: pool, diff: false, kind: .forward))
-            backward.append(Record(blob: previous, diff: true, kind: .flat))
+            // (The pool's bottom gradient is the ReLU's dy: recorded in its fused pass.)
             fillSigned(pool.diff, pool.count, scale: 1e-4, offset: 0, rng: &rng)
             previous = pool
+            previousIsReLU = false
         }
         // drop6 (not in place), fc6 + relu6 + drop7 (in place), fc7 + relu7, fc8, loss.
         let dropped = blob("drop_pool5", previous.shape)
@@ -139,16 +192,16 @@ public enum ProbeBenchmark {
             addParams(name, weights: outputs * inputs, bias: outputs)
             fillConvolution(top, rng: &rng)
             fillSigned(top.diff, top.count, scale: 1e-3, offset: 0, rng: &rng)
-            forward.append(Record(blob: top, diff: false, kind: .forward))
             backward.append(Record(blob: previous, diff: true, kind: .flat))
             if rectified {
-                relu(top)
-                forward.append(Record(blob: top, diff: false, kind: .forward))
-                backward.append(Record(blob: top, diff: true, kind: .flat))
+                let output = blob(name + "/relu", top.shape)
+                forward.append(Record(blob: top, diff: false, kind: .reluForward, output: output))
+                backward.append(Record(blob: top, diff: true, kind: .reluBackward, output: output))
                 if name == "fc6" {  // drop7, in place
                     forward.append(Record(blob: top, diff: false, kind: .forward))
-                    backward.append(Record(blob: top, diff: true, kind: .flat))
                 }
+            } else {
+                forward.append(Record(blob: top, diff: false, kind: .forward))
             }
             previous = top
             inputs = outputs

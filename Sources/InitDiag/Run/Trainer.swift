@@ -30,6 +30,8 @@ public struct TrainingOptions: Sendable {
     public var stopWhenSettled = false
     public var settleCheckEvery = 10
     public var threads: Int = 1
+    /// Record in-place ReLUs inside their own pass (see `Probe`); off only to compare.
+    public var fuseReLUStatistics = Probe.fusesReLUByDefault
     /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
     public var phase: Phase = .TRAIN
     public init() {}
@@ -118,7 +120,7 @@ public final class Trainer {
                                     momentumStyle: options.momentumStyle)
         self.smoothed = try SmoothedLoss(averageLoss: Int(max(1, setup.solver.averageLoss)))
         let layout = Probe.layout(for: train) { li in Trainer.layerAttributes(train, li, initializer) }
-        self.probe = Probe(net: train, layout: layout, threads: options.threads)
+        self.probe = Probe(net: train, layout: layout, threads: options.threads, fuseReLU: options.fuseReLUStatistics)
         self.record = RunRecord(attributes: [:], layers: layout.layers.map {
             LayerRecord(name: $0.name, type: $0.type, index: $0.index,
                         attributes: Trainer.textAttributes($0), series: [:])

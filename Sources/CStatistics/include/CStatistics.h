@@ -1,0 +1,83 @@
+// One-pass blob statistics kernels of the probes (Sources/InitDiag/Probes/BlobStatistics.swift
+// drives them: chunking, threads, scalar fallbacks for non-finite values, the final statistics).
+//
+// Written with clang's vector extensions and compiled twice, once for the x86-64 baseline and
+// once for AVX2+FMA; the AVX2 copy is chosen at run time when the CPU has it (`idg_isa`). Results
+// of the two copies agree to rounding (the tests compare them), and one machine always uses one.
+#ifndef INITDIAG_CSTATISTICS_H
+#define INITDIAG_CSTATISTICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Partial sums of one chunk; combined by the caller in chunk order. `shifted_*` are sums of
+/// (x − K) for the blob's shift K, `squares` = Σx², `variance_sum` = Σ_j Var_n(x[·, j]).
+typedef struct {
+    ptrdiff_t finite;
+    ptrdiff_t zeros;
+    ptrdiff_t nonfinite;
+    double shifted_sum;
+    double shifted_squares;
+    double abs_sum;
+    double squares;
+    double minimum;
+    double maximum;
+    double variance_sum;
+} idg_partial;
+
+/// Per-column scratch of `idg_columns`, indexed by the column j of the samples × per_sample
+/// matrix (chunks own disjoint column ranges). The `relu_*` arrays are only touched when the
+/// kernel also takes the statistics of max(x, 0).
+typedef struct {
+    float *sum;
+    float *squares;
+    float *maximum;
+    double *column_sum;
+    double *column_squares;
+    uint8_t *alive;
+    float *relu_sum;
+    float *relu_squares;
+    double *relu_column_sum;
+    double *relu_column_squares;
+} idg_column_scratch;
+
+/// An empty partial (min +inf, max −inf).
+idg_partial idg_partial_empty(void);
+
+/// Statistics of x[lo..<hi] added to *p. Returns 0 (and leaves *p unusable) when a value is not
+/// finite or a Float partial overflowed: the caller redoes the range exactly in Double.
+int idg_flat(const float *x, ptrdiff_t lo, ptrdiff_t hi, double shift, idg_partial *p);
+
+/// Statistics of the columns lo..<hi of the samples × per_sample matrix at `base`, with the
+/// per-column batch variance (into p->variance_sum) and alive flags (column max > 0). With
+/// `relu` non-null, the same for y = max(x, 0) into *relu (its shift `relu_shift`; its min, max,
+/// zero count derived from x's; its alive flags equal x's). With `relu_out` non-null (and only
+/// after the statistics succeeded) y is written there, rows × columns lo..<hi, as Caffe's ReLU
+/// with slope 0 gives it (relu_out may equal base). Returns 0 when a value is not finite; then
+/// nothing has been written.
+int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi, double shift,
+                const idg_column_scratch *scratch, idg_partial *p, idg_partial *relu, double relu_shift,
+                float *relu_out);
+
+/// Caffe's ReLU backward with slope 0, dx = dy·[y > 0], over lo..<hi, taking the statistics of
+/// dy into *pdy and of dx into *pdx in the same pass (dx may equal dy). Works in blocks; returns
+/// the index where it stopped: hi, or the start of the first block holding a value that is not
+/// finite — everything before it is written and counted, the rest is the caller's.
+ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi,
+                          double shift_dy, double shift_dx, idg_partial *pdy, idg_partial *pdx);
+
+/// The kernel copy in use: 2 = AVX2+FMA, 0 = baseline.
+int idg_isa(void);
+/// Forces the baseline copy (isa 0) or the best the CPU has (any other value); for tests and
+/// benchmarks. Returns the copy now in use.
+int idg_set_isa(int isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,373 @@
+// The statistics kernels, included twice by statistics.cpp: once per instruction set, inside the
+// namespace IDG_NS. Vector types and constants come from statistics.cpp.
+//
+// Accuracy (the same scheme as documented on BlobStatistics): every Float accumulator adds at
+// most TERMS values before it is promoted to Double, and adds values shifted close to their own
+// mean (a block's mean in the flat pass, the column's first sample in the batch pass), so
+// nothing cancels; the Double stages move the sums to the blob's shift K exactly in algebra.
+
+namespace IDG_NS {
+
+static inline __attribute__((always_inline)) v8f load(const float *p) { return *(const v8fu *)p; }
+static inline __attribute__((always_inline)) void store(float *p, v8f v) { *(v8fu *)p = v; }
+static inline __attribute__((always_inline)) v8f splat(float x) { return v8f{} + x; }
+static inline __attribute__((always_inline)) v8f vabs(v8f x) { return (v8f)((v8i)x & 0x7fffffff); }
+// Compare-and-select (minps/maxps); NaN never reaches the fast paths.
+static inline __attribute__((always_inline)) v8f vmin(v8f a, v8f b) { return a < b ? a : b; }
+static inline __attribute__((always_inline)) v8f vmax(v8f a, v8f b) { return a > b ? a : b; }
+// Caffe's ReLU with slope 0 for finite x: x < 0 → +0, otherwise x (−0 stays −0).
+static inline __attribute__((always_inline)) v8f vrelu(v8f x) { return x < 0.0f ? v8f{} : x; }
+static inline __attribute__((always_inline)) double hsum(v8f v) {
+    double s = 0;
+    for (int l = 0; l < W; l++) s += (double)v[l];
+    return s;
+}
+static inline __attribute__((always_inline)) int64_t isum(v8i v) {
+    int64_t s = 0;
+    for (int l = 0; l < W; l++) s += v[l];
+    return s;
+}
+static inline __attribute__((always_inline)) float relu1(float x) { return x < 0.0f ? 0.0f : x; }
+
+/// Flat statistics of x[lo..<hi] (see idg_flat).
+static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partial *p) {
+    const int64_t block = W * TERMS;
+    v8f mn = splat(INFINITY), mx = splat(-INFINITY);
+    float mnTail = INFINITY, mxTail = -INFINITY;
+    for (int64_t i = lo; i < hi;) {
+        const int64_t end = i + block < hi ? i + block : hi;
+        const int64_t vend = i + (end - i) / W * W;
+        // The block's shift: its first value plus the Float mean of the differences from it
+        // (a constant block gets exactly its value, and a spread of exactly 0).
+        const float first = x[i];
+        const v8f vf = splat(first);
+        v8f tot{};
+        int64_t k = i;
+        for (; k < vend; k += W) tot += load(x + k) - vf;
+        double blockSum = hsum(tot);
+        for (; k < end; k++) blockSum += (double)x[k] - (double)first;
+        const double count = (double)(end - i);
+        const float m = first + (float)(blockSum / count);
+        if (!std::isfinite(m) || !std::isfinite(blockSum)) return 0;
+        const v8f vm = splat(m);
+        v8f s1{}, s2{}, ab{};
+        v8i z{};
+        for (k = i; k < vend; k += W) {
+            const v8f v = load(x + k), d = v - vm;
+            s1 += d;
+            s2 += d * d;
+            ab += vabs(v);
+            mn = vmin(v, mn);
+            mx = vmax(v, mx);
+            z -= (v8i)(v == 0.0f);
+        }
+        double d1 = hsum(s1), d2 = hsum(s2), a = hsum(ab);
+        int64_t zeros = isum(z);
+        const double md = m;
+        for (; k < end; k++) {
+            const float v = x[k];
+            const double d = (double)v - md;
+            d1 += d; d2 += d * d; a += std::fabs((double)v);
+            if (v < mnTail) mnTail = v;
+            if (v > mxTail) mxTail = v;
+            if (v == 0.0f) zeros++;
+        }
+        if (!std::isfinite(d2) || !std::isfinite(a)) return 0;
+        const double e = md - shift;
+        p->shifted_sum += d1 + count * e;
+        p->shifted_squares += d2 + 2 * e * d1 + count * e * e;
+        p->squares += d2 + 2 * md * d1 + count * md * md;
+        p->abs_sum += a;
+        p->finite += end - i;
+        p->zeros += zeros;
+        i = end;
+    }
+    for (int l = 0; l < W; l++) {
+        if ((double)mn[l] < p->minimum) p->minimum = mn[l];
+        if ((double)mx[l] > p->maximum) p->maximum = mx[l];
+    }
+    if ((double)mnTail < p->minimum) p->minimum = mnTail;
+    if ((double)mxTail > p->maximum) p->maximum = mxTail;
+    return 1;
+}
+
+/// One row's columns past the last full vector, scalar, into the same accumulators.
+template <bool Relu>
+static inline __attribute__((always_inline)) void columnTail(const float *row, const float *base, int64_t from, int64_t to,
+                              const idg_column_scratch *s, double &absTotal, float &mnTail,
+                              int64_t &zeros, int64_t &nonPositive, bool &bad) {
+    for (int64_t j = from; j < to; j++) {
+        const float x = row[j];
+        if (!std::isfinite(x)) bad = true;
+        const float d = x - base[j];
+        s->sum[j] += d;
+        s->squares[j] += d * d;
+        if (x > s->maximum[j]) s->maximum[j] = x;
+        absTotal += std::fabs((double)x);
+        if (x < mnTail) mnTail = x;
+        if (x == 0.0f) zeros++;
+        if (Relu) {
+            const float dy = relu1(x) - relu1(base[j]);
+            s->relu_sum[j] += dy;
+            s->relu_squares[j] += dy * dy;
+            if (x <= 0.0f) nonPositive++;
+        }
+    }
+}
+
+/// Batch-pass statistics of columns lo..<hi (see idg_columns). Rows are streamed in order, four at
+/// a time; the per-column Float sums of d = x − K_j (K_j = x[0, j]) and d² and the column maxima
+/// live in cache-resident scratch and are promoted to Double every TERMS rows.
+template <bool Relu>
+static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, int64_t hi, double shift,
+                   const idg_column_scratch *s, idg_partial *p, idg_partial *rp, double rshift, float *rout) {
+    const int64_t vhi = lo + (hi - lo) / W * W;
+    for (int64_t j = lo; j < hi; j++) {
+        s->column_sum[j] = 0; s->column_squares[j] = 0; s->maximum[j] = -INFINITY;
+        if (Relu) { s->relu_column_sum[j] = 0; s->relu_column_squares[j] = 0; }
+    }
+    v8f mn = splat(INFINITY);
+    float mnTail = INFINITY;
+    double absTotal = 0;
+    int64_t zeroTotal = 0, nonPositiveTotal = 0;
+    bool bad = false;
+    // Each Float lane of Σ|x| and of the counters gets at most 16 additions of 4-value sums.
+    const int64_t quadBlock = W * TERMS / 4;
+    for (int64_t r0 = 0; r0 < samples;) {
+        const int64_t r1 = r0 + TERMS < samples ? r0 + TERMS : samples;
+        for (int64_t j = lo; j < hi; j++) {
+            s->sum[j] = 0; s->squares[j] = 0;
+            if (Relu) { s->relu_sum[j] = 0; s->relu_squares[j] = 0; }
+        }
+        int64_t n = r0;
+        for (; n + 4 <= r1; n += 4) {
+            const float *row0 = base + n * per, *row1 = row0 + per, *row2 = row1 + per, *row3 = row2 + per;
+            for (int64_t jb = lo; jb < vhi;) {
+                const int64_t je = jb + quadBlock < vhi ? jb + quadBlock : vhi;
+                v8f ab{}, check{};
+                v8i z{}, le{};
+                for (int64_t j = jb; j < je; j += W) {
+                    const v8f x0 = load(row0 + j), x1 = load(row1 + j), x2 = load(row2 + j), x3 = load(row3 + j);
+                    const v8f k = load(base + j);
+                    const v8f d0 = x0 - k, d1 = x1 - k, d2 = x2 - k, d3 = x3 - k;
+                    store(s->sum + j, load(s->sum + j) + ((d0 + d1) + (d2 + d3)));
+                    store(s->squares + j, load(s->squares + j) + ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)));
+                    const v8f hi4 = vmax(vmax(x1, x0), vmax(x3, x2));
+                    store(s->maximum + j, vmax(hi4, load(s->maximum + j)));
+                    ab += (vabs(x0) + vabs(x1)) + (vabs(x2) + vabs(x3));
+                    mn = vmin(vmin(vmin(x1, x0), vmin(x3, x2)), mn);
+                    z -= ((v8i)(x0 == 0.0f) + (v8i)(x1 == 0.0f)) + ((v8i)(x2 == 0.0f) + (v8i)(x3 == 0.0f));
+                    // Non-finite values make x − x NaN; a NaN check lane stays NaN.
+                    check += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3);
+                    if (Relu) {
+                        const v8f ky = vrelu(k);
+                        const v8f e0 = vrelu(x0) - ky, e1 = vrelu(x1) - ky, e2 = vrelu(x2) - ky, e3 = vrelu(x3) - ky;
+                        store(s->relu_sum + j, load(s->relu_sum + j) + ((e0 + e1) + (e2 + e3)));
+                        store(s->relu_squares + j,
+                              load(s->relu_squares + j) + ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)));
+                        le -= ((v8i)(x0 <= 0.0f) + (v8i)(x1 <= 0.0f)) + ((v8i)(x2 <= 0.0f) + (v8i)(x3 <= 0.0f));
+                    }
+                }
+                absTotal += hsum(ab) + hsum(check);
+                zeroTotal += isum(z);
+                nonPositiveTotal += isum(le);
+                jb = je;
+            }
+            for (int r = 0; r < 4; r++)
+                columnTail<Relu>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
+                                 nonPositiveTotal, bad);
+        }
+        for (; n < r1; n++) {
+            const float *row = base + n * per;
+            for (int64_t jb = lo; jb < vhi;) {
+                const int64_t je = jb + W * TERMS < vhi ? jb + W * TERMS : vhi;
+                v8f ab{}, check{};
+                v8i z{}, le{};
+                for (int64_t j = jb; j < je; j += W) {
+                    const v8f x = load(row + j), k = load(base + j);
+                    const v8f d = x - k;
+                    store(s->sum + j, load(s->sum + j) + d);
+                    store(s->squares + j, load(s->squares + j) + d * d);
+                    store(s->maximum + j, vmax(x, load(s->maximum + j)));
+                    ab += vabs(x);
+                    mn = vmin(x, mn);
+                    z -= (v8i)(x == 0.0f);
+                    check += x - x;
+                    if (Relu) {
+                        const v8f e = vrelu(x) - vrelu(k);
+                        store(s->relu_sum + j, load(s->relu_sum + j) + e);
+                        store(s->relu_squares + j, load(s->relu_squares + j) + e * e);
+                        le -= (v8i)(x <= 0.0f);
+                    }
+                }
+                absTotal += hsum(ab) + hsum(check);
+                zeroTotal += isum(z);
+                nonPositiveTotal += isum(le);
+                jb = je;
+            }
+            columnTail<Relu>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad);
+        }
+        for (int64_t j = lo; j < hi; j++) {
+            s->column_sum[j] += (double)s->sum[j];
+            s->column_squares[j] += (double)s->squares[j];
+            if (Relu) {
+                s->relu_column_sum[j] += (double)s->relu_sum[j];
+                s->relu_column_squares[j] += (double)s->relu_squares[j];
+            }
+        }
+        r0 = r1;
+    }
+    if (bad || !std::isfinite(absTotal)) return 0;
+    const double nd = (double)samples, inverseN = 1 / nd;
+    double maximum = -INFINITY;
+    for (int64_t j = lo; j < hi; j++) {
+        const double c1 = s->column_sum[j], c2 = s->column_squares[j];
+        if (!std::isfinite(c2)) return 0;
+        const double k = base[j], e = k - shift;
+        p->shifted_sum += c1 + nd * e;
+        p->shifted_squares += c2 + 2 * e * c1 + nd * e * e;
+        p->squares += c2 + 2 * k * c1 + nd * k * k;
+        const double v = (c2 - c1 * c1 * inverseN) * inverseN;
+        p->variance_sum += v > 0 ? v : 0;
+        const float columnMax = s->maximum[j];
+        s->alive[j] = columnMax > 0.0f ? 1 : 0;
+        if ((double)columnMax > maximum) maximum = columnMax;
+        if (Relu) {
+            const double y1 = s->relu_column_sum[j], y2 = s->relu_column_squares[j];
+            if (!std::isfinite(y2)) return 0;
+            const double ky = relu1(base[j]), ey = ky - rshift;
+            rp->shifted_sum += y1 + nd * ey;
+            rp->shifted_squares += y2 + 2 * ey * y1 + nd * ey * ey;
+            rp->squares += y2 + 2 * ky * y1 + nd * ky * ky;
+            // Σ|y| = Σy for y ≥ 0.
+            rp->abs_sum += y1 + nd * ky;
+            const double w = (y2 - y1 * y1 * inverseN) * inverseN;
+            rp->variance_sum += w > 0 ? w : 0;
+        }
+    }
+    double minimum = mnTail;
+    for (int l = 0; l < W; l++)
+        if ((double)mn[l] < minimum) minimum = mn[l];
+    const int64_t count = samples * (hi - lo);
+    if (maximum > p->maximum) p->maximum = maximum;
+    if (minimum < p->minimum) p->minimum = minimum;
+    p->abs_sum += absTotal;
+    p->zeros += zeroTotal;
+    p->finite += count;
+    if (Relu) {
+        // y = max(x, 0): its extremes follow from x's, its zeros are the x ≤ 0.
+        const double ymax = maximum > 0 ? maximum : 0, ymin = minimum > 0 ? minimum : 0;
+        if (ymax > rp->maximum) rp->maximum = ymax;
+        if (ymin < rp->minimum) rp->minimum = ymin;
+        rp->zeros += nonPositiveTotal;
+        rp->finite += count;
+        if (rout) {
+            for (int64_t n = 0; n < samples; n++) {
+                const float *row = base + n * per;
+                float *out = rout + n * per;
+                int64_t j = lo;
+                for (; j < vhi; j += W) store(out + j, vrelu(load(row + j)));
+                for (; j < hi; j++) out[j] = relu1(row[j]);
+            }
+        }
+    }
+    return 1;
+}
+
+/// ReLU backward with statistics of dy and dx (see idg_relu_backward).
+static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t lo, int64_t hi, double shiftA,
+                            double shiftB, idg_partial *pa, idg_partial *pb) {
+    const int64_t block = W * TERMS;
+    const v8f one = splat(1.0f);
+    v8f mnA = splat(INFINITY), mxA = splat(-INFINITY), mnB = splat(INFINITY), mxB = splat(-INFINITY);
+    float mnTailA = INFINITY, mxTailA = -INFINITY, mnTailB = INFINITY, mxTailB = -INFINITY;
+    int64_t i = lo;
+    while (i < hi) {
+        const int64_t end = i + block < hi ? i + block : hi;
+        const int64_t vend = i + (end - i) / W * W;
+        const float firstA = dy[i], firstB = dy[i] * (y[i] > 0.0f ? 1.0f : 0.0f);
+        const v8f fa = splat(firstA), fb = splat(firstB);
+        // The block is only written once it is known to be safe for Float sums: every value
+        // finite and |dy| ≤ 1e18, so |d| ≤ 2e18 and 64 squares stay below FLT_MAX (2.6e38 <
+        // 3.4e38). Otherwise the caller takes over from this block, dy still intact.
+        v8f ta{}, tb{}, big{};
+        int64_t k = i;
+        for (; k < vend; k += W) {
+            const v8f a = load(dy + k), b = a * (load(y + k) > 0.0f ? one : v8f{});
+            ta += a - fa;
+            tb += b - fb;
+            big = vmax(vabs(a), big);
+        }
+        double sumA = hsum(ta), sumB = hsum(tb);
+        float largest = 0;
+        for (int l = 0; l < W; l++) largest = big[l] > largest ? big[l] : largest;
+        for (; k < end; k++) {
+            const float a = dy[k], b = a * (y[k] > 0.0f ? 1.0f : 0.0f);
+            sumA += (double)a - (double)firstA;
+            sumB += (double)b - (double)firstB;
+            if (!(std::fabs(a) <= largest)) largest = std::fabs(a);
+        }
+        const double count = (double)(end - i);
+        const float ma = firstA + (float)(sumA / count), mb = firstB + (float)(sumB / count);
+        if (!std::isfinite(ma) || !std::isfinite(sumA) || !std::isfinite(mb) || !std::isfinite(sumB) ||
+            !(largest <= 1e18f))
+            break;
+        const v8f vma = splat(ma), vmb = splat(mb);
+        v8f a1{}, a2{}, aa{}, b1{}, b2{}, bb{};
+        v8i za{}, zb{};
+        for (k = i; k < vend; k += W) {
+            const v8f a = load(dy + k), b = a * (load(y + k) > 0.0f ? one : v8f{});
+            const v8f da = a - vma, db = b - vmb;
+            a1 += da; a2 += da * da; aa += vabs(a);
+            b1 += db; b2 += db * db; bb += vabs(b);
+            mnA = vmin(a, mnA); mxA = vmax(a, mxA);
+            mnB = vmin(b, mnB); mxB = vmax(b, mxB);
+            za -= (v8i)(a == 0.0f);
+            zb -= (v8i)(b == 0.0f);
+            store(dx + k, b);
+        }
+        double sa1 = hsum(a1), sa2 = hsum(a2), saa = hsum(aa), sb1 = hsum(b1), sb2 = hsum(b2), sbb = hsum(bb);
+        int64_t zerosA = isum(za), zerosB = isum(zb);
+        const double mda = ma, mdb = mb;
+        for (; k < end; k++) {
+            const float a = dy[k], b = a * (y[k] > 0.0f ? 1.0f : 0.0f);
+            const double da = (double)a - mda, db = (double)b - mdb;
+            sa1 += da; sa2 += da * da; saa += std::fabs((double)a);
+            sb1 += db; sb2 += db * db; sbb += std::fabs((double)b);
+            if (a < mnTailA) mnTailA = a;
+            if (a > mxTailA) mxTailA = a;
+            if (b < mnTailB) mnTailB = b;
+            if (b > mxTailB) mxTailB = b;
+            if (a == 0.0f) zerosA++;
+            if (b == 0.0f) zerosB++;
+            dx[k] = b;
+        }
+        const double ea = mda - shiftA, eb = mdb - shiftB;
+        pa->shifted_sum += sa1 + count * ea;
+        pa->shifted_squares += sa2 + 2 * ea * sa1 + count * ea * ea;
+        pa->squares += sa2 + 2 * mda * sa1 + count * mda * mda;
+        pa->abs_sum += saa;
+        pa->finite += end - i;
+        pa->zeros += zerosA;
+        pb->shifted_sum += sb1 + count * eb;
+        pb->shifted_squares += sb2 + 2 * eb * sb1 + count * eb * eb;
+        pb->squares += sb2 + 2 * mdb * sb1 + count * mdb * mdb;
+        pb->abs_sum += sbb;
+        pb->finite += end - i;
+        pb->zeros += zerosB;
+        i = end;
+    }
+    for (int l = 0; l < W; l++) {
+        if ((double)mnA[l] < pa->minimum) pa->minimum = mnA[l];
+        if ((double)mxA[l] > pa->maximum) pa->maximum = mxA[l];
+        if ((double)mnB[l] < pb->minimum) pb->minimum = mnB[l];
+        if ((double)mxB[l] > pb->maximum) pb->maximum = mxB[l];
+    }
+    if ((double)mnTailA < pa->minimum) pa->minimum = mnTailA;
+    if ((double)mxTailA > pa->maximum) pa->maximum = mxTailA;
+    if ((double)mnTailB < pb->minimum) pb->minimum = mnTailB;
+    if ((double)mxTailB > pb->maximum) pb->maximum = mxTailB;
+    return i;
+}
+
+}  // namespace IDG_NS

@@ -1,0 +1,93 @@
+// Dispatch of the statistics kernels (kernels.h) between a baseline x86-64 copy and an AVX2+FMA
+// copy, chosen once at run time. On other architectures only the baseline copy is built.
+#include "CStatistics.h"
+
+// The baseline copy passes 32-byte vectors between its own inlined helpers only.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+
+namespace {
+constexpr int W = 8;       // Float lanes per vector (one AVX register, two SSE registers)
+constexpr int TERMS = 64;  // values per Float accumulator lane before promotion to Double
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4)));
+}  // namespace
+
+#define IDG_NS idg_base
+#include "kernels.h"
+#undef IDG_NS
+
+#if defined(__x86_64__)
+#define IDG_HAVE_AVX2 1
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define IDG_NS idg_avx2
+#include "kernels.h"
+#undef IDG_NS
+#pragma clang attribute pop
+#endif
+
+namespace {
+int detectISA() {
+#if IDG_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+    return 0;
+}
+const int bestISA = detectISA();
+std::atomic<int> currentISA{bestISA};
+}  // namespace
+
+extern "C" {
+
+idg_partial idg_partial_empty(void) {
+    idg_partial p{};
+    p.minimum = INFINITY;
+    p.maximum = -INFINITY;
+    return p;
+}
+
+int idg_isa(void) { return currentISA.load(std::memory_order_relaxed); }
+
+int idg_set_isa(int isa) {
+    currentISA.store(isa == 0 ? 0 : bestISA, std::memory_order_relaxed);
+    return idg_isa();
+}
+
+int idg_flat(const float *x, ptrdiff_t lo, ptrdiff_t hi, double shift, idg_partial *p) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2) return idg_avx2::flat(x, lo, hi, shift, p);
+#endif
+    return idg_base::flat(x, lo, hi, shift, p);
+}
+
+int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi, double shift,
+                const idg_column_scratch *scratch, idg_partial *p, idg_partial *relu, double relu_shift,
+                float *relu_out) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2) {
+        return relu ? idg_avx2::columns<true>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,
+                                              relu_out)
+                    : idg_avx2::columns<false>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,
+                                               relu_out);
+    }
+#endif
+    return relu ? idg_base::columns<true>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,
+                                          relu_out)
+                : idg_base::columns<false>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,
+                                           relu_out);
+}
+
+ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi, double shift_dy,
+                          double shift_dx, idg_partial *pdy, idg_partial *pdx) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2) return idg_avx2::reluBackward(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx);
+#endif
+    return idg_base::reluBackward(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx);
+}
+
+}  // extern "C"
