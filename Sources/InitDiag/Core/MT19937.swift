@@ -15,6 +15,18 @@ public struct MT19937: Sendable {
         index = 624
     }
 
+    /// The whole generator state: the 624 state words, then the position in them (0…624). A
+    /// generator rebuilt from it continues exactly where this one is.
+    public var stateWords: [UInt32] { state + [UInt32(index)] }
+
+    /// A generator at a saved `stateWords`; nil when the array is not 625 words or the position
+    /// is beyond 624.
+    public init?(stateWords words: [UInt32]) {
+        guard words.count == 625, words[624] <= 624 else { return nil }
+        state = Array(words.prefix(624))
+        index = Int(words[624])
+    }
+
     /// One raw 32-bit output (Caffe's `caffe_rng_rand()`).
     public mutating func next() -> UInt32 {
         if index >= 624 { twist() }

@@ -478,7 +478,8 @@ public final class Trainer {
         let history = solver.history.map { CaffeSnapshotBlob(shape: $0.shape, values: $0.dataArray) }
         try CaffeSnapshot.writeSolverState(CaffeSolverState(iter: solver.iter, learnedNet: base + ".caffemodel.h5",
                                                             currentStep: solver.currentStep, history: history,
-                                                            resumeCounters: resumeCounters()),
+                                                            resumeCounters: resumeCounters(),
+                                                            generatorState: rng.engine.stateWords),
                                            to: base + ".solverstate.h5")
         log("Snapshotting to HDF5 file \(base).caffemodel.h5")
     }
@@ -497,7 +498,7 @@ public final class Trainer {
         }
         try solver.restore(iter: state.iter, currentStep: state.currentStep, history: history)
         log("Resuming from \(path) at iteration \(state.iter)")
-        try restoreCounters(state.resumeCounters, path: path)
+        try restoreCounters(state.resumeCounters, generatorState: state.generatorState, path: path)
     }
 
     // MARK: Exact resume
@@ -505,7 +506,8 @@ public final class Trainer {
     /// Caffe restores weights, history, iter and current_step only: its data layers start again
     /// at the first record and its generator at the seed, so a resumed run leaves the
     /// uninterrupted trajectory. initdiag also saves how many records each feeder has handed out
-    /// and how many draws the run's generator has given, and replays both on resume; the
+    /// and the run generator's state (and how many draws it has given), restores the generator and
+    /// replays the data positions on resume; the
     /// trajectory (losses, weights) is then bit-identical to the uninterrupted run's.
     private var feeders: [(key: String, feeder: DataFeeder)] {
         var out: [(key: String, feeder: DataFeeder)] = []
@@ -540,8 +542,8 @@ public final class Trainer {
         return counters
     }
 
-    private func restoreCounters(_ counters: [String: Int64], path: String) throws {
-        guard !counters.isEmpty else {
+    private func restoreCounters(_ counters: [String: Int64], generatorState: [UInt32]?, path: String) throws {
+        guard !counters.isEmpty || generatorState != nil else {
             log("\(path) has no data positions or generator state (a Caffe solver state): data and random draws start over")
             return
         }
@@ -557,8 +559,16 @@ public final class Trainer {
         }
         if let draws = counters["generator_draws"] {
             guard draws >= 0 else { throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/generator_draws is negative (\(draws))") }
-            for _ in 0..<draws { _ = rng.next() }
+            if let words = generatorState, let saved = MT19937(stateWords: words) {
+                // The saved state: O(1), where replaying the draws costs O(iterations).
+                rng.engine = saved
+            } else {
+                // A state written before the generator itself was saved: replay its draws.
+                for _ in 0..<draws { _ = rng.next() }
+            }
             generatorDraws = draws
+        } else if let words = generatorState, let saved = MT19937(stateWords: words) {
+            rng.engine = saved
         }
         if let next = counters["generator_next"] {
             var copy = rng.engine

@@ -33,14 +33,18 @@ public struct CaffeSolverState: Sendable, Equatable {
     /// generator's draw count): int64 scalars in the group `initdiag`, which Caffe never reads.
     /// Empty for a state Caffe wrote.
     public var resumeCounters: [String: Int64]
+    /// The run generator's state (`MT19937.stateWords`), dataset `initdiag/generator_state`
+    /// (int64 × 625); nil when absent (a Caffe state, or one written before it was saved).
+    public var generatorState: [UInt32]?
 
     public init(iter: Int, learnedNet: String, currentStep: Int, history: [CaffeSnapshotBlob],
-                resumeCounters: [String: Int64] = [:]) {
+                resumeCounters: [String: Int64] = [:], generatorState: [UInt32]? = nil) {
         self.iter = iter
         self.learnedNet = learnedNet
         self.currentStep = currentStep
         self.history = history
         self.resumeCounters = resumeCounters
+        self.generatorState = generatorState
     }
 }
 
@@ -128,11 +132,15 @@ public enum CaffeSnapshot {
                     try history.createFloatDataset(String(i), shape: blob.shape, values: $0)
                 }
             }
-            if !state.resumeCounters.isEmpty {
+            if !state.resumeCounters.isEmpty || state.generatorState != nil {
                 let extras = try file.createGroup(resumeGroup)
                 for (name, value) in state.resumeCounters.sorted(by: { $0.key < $1.key }) {
                     let dataset = try extras.createExtendibleDataset(name, type: .int64, chunk: 1)
                     try [value].withUnsafeBufferPointer { try dataset.append(int64s: $0, at: 0) }
+                }
+                if let words = state.generatorState {
+                    let dataset = try extras.createExtendibleDataset(generatorStateName, type: .int64, chunk: words.count)
+                    try words.map(Int64.init).withUnsafeBufferPointer { try dataset.append(int64s: $0, at: 0) }
                 }
             }
         }
@@ -163,9 +171,19 @@ public enum CaffeSnapshot {
                 i += 1
             }
             var counters: [String: Int64] = [:]
+            var generator: [UInt32]?
             if try file.hasChild(resumeGroup), try file.childKind(resumeGroup) == .group {
                 let extras = try file.openGroup(resumeGroup)
                 for name in try extras.childNames() {
+                    if name == generatorStateName {
+                        let words = try extras.openDataset(name).readInt64s().values
+                        guard words.allSatisfy({ (0...Int64(UInt32.max)).contains($0) }),
+                              let g = MT19937(stateWords: words.map { UInt32($0) }) else {
+                            throw InputError("\(path): '\(resumeGroup)/\(name)' is not a generator state (625 words, the last ≤ 624)")
+                        }
+                        generator = g.stateWords
+                        continue
+                    }
                     guard let value = try extras.openDataset(name).readInt64s().values.first else {
                         throw InputError("\(path): '\(resumeGroup)/\(name)' is empty")
                     }
@@ -173,7 +191,7 @@ public enum CaffeSnapshot {
                 }
             }
             return CaffeSolverState(iter: iter, learnedNet: learned, currentStep: step, history: blobs,
-                                    resumeCounters: counters)
+                                    resumeCounters: counters, generatorState: generator)
         } catch let error as HDF5Error {
             throw InputError("\(path): damaged Caffe HDF5 solver state (\(error.description))")
         }
@@ -181,6 +199,8 @@ public enum CaffeSnapshot {
 
     /// The group of a `.solverstate.h5` holding `CaffeSolverState.resumeCounters`.
     public static let resumeGroup = "initdiag"
+    /// The dataset in `resumeGroup` holding `CaffeSolverState.generatorState`.
+    public static let generatorStateName = "generator_state"
 
     // MARK: - helpers
 

@@ -99,6 +99,8 @@ import Testing
         let train = try Trainer(setup: setup, options: TrainingOptions())
         let dropoutCount = Int64(try #require(train.trainNet.blob(named: "conv1")).count)
         #expect(state.resumeCounters["generator_draws"] == 3 * dropoutCount)
+        // … and the generator itself (624 words and the position), restored without replaying.
+        #expect(state.generatorState != nil && state.generatorState?.count == 625)
         if variant == "input" {
             #expect(state.resumeCounters["train_input_records"] == Int64(3 * 4))
             #expect(state.resumeCounters["test_input_records"] == Int64(2 * 4))
@@ -149,6 +151,7 @@ import Testing
         var state = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_3.solverstate.h5")
         #expect(!state.resumeCounters.isEmpty)
         state.resumeCounters = [:]
+        state.generatorState = nil
         try CaffeSnapshot.writeSolverState(state, to: dir + "/caffe.solverstate.h5")
         var resumed = TrainingOptions()
         resumed.resumeFrom = dir + "/caffe.solverstate.h5"
@@ -157,5 +160,31 @@ import Testing
         #expect(trainer.solver.iter == 3)
         let rest = try trainer.run()
         #expect(rest.record.iterations == [3])
+    }
+
+    /// A state from before the generator itself was saved (draw count only) resumes on the same
+    /// trajectory by replaying the draws; a damaged generator state is refused with its name.
+    @Test func drawCountOnlyStateReplaysAndABadGeneratorStateIsRefused() throws {
+        let dir = try ConformanceSupport.makeTempDir("resume-draws")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let setup = try setUp(dir)
+        var straight = TrainingOptions()
+        straight.snapshotDirectory = dir + "/straight"
+        straight.iterations = 5
+        let full = try Trainer(setup: setup, options: straight).run()
+        var state = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_3.solverstate.h5")
+        state.generatorState = nil
+        try CaffeSnapshot.writeSolverState(state, to: dir + "/old.solverstate.h5")
+        var resumed = TrainingOptions()
+        resumed.resumeFrom = dir + "/old.solverstate.h5"
+        resumed.iterations = 5
+        let rest = try Trainer(setup: setup, options: resumed).run()
+        #expect(full.record.loss.suffix(2).map { Float($0).bitPattern } == rest.record.loss.map { Float($0).bitPattern })
+
+        var bad = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_3.solverstate.h5")
+        bad.generatorState = Array(repeating: 1, count: 625)   // position 1 is fine …
+        bad.generatorState![624] = 700                         // … 700 is not
+        try CaffeSnapshot.writeSolverState(bad, to: dir + "/bad.solverstate.h5")
+        #expect(throws: InputError.self) { try CaffeSnapshot.readSolverState(from: dir + "/bad.solverstate.h5") }
     }
 }
