@@ -17,6 +17,8 @@ static inline __attribute__((always_inline)) v8f vmin(v8f a, v8f b) { return a <
 static inline __attribute__((always_inline)) v8f vmax(v8f a, v8f b) { return a > b ? a : b; }
 // Caffe's ReLU with slope 0 for finite x: x < 0 → +0, otherwise x (−0 stays −0).
 static inline __attribute__((always_inline)) v8f vrelu(v8f x) { return x < 0.0f ? v8f{} : x; }
+// max(x, 0) for the statistics only: one maxps; −0 becomes +0, which no statistic tells apart.
+static inline __attribute__((always_inline)) v8f vpos(v8f x) { return x > 0.0f ? x : v8f{}; }
 static inline __attribute__((always_inline)) double hsum(v8f v) {
     double s = 0;
     for (int l = 0; l < W; l++) s += (double)v[l];
@@ -103,7 +105,7 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
         s->sum[j] += d;
         s->squares[j] += d * d;
         if (x > s->maximum[j]) s->maximum[j] = x;
-        absTotal += std::fabs((double)x);
+        if (!Relu) absTotal += std::fabs((double)x);
         if (x < mnTail) mnTail = x;
         if (x == 0.0f) zeros++;
         if (Relu) {
@@ -144,7 +146,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
             const float *row0 = base + n * per, *row1 = row0 + per, *row2 = row1 + per, *row3 = row2 + per;
             for (int64_t jb = lo; jb < vhi;) {
                 const int64_t je = jb + quadBlock < vhi ? jb + quadBlock : vhi;
-                v8f ab{}, check{};
+                v8f ab{};
                 v8i z{}, le{};
                 for (int64_t j = jb; j < je; j += W) {
                     const v8f x0 = load(row0 + j), x1 = load(row1 + j), x2 = load(row2 + j), x3 = load(row3 + j);
@@ -154,21 +156,20 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     store(s->squares + j, load(s->squares + j) + ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)));
                     const v8f hi4 = vmax(vmax(x1, x0), vmax(x3, x2));
                     store(s->maximum + j, vmax(hi4, load(s->maximum + j)));
-                    ab += (vabs(x0) + vabs(x1)) + (vabs(x2) + vabs(x3));
+                    // (With the ReLU, Σ|x| = 2·Σmax(x, 0) − Σx comes from the sums instead.)
+                    if (!Relu) ab += (vabs(x0) + vabs(x1)) + (vabs(x2) + vabs(x3));
                     mn = vmin(vmin(vmin(x1, x0), vmin(x3, x2)), mn);
                     z -= ((v8i)(x0 == 0.0f) + (v8i)(x1 == 0.0f)) + ((v8i)(x2 == 0.0f) + (v8i)(x3 == 0.0f));
-                    // Non-finite values make x − x NaN; a NaN check lane stays NaN.
-                    check += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3);
                     if (Relu) {
-                        const v8f ky = vrelu(k);
-                        const v8f e0 = vrelu(x0) - ky, e1 = vrelu(x1) - ky, e2 = vrelu(x2) - ky, e3 = vrelu(x3) - ky;
+                        const v8f ky = vpos(k);
+                        const v8f e0 = vpos(x0) - ky, e1 = vpos(x1) - ky, e2 = vpos(x2) - ky, e3 = vpos(x3) - ky;
                         store(s->relu_sum + j, load(s->relu_sum + j) + ((e0 + e1) + (e2 + e3)));
                         store(s->relu_squares + j,
                               load(s->relu_squares + j) + ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)));
                         le -= ((v8i)(x0 <= 0.0f) + (v8i)(x1 <= 0.0f)) + ((v8i)(x2 <= 0.0f) + (v8i)(x3 <= 0.0f));
                     }
                 }
-                absTotal += hsum(ab) + hsum(check);
+                absTotal += hsum(ab);
                 zeroTotal += isum(z);
                 nonPositiveTotal += isum(le);
                 jb = je;
@@ -181,7 +182,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
             const float *row = base + n * per;
             for (int64_t jb = lo; jb < vhi;) {
                 const int64_t je = jb + W * TERMS < vhi ? jb + W * TERMS : vhi;
-                v8f ab{}, check{};
+                v8f ab{};
                 v8i z{}, le{};
                 for (int64_t j = jb; j < je; j += W) {
                     const v8f x = load(row + j), k = load(base + j);
@@ -189,18 +190,17 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     store(s->sum + j, load(s->sum + j) + d);
                     store(s->squares + j, load(s->squares + j) + d * d);
                     store(s->maximum + j, vmax(x, load(s->maximum + j)));
-                    ab += vabs(x);
+                    if (!Relu) ab += vabs(x);
                     mn = vmin(x, mn);
                     z -= (v8i)(x == 0.0f);
-                    check += x - x;
                     if (Relu) {
-                        const v8f e = vrelu(x) - vrelu(k);
+                        const v8f e = vpos(x) - vpos(k);
                         store(s->relu_sum + j, load(s->relu_sum + j) + e);
                         store(s->relu_squares + j, load(s->relu_squares + j) + e * e);
                         le -= (v8i)(x <= 0.0f);
                     }
                 }
-                absTotal += hsum(ab) + hsum(check);
+                absTotal += hsum(ab);
                 zeroTotal += isum(z);
                 nonPositiveTotal += isum(le);
                 jb = je;
@@ -217,9 +217,11 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
         }
         r0 = r1;
     }
+    // A value that is not finite makes its column's Σd² NaN or ∞ (checked below).
     if (bad || !std::isfinite(absTotal)) return 0;
     const double nd = (double)samples, inverseN = 1 / nd;
     double maximum = -INFINITY;
+    double sumX = 0, sumY = 0;  // Σx and Σmax(x, 0), for Σ|x| with the ReLU
     for (int64_t j = lo; j < hi; j++) {
         const double c1 = s->column_sum[j], c2 = s->column_squares[j];
         if (!std::isfinite(c2)) return 0;
@@ -227,6 +229,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
         p->shifted_sum += c1 + nd * e;
         p->shifted_squares += c2 + 2 * e * c1 + nd * e * e;
         p->squares += c2 + 2 * k * c1 + nd * k * k;
+        if (Relu) sumX += c1 + nd * k;
         const double v = (c2 - c1 * c1 * inverseN) * inverseN;
         p->variance_sum += v > 0 ? v : 0;
         const float columnMax = s->maximum[j];
@@ -241,6 +244,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
             rp->squares += y2 + 2 * ky * y1 + nd * ky * ky;
             // Σ|y| = Σy for y ≥ 0.
             rp->abs_sum += y1 + nd * ky;
+            sumY += y1 + nd * ky;
             const double w = (y2 - y1 * y1 * inverseN) * inverseN;
             rp->variance_sum += w > 0 ? w : 0;
         }
@@ -251,7 +255,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     const int64_t count = samples * (hi - lo);
     if (maximum > p->maximum) p->maximum = maximum;
     if (minimum < p->minimum) p->minimum = minimum;
-    p->abs_sum += absTotal;
+    // Σ|x| = Σx⁺ + Σx⁻ = 2·Σmax(x, 0) − Σx: no cancellation, the result is at least Σmax(x, 0).
+    p->abs_sum += Relu ? 2 * sumY - sumX : absTotal;
     p->zeros += zeroTotal;
     p->finite += count;
     if (Relu) {

@@ -1,11 +1,12 @@
 import CStatistics
 import Dispatch
 
-// Per-step cost of the probe statistics on the seed net (VGG19, CIFAR-10, batch 128: 205 M
-// elements = 822 MB per step), release build, measured by ProbeBenchmark in one run against a
-// plain Float sum of the same bytes: before 764 ms (1 thread) / 656 ms (2 threads), after 166 ms /
-// 135 ms; plain sum 56–61 ms, the bandwidth floor. Error bound ≈ 4e-6 relative (per-element batch
-// variance ≈ 4e-5 worst case), measured ~1e-10. Details: the doc comment of BlobStatistics.
+// The probes' statistics. The inner loops are the C++ kernels of Sources/CStatistics (vector
+// code compiled for the x86-64 baseline and for AVX2+FMA, picked at run time); this file splits
+// the work into fixed chunks over the threads, falls back to exact Double arithmetic where a
+// chunk holds a value that is not finite, and turns the sums into statistics. Error bound ≈ 4e-6
+// relative (per-element batch variance ≈ 4e-5 worst case), measured ~1e-10. What a step costs:
+// `initdiag bench --statistics-only` and `bench --probes alternate` (Reports/BENCHMARKS.md).
 
 /// The statistics of one blob at one step, with the names the trace uses (SPEC.md §3).
 ///
@@ -78,7 +79,9 @@ public struct BlobStats: Sendable {
 /// Determinism: the pass is split into fixed chunks (65 536 elements; for forward blobs column
 /// ranges of about 262 144 elements, see `forwardChunkElements`) whose partial sums are combined in chunk order, so the result
 /// does not depend on the thread count at all: 1 and 2 threads give bit-identical statistics.
-/// (`parallelChunks` is not used because its chunking follows the thread count.)
+/// (`parallelChunks` is not used because its chunking follows the thread count.) The baseline and
+/// AVX2 kernel copies round differently (FMA) and agree to the bound below; a machine always
+/// runs the same copy.
 ///
 /// Accuracy. Every sum is taken of values shifted close to their own mean, so nothing cancels:
 /// * flat pass (`compute`): blocks of 512 elements; the block's shift m is its first value plus
@@ -87,7 +90,7 @@ public struct BlobStats: Sendable {
 /// * batch pass (`computeForward`): per element j of a sample the shift is K_j = x[0, j] ("shifted
 ///   data" algorithm, Chan, Golub & LeVeque 1983): an element constant over the batch gets
 ///   Var_n = 0 exactly.
-/// Σd, Σd², Σ|x| are accumulated in Float SIMD lanes, each lane adding at most 64 terms (or 16
+/// Σd, Σd², Σ|x| are accumulated in Float vector lanes, each lane adding at most 64 terms (or 16
 /// four-term sums) before it is promoted to Double; blocks, columns and chunks are combined in
 /// Double with the exact shift algebra Σ(x − K) = Σd + n·e, Σ(x − K)² = Σd² + 2e·Σd + n·e²
 /// (e = m − K), so the Double stages add only ~1e-16. Error bound (u = 2⁻²⁴, recursive summation
@@ -101,22 +104,16 @@ public struct BlobStats: Sendable {
 /// A chunk holding a NaN or Inf (or a value whose Float square overflows) makes a Float sum
 /// non-finite and is recomputed by the scalar Double path, which counts and skips such values.
 ///
-/// Speed (release, AMD EPYC 2 cores shared with other jobs, `ProbeBenchmark.run(batch: 128, …)`:
-/// every record of one seed-net step, 205 M elements = 822 MB: forward tops 82 M, bottom
-/// gradients 82 M, parameters data + gradients 41 M):
-///   before (Double accumulation, 4-column strided batch pass): 764 ms/step on 1 thread, 656 ms
-///   on 2 (plain Float sum of the same bytes in the same run: 67 / 60 ms);
-///   after: 166 ms on 1 thread, 135 ms on 2 (plain sum in the same run: 56 / 61 ms), i.e.
-///   2.2–3× the memory-bandwidth floor; best seen 113 ms. The machine was loaded (load ≈ 7 on 2
-///   cores), so timings vary ±30 % between runs; ratios within a run are the reliable part.
-/// The 50 ms budget is below the floor of reading these bytes once (≈ 55–60 ms for a plain sum
-/// here); see the package report for what would remove bytes (ReLU records derived from the
-/// convolution pass).
+/// Speed: the seed net at batch 128 records 205 M values per step; an in-place ReLU is recorded
+/// inside its own pass together with the layer it shares its blob with (`computeReLUForward`,
+/// `computeReLUBackward`, used by `Probe`), so 155 M of them are read by passes the net makes
+/// anyway, and 50 M (parameters, pooled and fully connected blobs) by the statistics alone.
+/// Measured figures are in Reports/BENCHMARKS.md.
 ///
-/// Layout of the batch pass: rows (samples) are streamed in order, four at a time, over column
-/// ranges of `forwardChunkElements` elements; the per-column Float sums and maxima live in L1
-/// scratch placed 1–3 KiB away from the blob modulo 4 KiB (no 4K aliasing between the row loads
-/// and the scratch stores).
+/// Layout of the batch pass (kernels.h `columns`): rows (samples) are streamed in order, four at
+/// a time, over column ranges of `forwardChunkElements` elements; the per-column Float sums and
+/// maxima live in cache-resident scratch placed apart from the blob modulo 4 KiB (no 4K aliasing
+/// between the row loads and the scratch stores).
 public final class BlobStatistics: @unchecked Sendable {
     /// Elements per chunk: large enough that the per-chunk overhead is negligible, small enough
     /// that a 2-core machine splits mid-sized blobs.
