@@ -2,7 +2,10 @@
 // SEMANTICS.md §1.2): channels = 1, height = 2, width = 3 (int32), data = 4 (bytes),
 // label = 5 (int32), float_data = 6 (repeated float), encoded = 7 (bool).
 
-/// Encodes and decodes `Datum` records (the values of a Caffe LMDB).
+/// The Data layer's fast path for `Datum` records (the values of a Caffe LMDB): decoding straight
+/// into a reused `DataRecord`, and encoding byte-identical to Caffe's converters. The general
+/// decoder is the schema-driven `Datum.decode` (Prototxt/); the tests hold the two to the same
+/// results on the fuzz corpus.
 public enum DatumCodec {
     public enum Field {
         public static let channels = 1, height = 2, width = 3, data = 4, label = 5, floatData = 6, encoded = 7
@@ -26,38 +29,11 @@ public enum DatumCodec {
         return w.bytes
     }
 
-    /// Parses a serialized Datum. Follows protobuf's proto2 parsing rules: for a singular field the
-    /// last occurrence wins, repeated floats may be packed or not, unknown fields (and known field
-    /// numbers with an unexpected wire type, which protobuf treats as unknown) are skipped.
-    /// Throws `WireError` on truncated or malformed bytes.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Datum {
-        var datum = Datum()
-        var floats: [Float] = []
-        var dataRange: Range<Int>? = nil
-        var channels: Int32 = 0, height: Int32 = 0, width: Int32 = 0, label: Int32 = 0
-        var encoded = false
-        try parse(bytes, floats: &floats) { field, value in
-            switch field {
-            case Field.channels: channels = Int32(truncatingIfNeeded: value)
-            case Field.height: height = Int32(truncatingIfNeeded: value)
-            case Field.width: width = Int32(truncatingIfNeeded: value)
-            case Field.label: label = Int32(truncatingIfNeeded: value)
-            case Field.encoded: encoded = value != 0
-            default: break
-            }
-        } data: { dataRange = $0 }
-        datum.channels = channels; datum.height = height; datum.width = width
-        datum.label = label; datum.encoded = encoded; datum.floatData = floats
-        if let dataRange { datum.data = Array(UnsafeRawBufferPointer(rebasing: bytes[dataRange])) }
-        return datum
-    }
-
-    public static func decode(_ bytes: [UInt8]) throws -> Datum {
-        try bytes.withUnsafeBytes { try decode($0) }
-    }
-
     /// Parses a serialized Datum straight into `record`, copying the pixel bytes once (from the
-    /// serialized value into `record.bytes`) and reusing the record's storage. Sets channels,
+    /// serialized value into `record.bytes`) and reusing the record's storage. Follows protobuf's
+    /// proto2 parsing rules: for a singular field the last occurrence wins, repeated floats may be
+    /// packed or not, unknown fields (and known field numbers with an unexpected wire type, which
+    /// protobuf treats as unknown) are skipped. Sets channels,
     /// height, width, label, bytes/floats; leaves origin/index/key to the caller. Returns whether
     /// the datum is marked `encoded`. Throws `WireError` on malformed bytes.
     @discardableResult
@@ -87,7 +63,7 @@ public enum DatumCodec {
         return encoded
     }
 
-    /// The field walk shared by both decoders: varint fields go to `scalar`, the last `data`
+    /// The field walk: varint fields go to `scalar`, the last `data`
     /// payload's byte range to `data`, float_data values are appended to `floats`.
     private static func parse(_ bytes: UnsafeRawBufferPointer, floats: inout [Float],
                               scalar: (Int, UInt64) -> Void, data: (Range<Int>) -> Void) throws {

@@ -29,11 +29,11 @@ import Testing
         #expect(Array(bytes.prefix(9)) == [0x08, 0x03, 0x10, 0x20, 0x18, 0x20, 0x22, 0x80, 0x18])
         #expect(Array(bytes.suffix(2)) == [0x28, 0x06])
         #expect(bytes.count == 9 + 3072 + 2)
-        #expect(try DatumCodec.decode(bytes) == d)
+        #expect(try Datum.decode(bytes) == d)
         // Float data, negative label, encoded flag round-trip.
         var f = Datum()
         f.channels = 1; f.height = 1; f.width = 2; f.label = -5; f.floatData = [1.5, -2]; f.encoded = true
-        #expect(try DatumCodec.decode(DatumCodec.encode(f)) == f)
+        #expect(try Datum.decode(DatumCodec.encode(f)) == f)
     }
 
     @Test func readsTheLMDBWrittenByPython() throws {

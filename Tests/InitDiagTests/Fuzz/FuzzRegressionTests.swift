@@ -88,6 +88,14 @@ import Testing
                 let datum = try Datum.decode(bytes)
                 let again = try Datum.decode(datum.encode())
                 #expect(again.encode() == datum.encode(), "\(name): Datum round trip")
+                // The Data layer's fast decoder agrees with the general one.
+                let record = DataRecord()
+                let encoded = try bytes.withUnsafeBytes { try DatumCodec.decode($0, into: record) }
+                #expect(record.channels == Int(datum.channels) && record.height == Int(datum.height)
+                        && record.width == Int(datum.width) && record.label == datum.label
+                        && record.bytes == datum.data && encoded == datum.encoded
+                        && record.floats.map(\.bitPattern) == datum.floatData.map(\.bitPattern),
+                        "\(name): DatumCodec.decode(into:) differs from Datum.decode")
             }
             _ = successOrInputError("SolverState.decode(\(name))") {
                 let state = try SolverState.decode(bytes, path: name)
