@@ -31,6 +31,30 @@ static inline __attribute__((always_inline)) int64_t isum(v8i v) {
 }
 static inline __attribute__((always_inline)) float relu1(float x) { return x < 0.0f ? 0.0f : x; }
 
+/// Adds one block's sums (Σd, Σd², Σ|x| with d = x − m, its zero count) to *p, moved to the blob's
+/// shift K exactly in algebra: Σ(x − K) = Σd + n·e, Σ(x − K)² = Σd² + 2e·Σd + n·e², Σx² =
+/// Σd² + 2m·Σd + n·m², e = m − K.
+static inline __attribute__((always_inline)) void addBlock(idg_partial *p, double d1, double d2, double a,
+                                                           int64_t zeros, int64_t n, double m, double shift) {
+    const double count = (double)n, e = m - shift;
+    p->shifted_sum += d1 + count * e;
+    p->shifted_squares += d2 + 2 * e * d1 + count * e * e;
+    p->squares += d2 + 2 * m * d1 + count * m * m;
+    p->abs_sum += a;
+    p->finite += n;
+    p->zeros += zeros;
+}
+
+/// Folds vector and scalar extremes into *p.
+static inline __attribute__((always_inline)) void addExtremes(idg_partial *p, v8f mn, v8f mx, float mnTail, float mxTail) {
+    for (int l = 0; l < W; l++) {
+        if ((double)mn[l] < p->minimum) p->minimum = mn[l];
+        if ((double)mx[l] > p->maximum) p->maximum = mx[l];
+    }
+    if ((double)mnTail < p->minimum) p->minimum = mnTail;
+    if ((double)mxTail > p->maximum) p->maximum = mxTail;
+}
+
 /// Flat statistics of x[lo..<hi] (see idg_flat).
 static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partial *p) {
     const int64_t block = W * TERMS;
@@ -75,21 +99,10 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
             if (v == 0.0f) zeros++;
         }
         if (!std::isfinite(d2) || !std::isfinite(a)) return 0;
-        const double e = md - shift;
-        p->shifted_sum += d1 + count * e;
-        p->shifted_squares += d2 + 2 * e * d1 + count * e * e;
-        p->squares += d2 + 2 * md * d1 + count * md * md;
-        p->abs_sum += a;
-        p->finite += end - i;
-        p->zeros += zeros;
+        addBlock(p, d1, d2, a, zeros, end - i, md, shift);
         i = end;
     }
-    for (int l = 0; l < W; l++) {
-        if ((double)mn[l] < p->minimum) p->minimum = mn[l];
-        if ((double)mx[l] > p->maximum) p->maximum = mx[l];
-    }
-    if ((double)mnTail < p->minimum) p->minimum = mnTail;
-    if ((double)mxTail > p->maximum) p->maximum = mxTail;
+    addExtremes(p, mn, mx, mnTail, mxTail);
     return 1;
 }
 
@@ -347,31 +360,12 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
             if (b == 0.0f) zerosB++;
             dx[k] = b;
         }
-        const double ea = mda - shiftA, eb = mdb - shiftB;
-        pa->shifted_sum += sa1 + count * ea;
-        pa->shifted_squares += sa2 + 2 * ea * sa1 + count * ea * ea;
-        pa->squares += sa2 + 2 * mda * sa1 + count * mda * mda;
-        pa->abs_sum += saa;
-        pa->finite += end - i;
-        pa->zeros += zerosA;
-        pb->shifted_sum += sb1 + count * eb;
-        pb->shifted_squares += sb2 + 2 * eb * sb1 + count * eb * eb;
-        pb->squares += sb2 + 2 * mdb * sb1 + count * mdb * mdb;
-        pb->abs_sum += sbb;
-        pb->finite += end - i;
-        pb->zeros += zerosB;
+        addBlock(pa, sa1, sa2, saa, zerosA, end - i, mda, shiftA);
+        addBlock(pb, sb1, sb2, sbb, zerosB, end - i, mdb, shiftB);
         i = end;
     }
-    for (int l = 0; l < W; l++) {
-        if ((double)mnA[l] < pa->minimum) pa->minimum = mnA[l];
-        if ((double)mxA[l] > pa->maximum) pa->maximum = mxA[l];
-        if ((double)mnB[l] < pb->minimum) pb->minimum = mnB[l];
-        if ((double)mxB[l] > pb->maximum) pb->maximum = mxB[l];
-    }
-    if ((double)mnTailA < pa->minimum) pa->minimum = mnTailA;
-    if ((double)mxTailA > pa->maximum) pa->maximum = mxTailA;
-    if ((double)mnTailB < pb->minimum) pb->minimum = mnTailB;
-    if ((double)mxTailB > pb->maximum) pb->maximum = mxTailB;
+    addExtremes(pa, mnA, mxA, mnTailA, mxTailA);
+    addExtremes(pb, mnB, mxB, mnTailB, mxTailB);
     return i;
 }
 

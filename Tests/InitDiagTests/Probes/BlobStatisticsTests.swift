@@ -3,7 +3,7 @@ import Testing
 @testable import InitDiag
 
 /// Naive two-pass Double reference of every statistic, written independently of the one-pass code.
-private struct ReferenceStats {
+struct ReferenceStats {
     var mean = Double.nan, std = Double.nan, meanAbs = Double.nan, l2 = 0.0
     var min = Double.nan, max = Double.nan, zeroFraction = Double.nan, nonfinite = 0
     var betweenSampleStd = Double.nan, deadFraction = Double.nan, inputDependence = Double.nan
@@ -43,6 +43,12 @@ private struct ReferenceStats {
             if !alive { dead += 1 }
         }
         deadFraction = Double(dead) / Double(channels)
+    }
+
+    var asStats: BlobStats {
+        BlobStats(mean: mean, std: std, meanAbs: meanAbs, l2: l2, min: min, max: max, zeroFraction: zeroFraction,
+                  nonfiniteCount: nonfinite, betweenSampleStd: betweenSampleStd, deadFraction: deadFraction,
+                  inputDependence: inputDependence)
     }
 }
 

@@ -40,38 +40,8 @@ private func values(_ count: Int, seed: UInt32, offset: Float) -> [Float] {
     }
 }
 
-/// Two-pass Double reference of the statistics the probes compare against (flat, and with a
-/// shape the batch statistics).
-private func reference(_ x: [Float], shape: [Int]?) -> BlobStats {
-    let finite = x.filter { $0.isFinite }.map(Double.init)
-    var s = BlobStats(nonfiniteCount: x.count - finite.count)
-    s.l2 = finite.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    guard !finite.isEmpty else { return s }
-    let n = Double(finite.count)
-    s.mean = finite.reduce(0, +) / n
-    s.std = (finite.reduce(0) { $0 + ($1 - s.mean) * ($1 - s.mean) } / n).squareRoot()
-    s.meanAbs = finite.reduce(0) { $0 + abs($1) } / n
-    s.min = finite.min()!; s.max = finite.max()!
-    s.zeroFraction = Double(finite.filter { $0 == 0 }.count) / n
-    guard let shape, s.nonfiniteCount == 0 else { return s }
-    let samples = shape[0], per = x.count / samples
-    var varianceSum = 0.0
-    for j in 0..<per {
-        let column = (0..<samples).map { Double(x[$0 * per + j]) }
-        let m = column.reduce(0, +) / Double(samples)
-        varianceSum += column.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(samples)
-    }
-    s.betweenSampleStd = (varianceSum / Double(per)).squareRoot()
-    s.inputDependence = s.std == 0 ? 0 : varianceSum / Double(per) / (s.std * s.std)
-    let channels = shape.count >= 2 ? shape[1] : 1, positions = per / channels
-    var dead = 0
-    for c in 0..<channels {
-        let alive = (0..<samples).contains { n in (0..<positions).contains { x[n * per + c * positions + $0] > 0 } }
-        if !alive { dead += 1 }
-    }
-    s.deadFraction = Double(dead) / Double(channels)
-    return s
-}
+/// The two-pass Double reference of BlobStatisticsTests.
+private func reference(_ x: [Float], shape: [Int]?) -> BlobStats { ReferenceStats(x, shape: shape).asStats }
 
 /// Within the error bound of BlobStatistics (4e-6 flat, 5e-5 for the batch variances).
 private func expectClose(_ s: BlobStats, _ r: BlobStats, forward: Bool, _ what: String) {
