@@ -90,6 +90,7 @@ public enum Sweep {
             options.stopWhenSettled = true
             options.recordEvery = plan.recordEvery
             options.threads = plan.threads
+            options.command = plan.command
             let testIters = plan.testIterations ?? defaultTestIterations(setup)
             options.testIterations = testIters
             options.testInterval = testIters > 0 ? plan.iterations : 0
@@ -148,8 +149,14 @@ public enum Sweep {
             variants.append(SweepVariantResult(scheme: record.scheme, slug: String(f.dropLast(3)), trace: "traces/" + f,
                                                run: record, diagnosis: d, testAccuracy: record.testAccuracy.last))
         }
+        // To reproduce: the sweep command(s) the traces recorded (one per shard), then this one if
+        // it differs (`initdiag report` merging shards).
+        var commands: [String] = []
+        for v in variants { if let c = v.run.attributes["command"], !commands.contains(c) { commands.append(c) } }
+        if !commands.contains(command) { commands.append(command) }
         try writeSweepReport(directory: directory, netName: netName.isEmpty ? "net" : netName, data: data,
-                             iterations: iterations ?? maxIterations, variants: variants, command: command,
+                             iterations: iterations ?? maxIterations, variants: variants,
+                             command: commands.joined(separator: "\n"),
                              machine: machineDescription())
         return (directory as NSString).appendingPathComponent("README.md")
     }

@@ -30,6 +30,9 @@ public struct TrainingOptions: Sendable {
     public var stopWhenSettled = false
     public var settleCheckEvery = 10
     public var threads: Int = 1
+    /// The command line that started the run: kept in the trace (root attribute `command`) with
+    /// the thread count, so a trace says how to make it again.
+    public var command: String?
     /// Record in-place ReLUs inside their own pass (see `Probe`); off only to compare.
     public var fuseReLUStatistics = Probe.fusesReLUByDefault
     /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
@@ -445,7 +448,9 @@ public final class Trainer {
     private func openTrace(_ path: String) throws -> TraceWriter {
         let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
                                 batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
-                                netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver))
+                                netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
+                                extraAttributes: ["threads": .int(Int64(options.threads))]
+                                    .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
         record.attributes = ["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
                              "batch_size": String(info.batchSize), "data": info.data, "status": "running"]
         return try TraceWriter(path: path, run: info, layout: probe.layout)

@@ -11,7 +11,8 @@ import Testing
     func plan(_ out: String, shard: (Int, Int)? = nil) -> SweepPlan {
         SweepPlan(solverPath: fixture("nets/tiny_cifar.solver.prototxt"), netPath: nil, data: "synthetic",
                   schemes: schemes, iterations: 6, batchSize: 4, seed: 3, outputDirectory: out,
-                  shard: shard.map { (index: $0.0, count: $0.1) }, testIterations: 1, command: "initdiag sweep (test)")
+                  shard: shard.map { (index: $0.0, count: $0.1) }, testIterations: 1,
+                  command: "initdiag sweep (test)" + (shard.map { " --shard \($0.0)/\($0.1)" } ?? ""))
     }
 
     func summary(_ dir: String) throws -> [String: Any] {
@@ -40,6 +41,13 @@ import Testing
             }
         }
         #expect(a["iterations"] as? Int == b["iterations"] as? Int)
+        // Each trace keeps the command that made it and the thread count; the merged report's
+        // Reproduce section lists both shard commands, then the merge.
+        let trace = try TraceReader(path: sharded + "/traces/" + schemes[1].slug + ".h5")
+        #expect(trace.attributes["command"]?.stringValue == "initdiag sweep (test) --shard 1/2")
+        #expect(trace.attributes["threads"]?.intValue == 1)
+        let readme = try String(contentsOfFile: sharded + "/README.md", encoding: .utf8)
+        #expect(readme.contains("```\ninitdiag sweep (test) --shard 0/2\ninitdiag sweep (test) --shard 1/2\ninitdiag report\n```"))
     }
 
     @Test func rerunSkipsFinishedVariants() throws {
