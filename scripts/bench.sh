@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of one training iteration of the seed net (VGG19, batch 128): initdiag
-# with probes off and on, and PyTorch on the same machine and thread count, interleaved in one
-# run so machine noise hits both. Prints a markdown table for Reports/BENCHMARKS.md.
+# without probes and PyTorch on the same machine and thread count, interleaved in one run so
+# machine noise hits both; and the probes' cost, measured inside one process with iterations
+# alternating between recording and not (`initdiag bench --probes alternate`). Prints markdown
+# for Reports/BENCHMARKS.md.
 #
 # Needs a PyTorch venv (scripts/reference/README.md); set TORCH_PY to its python
 # (default /tmp/venv-torch/bin/python). Usage: bash scripts/bench.sh [threads] [batch] [iterations] [rounds]
@@ -17,23 +19,26 @@ for r in $(seq 1 "$rounds"); do
     --threads "$threads" --probes off --json > "$out/off-$r.json"
   "$py" scripts/reference/bench_torch.py --threads "$threads" --batch-size "$batch" --iterations "$iters" --json > "$out/torch-$r.json"
   .build/release/initdiag bench --solver Fixtures/seed/solver.prototxt --batch-size "$batch" --iterations "$iters" \
-    --threads "$threads" --probes on --json > "$out/on-$r.json"
+    --threads "$threads" --probes alternate --json > "$out/alt-$r.json"
 done
 python3 - "$out" "$rounds" "$threads" "$batch" "$iters" <<'PY'
 import json, sys, statistics, platform, os
 out, rounds, threads, batch, iters = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def load(kind): return [json.load(open(f"{out}/{kind}-{r}.json")) for r in range(1, rounds + 1)]
-off, on, torch = load("off"), load("on"), load("torch")
+off, alt, torch = load("off"), load("alt"), load("torch")
+on = [a["on"] for a in alt]
 def med(runs, key): return statistics.median(r[key] for r in runs)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {os.cpu_count()} cores, {cpu}; threads {threads}, batch {batch}, {iters} timed iterations × {rounds} interleaved rounds\n")
 print("| | iteration s | forward s | backward s | update s | peak RSS MiB |")
 print("|---|---|---|---|---|---|")
-for name, runs in [("initdiag, probes off", off), ("initdiag, probes on", on), ("PyTorch", torch)]:
-    print(f"| {name} | {med(runs,'iteration_s'):.3f} | {med(runs,'forward_s'):.3f} | {med(runs,'backward_s'):.3f} | {med(runs,'update_s'):.3f} | {max(r['peak_rss_bytes'] for r in runs)/2**20:.0f} |")
+for name, runs, rss in [("initdiag, probes off", off, off), ("initdiag, probes on (alternating run)", on, alt), ("PyTorch", torch, torch)]:
+    print(f"| {name} | {med(runs,'iteration_s'):.3f} | {med(runs,'forward_s'):.3f} | {med(runs,'backward_s'):.3f} | {med(runs,'update_s'):.3f} | {max(r['peak_rss_bytes'] for r in rss)/2**20:.0f} |")
 t = med(torch, "iteration_s")
-print(f"\nRatio initdiag (probes off) / PyTorch: {med(off,'iteration_s')/t:.2f}; probes on / PyTorch: {med(on,'iteration_s')/t:.2f}; "
-      f"probe overhead: {100*(med(on,'iteration_s')/med(off,'iteration_s')-1):.1f}%")
+overheads = [a["overhead"] for a in alt]
+print(f"\nRatio initdiag (probes off) / PyTorch: {med(off,'iteration_s')/t:.2f}; probes on / PyTorch: {med(on,'iteration_s')/t:.2f}")
+print(f"Probe overhead (alternating iterations in one process, median of paired differences): "
+      + ", ".join(f"{100*o:.2f}%" for o in overheads) + f" per round; median {100*statistics.median(overheads):.2f}%")
 print("\nPer layer (median of rounds, ms): initdiag probes off | PyTorch")
 tl = {l["name"]: l for l in torch[0]["layers"]}
 print("| layer | initdiag fwd | initdiag bwd | torch fwd | torch bwd |\n|---|---|---|---|---|")

@@ -30,6 +30,10 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         }
         if let acc = n.lastTestAccuracy {
             p += " Last test accuracy \(diagPercent(acc)) (chance \(diagPercent(1 / Double(max(n.classes, 1)))))."
+            if run.layers.contains(where: { $0.type == "BatchNorm" }),
+               acc <= 1 / Double(max(n.classes, 1)) + th.testAccuracyMargin {
+                p += " The test phase normalises with BatchNorm's stored averages, which Caffe accumulates over every iteration so far (moving_average_fraction, 0.999 by default: after a few hundred iterations nearly an even average that still holds the first batches; PyTorch's momentum 0.1 keeps about the last ten), so this early they lag the weights and the test accuracy understates what the training loss shows."
+            }
         }
         paragraphs.append(p)
     case .diverged:
@@ -64,7 +68,12 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         cause.append("\(when) the signal stops depending on the input from **\(c.finding.layer ?? "?")** on (input_dependence \(diagFormat(c.inputDependence, digits: 2)) < \(diagFormat(th.collapseInputDependence))); by \(c.deepestLayer) the between-sample std is \(diagPercent(c.deepestRatio)) of the std: every input gives nearly the same output.")
     }
     paragraphs += cause
-    if let mf = meanFieldParagraph(d) { paragraphs.append(mf) }
+    let normalised = normalisedLinearLayers(run)
+    if !normalised.isEmpty, d.findings.contains(where: { $0.kind == .biasDominated && normalised.contains($0.layer ?? "") }) {
+        paragraphs.append(batchNormParagraph(normalised: normalised, run: run))
+    } else if let mf = meanFieldParagraph(d) {
+        paragraphs.append(mf)
+    }
     if let other = otherFindingsParagraph(d.findings) { paragraphs.append(other) }
     return (paragraphs, cause)
 }
@@ -119,6 +128,24 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
         p += " Together with what earlier biases leave in each layer's input, the part of E[z²] that is the same for every input (the per-element mean over the batch, squared) holds more than \(diagPercentFine(1 - th.collapseInputDependence)) of it from \(constant[from].name) on: the part that varies with the input is at most \(diagPercent(varying.max() ?? 0)) there and \(diagPercent(deepest.betweenShare ?? 0)) at \(deepest.name). After a few ReLU layers the constant bias pattern outweighs everything the input contributes."
     }
     return p
+}
+
+/// The Convolution/InnerProduct layers whose output goes straight into a BatchNorm layer.
+func normalisedLinearLayers(_ run: RunRecord) -> [String] {
+    var out: [String] = []
+    for (i, layer) in run.layers.enumerated() where diagLinearLayerTypes.contains(layer.type) {
+        guard i + 1 < run.layers.count, run.layers[i + 1].type == "BatchNorm",
+              let top = diagList(layer.attributes["tops"]).first,
+              diagList(run.layers[i + 1].attributes["bottoms"]).first == top else { continue }
+        out.append(layer.name)
+    }
+    return out
+}
+
+/// Why a bias-dominated pre-activation does no harm in front of BatchNorm.
+func batchNormParagraph(normalised: [String], run: RunRecord) -> String {
+    let linear = run.layers.filter { diagLinearLayerTypes.contains($0.type) }.count
+    return "BatchNorm follows \(normalised.count) of the \(linear) convolution and inner-product layers here (from \(normalised.first ?? "?") on). It subtracts each channel's mean over the batch and divides by its spread, so the constant pattern a bias adds — the same for every input, the part that makes a plain net lose its input — is removed before the ReLU, however large the bias is: the mean-field recursion for a plain ReLU net does not apply to these layers, and what reaches each ReLU varies with the input."
 }
 
 /// Mean-field theory's account of the numbers (Poole et al. 2016; Schoenholz et al. 2017).

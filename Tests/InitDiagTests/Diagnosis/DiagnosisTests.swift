@@ -83,6 +83,32 @@ import Testing
         #expect(diagnose(run, thresholds: th).verdict == .inconclusive)
     }
 
+    @Test func batchNormAfterBiasDominatedLayersIsExplained() {
+        // The seed's statistics with a BatchNorm after every convolution (bn=on): learning, bias-
+        // dominated pre-activations, test accuracy at chance from stale running averages.
+        var run = DiagFixture.seed(steps: 100, loss: { 2.30 - 1.1 * Double($0) / 99 }, logitSpread: { _ in 0.5 })
+        var layers: [LayerRecord] = []
+        for layer in run.layers {
+            layers.append(layer)
+            if layer.type == "Convolution" {
+                layers.append(LayerRecord(name: layer.name + "_bn", type: "BatchNorm", index: 0,
+                                          attributes: ["bottoms": layer.name, "tops": layer.name]))
+            }
+        }
+        run.layers = layers.enumerated().map { i, l in var l = l; l.index = i; return l }
+        run.testIterations = [99]; run.testLoss = [2.4]; run.testAccuracy = [0.09]
+        let d = diagnose(run)
+        #expect(d.verdict == .learning)
+        #expect(normalisedLinearLayers(run).count == 8)
+        #expect(d.explanation.contains("BatchNorm follows 8 of the 11 convolution and inner-product layers here (from conv1_1 on)"))
+        #expect(!d.explanation.contains("Mean-field theory predicts this"))
+        #expect(d.explanation.contains("moving_average_fraction, 0.999 by default"))
+        // Without BatchNorm the same numbers get the mean-field account and no such note.
+        let plain = diagnose(DiagFixture.seed(steps: 100, loss: { 2.30 - 1.1 * Double($0) / 99 }, logitSpread: { _ in 0.5 }))
+        #expect(plain.explanation.contains("Mean-field theory predicts this"))
+        #expect(!plain.explanation.contains("BatchNorm"))
+    }
+
     @Test func thresholdsAreHonoured() {
         var th = DiagnosisThresholds.default
         th.chanceBand = 0.0001   // 0.00023 nats: the ±0.001 wobble leaves the band
