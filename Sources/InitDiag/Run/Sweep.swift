@@ -143,7 +143,12 @@ public enum Sweep {
         for f in files {
             let record = try RunRecord(trace: (traceDir as NSString).appendingPathComponent(f))
             let d = diagnose(record)
-            netName = record.attributes["net_name"] ?? netName
+            // The net's name, else its file (a prototxt without `name:`, like the seed's).
+            if let name = record.attributes["net_name"], !name.isEmpty {
+                netName = name
+            } else if let path = record.attributes["net_path"], !path.isEmpty, netName.isEmpty {
+                netName = (path as NSString).lastPathComponent
+            }
             data = record.attributes["data"] ?? data
             maxIterations = max(maxIterations, (record.iterations.last ?? -1) + 1)
             variants.append(SweepVariantResult(scheme: record.scheme, slug: String(f.dropLast(3)), trace: "traces/" + f,

@@ -449,7 +449,7 @@ public final class Trainer {
         let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
                                 batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
                                 netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
-                                extraAttributes: ["threads": .int(Int64(options.threads))]
+                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath)]
                                     .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
         record.attributes = ["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
                              "batch_size": String(info.batchSize), "data": info.data, "status": "running"]

@@ -46,6 +46,7 @@ import Testing
         let trace = try TraceReader(path: sharded + "/traces/" + schemes[1].slug + ".h5")
         #expect(trace.attributes["command"]?.stringValue == "initdiag sweep (test) --shard 1/2")
         #expect(trace.attributes["threads"]?.intValue == 1)
+        #expect(trace.attributes["net_path"]?.stringValue?.hasSuffix("nets/tiny_cifar.prototxt") == true)
         let readme = try String(contentsOfFile: sharded + "/README.md", encoding: .utf8)
         #expect(readme.contains("```\ninitdiag sweep (test) --shard 0/2\ninitdiag sweep (test) --shard 1/2\ninitdiag report\n```"))
     }
