@@ -23,18 +23,22 @@ public struct SweepSummaryVariant: Codable, Sendable, Equatable {
     public var testAccuracy: Double?
     public var firstCollapsedLayer: String?
     public var findings: [Finding]
+    /// Iterations the variant ran (it stops once its verdict settles, at most the sweep's
+    /// `iterations`); an extension of SPEC §5, null when unknown.
+    public var iterationsRun: Int?
 
     public init(scheme: String, slug: String, trace: String, verdict: Verdict, lossFirst: Double?,
-                lossLast: Double?, testAccuracy: Double?, firstCollapsedLayer: String?, findings: [Finding]) {
+                lossLast: Double?, testAccuracy: Double?, firstCollapsedLayer: String?, findings: [Finding],
+                iterationsRun: Int? = nil) {
         self.scheme = scheme; self.slug = slug; self.trace = trace; self.verdict = verdict
         self.lossFirst = lossFirst; self.lossLast = lossLast; self.testAccuracy = testAccuracy
-        self.firstCollapsedLayer = firstCollapsedLayer; self.findings = findings
+        self.firstCollapsedLayer = firstCollapsedLayer; self.findings = findings; self.iterationsRun = iterationsRun
     }
 
     enum CodingKeys: String, CodingKey {
         case scheme, slug, trace, verdict, findings
         case lossFirst = "loss_first", lossLast = "loss_last", testAccuracy = "test_accuracy"
-        case firstCollapsedLayer = "first_collapsed_layer"
+        case firstCollapsedLayer = "first_collapsed_layer", iterationsRun = "iterations_run"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +52,7 @@ public struct SweepSummaryVariant: Codable, Sendable, Equatable {
         testAccuracy = try c.decodeIfPresent(Double.self, forKey: .testAccuracy)
         firstCollapsedLayer = try c.decodeIfPresent(String.self, forKey: .firstCollapsedLayer)
         findings = try c.decode([Finding].self, forKey: .findings)
+        iterationsRun = try c.decodeIfPresent(Int.self, forKey: .iterationsRun)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -62,6 +67,7 @@ public struct SweepSummaryVariant: Codable, Sendable, Equatable {
         if let firstCollapsedLayer { try c.encode(firstCollapsedLayer, forKey: .firstCollapsedLayer) }
         else { try c.encodeNil(forKey: .firstCollapsedLayer) }
         try c.encode(findings, forKey: .findings)
+        if let iterationsRun { try c.encode(iterationsRun, forKey: .iterationsRun) } else { try c.encodeNil(forKey: .iterationsRun) }
     }
 }
 

@@ -34,7 +34,7 @@ public func sweepSummary(netName: String, data: String, iterations: Int,
         SweepSummaryVariant(scheme: v.scheme, slug: v.slug, trace: v.trace, verdict: v.diagnosis.verdict,
                             lossFirst: v.run.loss.first, lossLast: v.run.loss.last,
                             testAccuracy: v.testAccuracy, firstCollapsedLayer: v.diagnosis.firstCollapsedLayer,
-                            findings: v.diagnosis.findings)
+                            findings: v.diagnosis.findings, iterationsRun: v.run.iterations.last.map { $0 + 1 })
     })
 }
 
@@ -243,16 +243,17 @@ func reportCell(_ text: String) -> String { text.replacingOccurrences(of: "|", w
 public func sweepReadme(netName: String, data: String, iterations: Int, variants: [SweepVariantResult],
                         figures: [ReportFigure], command: String, machine: String) -> String {
     var md = "# initdiag sweep: \(netName)\n\n"
-    md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), \(iterations) iterations each, data `\(data)`.\n\n"
+    md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (a variant stops once its verdict has settled), data `\(data)`.\n\n"
     md += "## Answer\n\n" + explainSweep(variants.map(\.outcome)) + "\n\n"
 
     md += "## Summary\n\n"
-    md += "| scheme | verdict | loss first | loss last | test accuracy | first collapsed layer |\n"
-    md += "|---|---|---:|---:|---:|---|\n"
+    md += "| scheme | verdict | iterations | loss first | loss last | test accuracy | first collapsed layer |\n"
+    md += "|---|---|---:|---:|---:|---:|---|\n"
     for v in variants {
         let first = v.run.loss.first.map { diagFormat($0, digits: 5) } ?? "—"
         let last = v.run.loss.last.map { diagFormat($0, digits: 5) } ?? "—"
-        md += "| `\(reportCell(v.scheme))` | \(v.diagnosis.verdict.rawValue) | \(first) | \(last) | \(v.testAccuracy.map(diagPercent) ?? "—") | \(reportCell(v.diagnosis.firstCollapsedLayer ?? "—")) |\n"
+        let ran = v.run.iterations.last.map { String($0 + 1) } ?? "—"
+        md += "| `\(reportCell(v.scheme))` | \(v.diagnosis.verdict.rawValue) | \(ran) | \(first) | \(last) | \(v.testAccuracy.map(diagPercent) ?? "—") | \(reportCell(v.diagnosis.firstCollapsedLayer ?? "—")) |\n"
     }
     md += "\n"
 

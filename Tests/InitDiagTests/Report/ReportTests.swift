@@ -185,7 +185,7 @@ enum ReportTestSupport {
         #expect(readme.contains("## Answer"))
         #expect(readme.contains("Changing only the bias filler fixes it: `w=as-declared,b=zero`"))
         #expect(readme.contains("**Recommendation: `w=caffe-msra,b=zero`**"))
-        #expect(readme.contains("| `w=as-declared,b=as-declared` | stuck-at-chance | 2.3026 |"))
+        #expect(readme.contains("| `w=as-declared,b=as-declared` | stuck-at-chance | 120 | 2.3026 |"))
         #expect(readme.contains("[traces/w-caffe-msra_b-zero.h5](traces/w-caffe-msra_b-zero.h5)"))
         #expect(readme.contains("initdiag sweep --solver solver.prototxt --iterations 120"))
         #expect(readme.contains("initdiag \(initdiagVersion)"))
@@ -206,9 +206,11 @@ enum ReportTestSupport {
         #expect(top["net"] as? String == "vgg-mini" && top["iterations"] as? Int == 120)
         let variants = try #require(top["variants"] as? [[String: Any]])
         #expect(variants.count == 3)
+        // SPEC §5's keys, plus iterations_run (how far each variant went before its verdict settled).
         let keys: Set<String> = ["scheme", "slug", "trace", "verdict", "loss_first", "loss_last", "test_accuracy",
-                                 "first_collapsed_layer", "findings"]
+                                 "first_collapsed_layer", "findings", "iterations_run"]
         for v in variants { #expect(Set(v.keys) == keys) }
+        #expect(variants.allSatisfy { ($0["iterations_run"] as? Int ?? 0) > 0 })
         // The stuck variant: no test phase → null accuracy, a collapsed layer; the learners: the reverse.
         #expect(variants[0]["verdict"] as? String == "stuck-at-chance")
         #expect(variants[0]["test_accuracy"] is NSNull)
