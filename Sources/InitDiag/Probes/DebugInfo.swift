@@ -61,3 +61,33 @@ public enum DebugInfo {
         return "    [Backward] All net params (data, diff): L1 norm = (\(format(asumData)), \(format(asumDiff))); L2 norm = (\(format(sqData.squareRoot())), \(format(sqDiff.squareRoot())))"
     }
 }
+
+/// Takes Caffe's debug_info lines while the net runs, right after each layer's forward and
+/// backward as Caffe's Net::ForwardFromTo / BackwardFromTo do — so a convolution's line shows its
+/// output before the in-place ReLU after it overwrites the blob, and a pooling layer's bottom diff
+/// before that ReLU masks it. Passes every call on to `next` (the probe).
+public final class DebugInfoObserver: NetObserver {
+    public let next: NetObserver?
+    /// Whether this pass is printed (Caffe: debug_info on display iterations only).
+    public var isActive = false
+    /// Lines taken since the last `drain()`.
+    public private(set) var lines: [String] = []
+
+    public init(next: NetObserver?) { self.next = next }
+
+    public func netDidForward(layer index: Int, net: Net) {
+        if isActive { lines += DebugInfo.forwardLines(net: net, layer: index) }
+        next?.netDidForward(layer: index, net: net)
+    }
+
+    public func netDidBackward(layer index: Int, net: Net) {
+        if isActive { lines += DebugInfo.backwardLines(net: net, layer: index) }
+        next?.netDidBackward(layer: index, net: net)
+    }
+
+    /// The lines taken so far; clears them.
+    public func drain() -> [String] {
+        defer { lines.removeAll(keepingCapacity: true) }
+        return lines
+    }
+}

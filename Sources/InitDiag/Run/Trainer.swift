@@ -66,6 +66,8 @@ public final class Trainer {
     public let testNet: Net?
     public let solver: SGDSolver
     public let probe: Probe
+    /// Takes the debug_info lines during the passes (nil unless the solver sets debug_info).
+    private var debugObserver: DebugInfoObserver?
     private let initializer: ParameterInitializer
     private let inputFeeder: DataFeeder?
     private let testInputFeeder: DataFeeder?
@@ -129,6 +131,11 @@ public final class Trainer {
                         attributes: Trainer.textAttributes($0), series: [:])
         })
         train.observer = probe
+        if setup.solver.debugInfo {
+            let d = DebugInfoObserver(next: probe)
+            debugObserver = d
+            train.observer = d
+        }
         solver.gradientObserver = { [probe] k, _ in probe.recordGradient(param: k) }
         if let resume = options.resumeFrom { try self.resume(from: resume) }
     }
@@ -326,15 +333,15 @@ public final class Trainer {
             let ids = trainNet.inputBlobIDs
             try f.nextBatch(data: trainNet.blobs[ids[0]], label: ids.count > 1 ? trainNet.blobs[ids[1]] : nil)
         }
-        let loss = try trainNet.forward()
+        // Lines are taken right after each layer (DebugInfoObserver), as Caffe does.
+        debugObserver?.isActive = debug
+        let loss: Float
+        do { loss = try trainNet.forward() } catch { debugObserver?.isActive = false; throw error }
         generatorDraws += Trainer.generatorDrawsPerForward(trainNet)
-        if debug { for li in trainNet.layers.indices { DebugInfo.forwardLines(net: trainNet, layer: li).forEach(log) } }
+        debugObserver?.drain().forEach(log)
         trainNet.backward()
-        if debug {
-            for li in stride(from: trainNet.layers.count - 1, through: 0, by: -1) where trainNet.layerNeedsBackward[li] {
-                DebugInfo.backwardLines(net: trainNet, layer: li).forEach(log)
-            }
-        }
+        debugObserver?.drain().forEach(log)
+        debugObserver?.isActive = false
         return loss
     }
 

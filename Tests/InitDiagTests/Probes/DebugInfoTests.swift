@@ -34,6 +34,34 @@ import Testing
         #expect(f < b && b < b2)
     }
 
+    /// Caffe prints each layer's line right after its forward (backward): conv1's top before the
+    /// in-place relu1 overwrites it, pool1's bottom diff before relu1 masks it.
+    @Test func linesAreTakenRightAfterEachLayer() throws {
+        var setup = try RunSetup.load(solverPath: fixture("nets/tiny_cifar.solver.prototxt"), netPath: nil, data: "synthetic",
+                                      scheme: Scheme(), seed: nil, batchSize: 4)
+        setup.solver.debugInfo = true
+        setup.solver.display = 1
+        var options = TrainingOptions()
+        options.iterations = 1
+        options.testIterations = 0
+        var lines: [String] = []
+        let trainer = try Trainer(setup: setup, options: options) { e in if case .log(let l) = e.kind { lines.append(l) } }
+        let result = try trainer.run()
+        func value(_ prefix: String) -> Double? {
+            lines.first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        let conv = try #require(value("    [Forward] Layer conv1, top blob conv1 data: "))
+        let relu = try #require(value("    [Forward] Layer relu1, top blob conv1 data: "))
+        // The probe records the same blobs at the same moments: mean_abs before and after the ReLU.
+        let probeConv = try #require(result.record.layers.first { $0.name == "conv1" }?.series["forward/mean_abs"]?.first)
+        let probeReLU = try #require(result.record.layers.first { $0.name == "relu1" }?.series["forward/mean_abs"]?.first)
+        #expect(abs(conv - probeConv) <= 1e-5 * probeConv && abs(relu - probeReLU) <= 1e-5 * probeReLU)
+        #expect(conv > relu * 1.05)  // |x| averages more than max(x, 0)
+        let poolDiff = try #require(value("    [Backward] Layer pool1, bottom blob conv1 diff: "))
+        let reluDiff = try #require(value("    [Backward] Layer relu1, bottom blob conv1 diff: "))
+        #expect(poolDiff > reluDiff)  // the mask zeroes part of it
+    }
+
     @Test func statisticIsMeanAbsoluteValue() {
         // asum/count printed as a C++ stream prints a float (%g, 6 significant digits).
         let b = Blob(shape: [4])
