@@ -369,4 +369,36 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
     return i;
 }
 
+/// Caffe's ReLU forward (see idg_relu_forward): (x < 0 ? 0 : x) + slope·(0 < x ? 0 : x), the
+/// same operations in the same order as the scalar formula, so every value (−0, NaN, ±∞) agrees.
+static void reluForward(const float *x, float *y, int64_t lo, int64_t hi, float slope) {
+    // No fused multiply-add: fma(slope, −tiny, 0) keeps a −0 that Caffe's rounded product loses.
+#pragma clang fp contract(off)
+    const v8f s = splat(slope);
+    int64_t i = lo;
+    for (; i + W <= hi; i += W) {
+        const v8f v = load(x + i);
+        store(y + i, (v < 0.0f ? v8f{} : v) + s * (0.0f < v ? v8f{} : v));
+    }
+    for (; i < hi; i++) {
+        const float v = x[i];
+        y[i] = (v < 0.0f ? 0.0f : v) + slope * (0.0f < v ? 0.0f : v);
+    }
+}
+
+/// Caffe's ReLU backward (see idg_relu_backward_plain): dy·([x > 0] + slope·[x ≤ 0]).
+static void reluBackwardPlain(const float *dy, const float *x, float *dx, int64_t lo, int64_t hi, float slope) {
+#pragma clang fp contract(off)
+    const v8f s = splat(slope), one = splat(1.0f);
+    int64_t i = lo;
+    for (; i + W <= hi; i += W) {
+        const v8f v = load(x + i);
+        store(dx + i, load(dy + i) * ((v > 0.0f ? one : v8f{}) + s * (v <= 0.0f ? one : v8f{})));
+    }
+    for (; i < hi; i++) {
+        const float v = x[i];
+        dx[i] = dy[i] * ((v > 0.0f ? 1.0f : 0.0f) + slope * (v <= 0.0f ? 1.0f : 0.0f));
+    }
+}
+
 }  // namespace IDG_NS

@@ -90,4 +90,18 @@ ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_
     return idg_base::reluBackward(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx);
 }
 
+void idg_relu_forward(const float *x, float *y, ptrdiff_t lo, ptrdiff_t hi, float slope) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2) return idg_avx2::reluForward(x, y, lo, hi, slope);
+#endif
+    idg_base::reluForward(x, y, lo, hi, slope);
+}
+
+void idg_relu_backward_plain(const float *dy, const float *x, float *dx, ptrdiff_t lo, ptrdiff_t hi, float slope) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2) return idg_avx2::reluBackwardPlain(dy, x, dx, lo, hi, slope);
+#endif
+    idg_base::reluBackwardPlain(dy, x, dx, lo, hi, slope);
+}
+
 }  // extern "C"

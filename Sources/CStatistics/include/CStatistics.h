@@ -70,6 +70,14 @@ int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrd
 ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi,
                           double shift_dy, double shift_dx, idg_partial *pdy, idg_partial *pdx);
 
+/// Caffe's ReLU forward, y = max(x, 0) + slope·min(x, 0) over lo..<hi, exactly as the scalar
+/// formula gives it (NaN propagates; −∞ with slope 0 gives NaN; y may equal x). The plain pass of
+/// ReLULayer, vectorised like the statistics.
+void idg_relu_forward(const float *x, float *y, ptrdiff_t lo, ptrdiff_t hi, float slope);
+
+/// Caffe's ReLU backward, dx = dy·([x > 0] + slope·[x ≤ 0]) over lo..<hi (dx may equal dy).
+void idg_relu_backward_plain(const float *dy, const float *x, float *dx, ptrdiff_t lo, ptrdiff_t hi, float slope);
+
 /// The kernel copy in use: 2 = AVX2+FMA, 0 = baseline.
 int idg_isa(void);
 /// Forces the baseline copy (isa 0) or the best the CPU has (any other value); for tests and

@@ -1,3 +1,5 @@
+import CStatistics
+
 /// Caffe's ReLU (BVLC/caffe src/caffe/layers/relu_layer.cpp):
 /// y = max(x, 0) + slope·min(x, 0); dx = dy·([x > 0] + slope·[x ≤ 0]).
 ///
@@ -33,26 +35,17 @@ public final class ReLULayer: Layer {
     public func forward(bottom: [Blob], top: [Blob]) {
         if negativeSlope == 0, let pass = statisticsPass, pass.reluForward(self, bottom: bottom[0], top: top[0]) { return }
         let x = bottom[0].data, y = top[0].data, slope = negativeSlope
-        parallelChunks(bottom[0].count) { r in
-            for i in r {
-                let v = x[i]
-                // std::max(v, 0) is (v < 0 ? 0 : v) and std::min(v, 0) is (0 < v ? 0 : v): NaN
-                // propagates through both, as in Caffe.
-                y[i] = (v < 0 ? 0 : v) + slope * (0 < v ? 0 : v)
-            }
-        }
+        // y = (v < 0 ? 0 : v) + slope·(0 < v ? 0 : v): std::max(v, 0) and std::min(v, 0) as Caffe
+        // writes them, so NaN propagates through both (vector kernel in Sources/CStatistics).
+        parallelChunks(bottom[0].count) { r in idg_relu_forward(x, y, r.lowerBound, r.upperBound, slope) }
     }
 
     public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown.first == true else { return }
         if negativeSlope == 0, let pass = statisticsPass, pass.reluBackward(self, top: top[0], bottom: bottom[0]) { return }
         let x = bottom[0].data, dy = top[0].diff, dx = bottom[0].diff, slope = negativeSlope
-        parallelChunks(bottom[0].count) { r in
-            for i in r {
-                let v = x[i]
-                dx[i] = dy[i] * ((v > 0 ? 1 : 0) + slope * (v <= 0 ? 1 : 0))
-            }
-        }
+        // dx = dy·([v > 0] + slope·[v ≤ 0]).
+        parallelChunks(bottom[0].count) { r in idg_relu_backward_plain(dy, x, dx, r.lowerBound, r.upperBound, slope) }
     }
 }
 

@@ -9,23 +9,19 @@ import Testing
 // statistic matches a two-pass Double reference of x and of max(x, 0) (dy and dx) — for both
 // kernel copies (baseline and AVX2), odd shapes, non-finite and huge values.
 
-/// ReLULayer's own arithmetic (negative_slope 0), independent of the code under test.
-private func layerReLU(_ x: [Float], shape: [Int]) -> [Float] {
-    let b = Blob(shape: shape), t = Blob(shape: shape)
-    b.setData(x)
-    let relu = try! ReLULayer(param: LayerParameter(), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)))
-    relu.forward(bottom: [b], top: [t])
-    return t.dataArray
+/// Caffe's ReLU arithmetic written out in Swift (relu_layer.cpp: std::max(v, 0) + slope·std::min(v, 0);
+/// backward dy·((v > 0) + slope·(v <= 0))), independent of the kernels under test.
+private func scalarReLU(_ x: [Float], slope: Float = 0) -> [Float] {
+    x.map { v in (v < 0 ? 0 : v) + slope * (0 < v ? 0 : v) }
 }
 
-private func layerReLUBackward(dy: [Float], y: [Float]) -> [Float] {
-    let shape = [dy.count]
-    let b = Blob(shape: shape), t = Blob(shape: shape)
-    b.setData(y); t.setDiff(dy)
-    let relu = try! ReLULayer(param: LayerParameter(), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)))
-    relu.backward(top: [t], propagateDown: [true], bottom: [b])
-    return b.diffArray
+private func scalarReLUBackward(dy: [Float], x: [Float], slope: Float = 0) -> [Float] {
+    zip(dy, x).map { g, v in g * ((v > 0 ? 1 : 0) + slope * (v <= 0 ? 1 : 0)) }
 }
+
+private func layerReLU(_ x: [Float], shape: [Int]) -> [Float] { scalarReLU(x) }
+
+private func layerReLUBackward(dy: [Float], y: [Float]) -> [Float] { scalarReLUBackward(dy: dy, x: y) }
 
 private func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
@@ -156,6 +152,38 @@ private func withEachKernel(_ body: (String) -> Void) {
                 expectClose(a, reference(dy, shape: nil), forward: false, "\(isa) \(bad) dy")
                 expectClose(b, reference(dx, shape: nil), forward: false, "\(isa) \(bad) dx")
             }
+        }
+    }
+
+    /// The plain ReLU passes (ReLULayer without probes) give the scalar formula's bits for every
+    /// slope and every special value, in both kernel copies.
+    @Test(arguments: [Float(0), 0.1, -0.5])
+    func plainReLUKernelsMatchTheScalarFormula(slope: Float) throws {
+        var x = values(1003, seed: 77, offset: -0.1)
+        let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
+                                 .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        for (k, v) in specials.enumerated() { x[3 + 37 * k] = v }
+        let dy = values(1003, seed: 78, offset: 0).enumerated().map { $0.offset == 500 ? Float.nan : $0.element }
+        let expected = scalarReLU(x, slope: slope), expectedBack = scalarReLUBackward(dy: dy, x: x, slope: slope)
+        func bitsMatch(_ a: [Float], _ b: [Float]) -> Bool {
+            zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+        }
+        var p = LayerParameter()
+        p.reluParam = ReLUParameter()
+        p.reluParam?.negativeSlope = slope
+        withEachKernel { isa in
+            let layer = try! ReLULayer(param: p, context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)))
+            let b = Blob(shape: [x.count]), t = Blob(shape: [x.count])
+            b.setData(x)
+            layer.forward(bottom: [b], top: [t])
+            #expect(bitsMatch(t.dataArray, expected), "\(isa) slope \(slope): forward")
+            t.setDiff(dy)
+            layer.backward(top: [t], propagateDown: [true], bottom: [b])
+            #expect(bitsMatch(b.diffArray, expectedBack), "\(isa) slope \(slope): backward")
+            // In place.
+            b.setData(x)
+            layer.forward(bottom: [b], top: [b])
+            #expect(bitsMatch(b.dataArray, expected), "\(isa) slope \(slope): in-place forward")
         }
     }
 
