@@ -5,17 +5,14 @@ import Testing
 /// Caffe's debug_info wording (net.cpp ForwardDebugInfo/BackwardDebugInfo, Net::Backward), so a
 /// user can diff our log against a Caffe log line by line.
 @Suite struct DebugInfoTests {
+    /// One training iteration of the tiny net with debug_info on: its log lines and result.
+    func runWithDebugInfo() throws -> (lines: [String], result: TrainingResult) {
+        let (lines, result) = try runWithDebugInfo()
+        return (lines, result)
+    }
+
     @Test func linesHaveCaffesWordingAndStatistic() throws {
-        var setup = try RunSetup.load(solverPath: fixture("nets/tiny_cifar.solver.prototxt"), netPath: nil, data: "synthetic",
-                                      scheme: Scheme(), seed: nil, batchSize: 4)
-        setup.solver.debugInfo = true
-        setup.solver.display = 1
-        var options = TrainingOptions()
-        options.iterations = 1
-        options.testIterations = 0
-        var lines: [String] = []
-        let trainer = try Trainer(setup: setup, options: options) { e in if case .log(let l) = e.kind { lines.append(l) } }
-        _ = try trainer.run()
+        let lines = try runWithDebugInfo().lines
         let number = #"-?[0-9.]+(e[-+][0-9]+)?"#
         func has(_ pattern: String) -> Bool { lines.contains { $0.range(of: "^" + pattern + "$", options: .regularExpression) != nil } }
         #expect(has(#"    \[Forward\] Layer data, top blob data data: "# + number))
