@@ -7,7 +7,16 @@ import Testing
 @Suite struct DebugInfoTests {
     /// One training iteration of the tiny net with debug_info on: its log lines and result.
     func runWithDebugInfo() throws -> (lines: [String], result: TrainingResult) {
-        let (lines, result) = try runWithDebugInfo()
+        var setup = try RunSetup.load(solverPath: fixture("nets/tiny_cifar.solver.prototxt"), netPath: nil, data: "synthetic",
+                                      scheme: Scheme(), seed: nil, batchSize: 4)
+        setup.solver.debugInfo = true
+        setup.solver.display = 1
+        var options = TrainingOptions()
+        options.iterations = 1
+        options.testIterations = 0
+        var lines: [String] = []
+        let trainer = try Trainer(setup: setup, options: options) { e in if case .log(let l) = e.kind { lines.append(l) } }
+        let result = try trainer.run()
         return (lines, result)
     }
 
@@ -34,16 +43,7 @@ import Testing
     /// Caffe prints each layer's line right after its forward (backward): conv1's top before the
     /// in-place relu1 overwrites it, pool1's bottom diff before relu1 masks it.
     @Test func linesAreTakenRightAfterEachLayer() throws {
-        var setup = try RunSetup.load(solverPath: fixture("nets/tiny_cifar.solver.prototxt"), netPath: nil, data: "synthetic",
-                                      scheme: Scheme(), seed: nil, batchSize: 4)
-        setup.solver.debugInfo = true
-        setup.solver.display = 1
-        var options = TrainingOptions()
-        options.iterations = 1
-        options.testIterations = 0
-        var lines: [String] = []
-        let trainer = try Trainer(setup: setup, options: options) { e in if case .log(let l) = e.kind { lines.append(l) } }
-        let result = try trainer.run()
+        let (lines, result) = try runWithDebugInfo()
         func value(_ prefix: String) -> Double? {
             lines.first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last!) }
         }
