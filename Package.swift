@@ -13,6 +13,8 @@ let package = Package(
     products: [
         .executable(name: "initdiag", targets: ["initdiag"]),
         .library(name: "InitDiag", targets: ["InitDiag"]),
+        // The statistics kernels on their own, for the fuzz target that drives them directly.
+        .library(name: "CStatistics", targets: ["CStatistics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

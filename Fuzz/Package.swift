@@ -8,7 +8,7 @@
 // package's own identity (`fuzz`, from `Fuzz/`), so SwiftPM could not find the InitDiag product.
 import PackageDescription
 
-let fuzzTargets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme"]
+let fuzzTargets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme", "fuzz-statistics"]
 
 let package = Package(
     name: "initdiag-fuzz",
@@ -17,7 +17,8 @@ let package = Package(
         .package(path: "../.build-fuzz/initdiag"),
     ],
     targets: fuzzTargets.map {
-        .executableTarget(name: $0, dependencies: [.product(name: "InitDiag", package: "initdiag")])
+        .executableTarget(name: $0, dependencies: [.product(name: "InitDiag", package: "initdiag"),
+                                            .product(name: "CStatistics", package: "initdiag")])
     } + [
         // Writes the binary seed corpora with the library's own encoders (a plain executable: build it
         // without the fuzzer flags, as `fuzz.sh --seeds` does; libFuzzer's own main would clash).

@@ -14,7 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRATCH="$ROOT/.build-fuzz"
-ALL_TARGETS=(fuzz-prototxt fuzz-solver fuzz-caffemodel fuzz-blobproto-datum fuzz-scheme)
+ALL_TARGETS=(fuzz-prototxt fuzz-solver fuzz-caffemodel fuzz-blobproto-datum fuzz-scheme fuzz-statistics)
 JOBS="${FUZZ_JOBS:-2}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 export SWIFT_BACKTRACE=enable=no
@@ -31,6 +31,7 @@ max_len() {
         fuzz-caffemodel) echo 65536 ;;
         fuzz-blobproto-datum) echo 4096 ;;
         fuzz-scheme) echo 256 ;;
+        fuzz-statistics) echo 2048 ;;
     esac
 }
 

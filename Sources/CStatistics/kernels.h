@@ -17,6 +17,10 @@ static inline __attribute__((always_inline)) v8f vmin(v8f a, v8f b) { return a <
 static inline __attribute__((always_inline)) v8f vmax(v8f a, v8f b) { return a > b ? a : b; }
 // Caffe's ReLU with slope 0 for finite x: x < 0 → +0, otherwise x (−0 stays −0).
 static inline __attribute__((always_inline)) v8f vrelu(v8f x) { return x < 0.0f ? v8f{} : x; }
+// Below this magnitude a Float square loses precision (x² < 2^-120 is near FLT_MIN and then
+// denormal or 0): a range whose values are all this small goes to the exact Double path.
+constexpr float tiny = 0x1p-60f;
+
 // max(x, 0) for the statistics only: one maxps; −0 becomes +0, which no statistic tells apart.
 static inline __attribute__((always_inline)) v8f vpos(v8f x) { return x > 0.0f ? x : v8f{}; }
 static inline __attribute__((always_inline)) double hsum(v8f v) {
@@ -103,6 +107,8 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
         i = end;
     }
     addExtremes(p, mn, mx, mnTail, mxTail);
+    const double largest = p->maximum > -p->minimum ? p->maximum : -p->minimum;
+    if (largest > 0 && largest < tiny) return 0;  // squares would underflow (see `tiny`)
     return 1;
 }
 
@@ -265,6 +271,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     double minimum = mnTail;
     for (int l = 0; l < W; l++)
         if ((double)mn[l] < minimum) minimum = mn[l];
+    const double largest = maximum > -minimum ? maximum : -minimum;
+    if (largest > 0 && largest < tiny) return 0;  // squares would underflow (see `tiny`)
     const int64_t count = samples * (hi - lo);
     if (maximum > p->maximum) p->maximum = maximum;
     if (minimum < p->minimum) p->minimum = minimum;
@@ -307,7 +315,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
         const v8f fa = splat(firstA), fb = splat(firstB);
         // The block is only written once it is known to be safe for Float sums: every value
         // finite and |dy| ≤ 1e18, so |d| ≤ 2e18 and 64 squares stay below FLT_MAX (2.6e38 <
-        // 3.4e38). Otherwise the caller takes over from this block, dy still intact.
+        // 3.4e38), and not every |dy| below `tiny` (squares underflow). Otherwise the caller
+        // takes over from this block, dy still intact.
         v8f ta{}, tb{}, big{};
         int64_t k = i;
         for (; k < vend; k += W) {
@@ -328,7 +337,7 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
         const double count = (double)(end - i);
         const float ma = firstA + (float)(sumA / count), mb = firstB + (float)(sumB / count);
         if (!std::isfinite(ma) || !std::isfinite(sumA) || !std::isfinite(mb) || !std::isfinite(sumB) ||
-            !(largest <= 1e18f))
+            !(largest <= 1e18f) || (largest > 0 && largest < tiny))
             break;
         const v8f vma = splat(ma), vmb = splat(mb);
         v8f a1{}, a2{}, aa{}, b1{}, b2{}, bb{};
@@ -372,7 +381,7 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
 /// Caffe's ReLU forward (see idg_relu_forward): (x < 0 ? 0 : x) + slope·(0 < x ? 0 : x), the
 /// same operations in the same order as the scalar formula, so every value (−0, NaN, ±∞) agrees.
 static void reluForward(const float *x, float *y, int64_t lo, int64_t hi, float slope) {
-    // No fused multiply-add: fma(slope, −tiny, 0) keeps a −0 that Caffe's rounded product loses.
+    // No fused multiply-add: fma(slope, −denormal, 0) keeps a −0 that Caffe's rounded product loses.
 #pragma clang fp contract(off)
     const v8f s = splat(slope);
     int64_t i = lo;

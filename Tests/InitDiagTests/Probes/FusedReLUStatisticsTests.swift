@@ -187,6 +187,34 @@ private func withEachKernel(_ body: (String) -> Void) {
         }
     }
 
+    /// Values so small that their Float squares underflow (found by the fuzz-statistics target):
+    /// the exact Double path takes them, so std and l2 are not lost.
+    @Test(arguments: [Float(1e-25), 1e-38, 3e-43])
+    func tinyValuesKeepTheirSpread(scale: Float) {
+        let shape = [9, 3, 11]
+        let x = values(shape.reduce(1, *), seed: 5, offset: 0.2).map { $0 * scale }
+        let y = scalarReLU(x), dx = scalarReLUBackward(dy: x, x: y)
+        withEachKernel { isa in
+            let statistics = BlobStatistics(threads: 1)
+            let flat = x.withUnsafeBufferPointer { statistics.compute($0) }
+            expectClose(flat, reference(x, shape: nil), forward: false, "\(isa) \(scale) flat")
+            #expect(flat.std > 0)
+            var buffer = x
+            let (sx, sy) = buffer.withUnsafeMutableBufferPointer {
+                statistics.computeReLUForward(UnsafeBufferPointer($0), shape: shape, output: $0.baseAddress)
+            }
+            expectClose(sx, reference(x, shape: shape), forward: true, "\(isa) \(scale) x")
+            expectClose(sy, reference(y, shape: shape), forward: true, "\(isa) \(scale) relu(x)")
+            var grad = x
+            let (a, b) = grad.withUnsafeMutableBufferPointer { g in
+                y.withUnsafeBufferPointer { statistics.computeReLUBackward(dy: g.baseAddress!, y: $0.baseAddress!, dx: g.baseAddress!, count: x.count) }
+            }
+            #expect(sameBits(grad, dx))
+            expectClose(a, reference(x, shape: nil), forward: false, "\(isa) \(scale) dy")
+            expectClose(b, reference(dx, shape: nil), forward: false, "\(isa) \(scale) dx")
+        }
+    }
+
     @Test func kernelCopiesAgreeAndThreadCountsAreIdentical() {
         let shape = [128, 64, 8, 8]
         let x = values(shape.reduce(1, *), seed: 3, offset: 0.05)
