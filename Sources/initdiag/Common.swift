@@ -109,3 +109,12 @@ func formatDuration(_ s: Double) -> String {
 }
 
 extension MomentumStyle: ExpressibleByArgument {}
+
+/// This command line as a shell would need it typed again (`initdiag` and the arguments, each
+/// quoted when it holds anything beyond letters, digits and `_./:=,+@%-`): for traces and reports.
+func invocation() -> String {
+    let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+@%-")
+    return (["initdiag"] + CommandLine.arguments.dropFirst().map { arg in
+        arg.isEmpty || !arg.allSatisfy(plain.contains) ? "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'" : arg
+    }).joined(separator: " ")
+}

@@ -60,7 +60,7 @@ struct SweepCommand: ParsableCommand {
         var plan = SweepPlan(solverPath: flags.solver, netPath: flags.net, data: flags.data, schemes: list,
                              iterations: ceiling, batchSize: flags.batchSize, seed: flags.seed, outputDirectory: out,
                              shard: try shard.map(SweepPlan.parseShard), testIterations: testIter,
-                             command: (["initdiag"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+                             command: invocation())
         plan.recordEvery = recordEvery
         plan.threads = try flags.threadCount
         Signals.install()
@@ -102,7 +102,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let path = try Sweep.writeReport(directory: directory, schemes: nil, iterations: nil,
-                                         command: (["initdiag"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+                                         command: invocation())
         say("report: \(path)")
     }
 }

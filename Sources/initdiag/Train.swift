@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
         options.testIterations = testIter
         options.testInterval = testInterval
         options.threads = try flags.threadCount
-        options.command = (["initdiag"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        options.command = invocation()
         Signals.install()
         let printer = ProgressPrinter()
         let trainer = try Trainer(setup: setup, options: options, emit: printer.handle)
@@ -96,7 +96,7 @@ struct ProbeCommand: ParsableCommand {
         options.weightsPath = weights
         options.phase = phase.phase
         options.threads = try flags.threadCount
-        options.command = (["initdiag"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        options.command = invocation()
         options.testIterations = 0
         let trainer = try Trainer(setup: setup, options: options, emit: ProgressPrinter().handle)
         let result = try trainer.probeOnce()
