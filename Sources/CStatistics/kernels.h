@@ -273,6 +273,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
         if ((double)mn[l] < minimum) minimum = mn[l];
     const double largest = maximum > -minimum ? maximum : -minimum;
     if (largest > 0 && largest < tiny) return 0;  // squares would underflow (see `tiny`)
+    // The same for y = max(x, 0), whose largest value is max(maximum, 0).
+    if (Relu && maximum > 0 && maximum < tiny) return 0;
     const int64_t count = samples * (hi - lo);
     if (maximum > p->maximum) p->maximum = maximum;
     if (minimum < p->minimum) p->minimum = minimum;
@@ -317,27 +319,32 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
         // finite and |dy| ≤ 1e18, so |d| ≤ 2e18 and 64 squares stay below FLT_MAX (2.6e38 <
         // 3.4e38), and not every |dy| below `tiny` (squares underflow). Otherwise the caller
         // takes over from this block, dy still intact.
-        v8f ta{}, tb{}, big{};
+        v8f ta{}, tb{}, big{}, bigB{};
         int64_t k = i;
         for (; k < vend; k += W) {
             const v8f a = load(dy + k), b = a * (load(y + k) > 0.0f ? one : v8f{});
             ta += a - fa;
             tb += b - fb;
             big = vmax(vabs(a), big);
+            bigB = vmax(vabs(b), bigB);
         }
         double sumA = hsum(ta), sumB = hsum(tb);
-        float largest = 0;
-        for (int l = 0; l < W; l++) largest = big[l] > largest ? big[l] : largest;
+        float largest = 0, largestB = 0;
+        for (int l = 0; l < W; l++) {
+            largest = big[l] > largest ? big[l] : largest;
+            largestB = bigB[l] > largestB ? bigB[l] : largestB;
+        }
         for (; k < end; k++) {
             const float a = dy[k], b = a * (y[k] > 0.0f ? 1.0f : 0.0f);
             sumA += (double)a - (double)firstA;
             sumB += (double)b - (double)firstB;
             if (!(std::fabs(a) <= largest)) largest = std::fabs(a);
+            if (!(std::fabs(b) <= largestB)) largestB = std::fabs(b);
         }
         const double count = (double)(end - i);
         const float ma = firstA + (float)(sumA / count), mb = firstB + (float)(sumB / count);
         if (!std::isfinite(ma) || !std::isfinite(sumA) || !std::isfinite(mb) || !std::isfinite(sumB) ||
-            !(largest <= 1e18f) || (largest > 0 && largest < tiny))
+            !(largest <= 1e18f) || (largest > 0 && largest < tiny) || (largestB > 0 && largestB < tiny))
             break;
         const v8f vma = splat(ma), vmb = splat(mb);
         v8f a1{}, a2{}, aa{}, b1{}, b2{}, bb{};

@@ -189,10 +189,14 @@ private func withEachKernel(_ body: (String) -> Void) {
 
     /// Values so small that their Float squares underflow (found by the fuzz-statistics target):
     /// the exact Double path takes them, so std and l2 are not lost.
-    @Test(arguments: [Float(1e-25), 1e-38, 3e-43])
+    @Test(arguments: [Float(1e-25), 1e-38, 3e-43, -1])
     func tinyValuesKeepTheirSpread(scale: Float) {
         let shape = [9, 3, 11]
-        let x = values(shape.reduce(1, *), seed: 5, offset: 0.2).map { $0 * scale }
+        // scale −1: large negative values and tiny positive ones, so only max(x, 0) (and the
+        // gradient the ReLU lets through) is tiny.
+        let x = values(shape.reduce(1, *), seed: 5, offset: 0.2).map { v in
+            scale > 0 ? v * scale : (v < 0 ? v * 1e3 : v * 1e-30)
+        }
         let y = scalarReLU(x), dx = scalarReLUBackward(dy: x, x: y)
         withEachKernel { isa in
             let statistics = BlobStatistics(threads: 1)
