@@ -7,7 +7,8 @@ import Testing
 /// trap, never another error. A trap aborts the test process, which fails the run just as loudly.
 @Suite struct FuzzRegressionTests {
     static let folder = "fuzz/regressions"
-    static let targets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme"]
+    static let targets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme",
+                          "fuzz-statistics"]
     /// The fuzz targets' memory budget, so a huge declared shape is refused the same way here.
     static let memory = MemoryGuard(availableBytes: 1 << 30)
 
@@ -110,6 +111,27 @@ import Testing
                 #expect(again == scheme && again.slug == scheme.slug)
             }
             _ = successOrInputError("Scheme.parseList(\(name))") { _ = try Scheme.parseList(text) }
+        case "fuzz-statistics":
+            // The target's blob: bytes 0–2 the shape, byte 3 the kernel copy, then Float bits.
+            guard bytes.count >= 8 else { return }
+            let shape = [1 + Int(bytes[0] % 9), 1 + Int(bytes[1] % 5), 1 + Int(bytes[2] % 13)]
+            let count = shape.reduce(1, *), floats = (bytes.count - 4) / 4
+            let x = (0..<count).map { i -> Float in
+                let k = 4 + 4 * (i % floats)
+                return Float(bitPattern: UInt32(bytes[k]) | UInt32(bytes[k + 1]) << 8 | UInt32(bytes[k + 2]) << 16 | UInt32(bytes[k + 3]) << 24)
+            }
+            let y = x.map { v in (v < 0 ? 0 : v) + 0 * (0 < v ? 0 : v) }
+            var out = x
+            let (sx, sy) = out.withUnsafeMutableBufferPointer {
+                BlobStatistics(threads: 1).computeReLUForward(UnsafeBufferPointer($0), shape: shape, output: $0.baseAddress)
+            }
+            #expect(zip(out, y).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(name): ReLU output")
+            for (s, values) in [(sx, x), (sy, y)] {
+                let r = ReferenceStats(values, shape: shape)
+                #expect(s.nonfiniteCount == r.nonfinite, "\(name): nonfinite_count")
+                let scale = max(abs(r.mean.isNaN ? 0 : r.mean) + (r.std.isNaN ? 0 : r.std), Double.leastNormalMagnitude)
+                #expect((s.std.isNaN && r.std.isNaN) || abs(s.std - r.std) <= 1e-3 * scale, "\(name): std \(s.std) vs \(r.std)")
+            }
         default:
             Issue.record("no replay for fuzz target folder '\(target)'")
         }
