@@ -121,7 +121,8 @@ public final class BlobStatistics: @unchecked Sendable {
 
     /// Elements per chunk of `computeForward` (all samples of a column range): at batch 128,
     /// 2048 columns, i.e. 8 KiB row segments (long enough for the hardware prefetcher) and 24 KiB
-    /// of per-column Float scratch (L1-resident). 2¹⁶ measured ≈ 1.5× slower on the seed net.
+    /// of per-column Float scratch (40 KiB with the ReLU's sums, then partly in L2: 1024 or 512
+    /// columns measured no faster). 2¹⁶ measured ≈ 1.5× slower on the seed net.
     public static let forwardChunkElements = 1 << 18
 
     /// Threads to use; nil = `Engine.threads`.

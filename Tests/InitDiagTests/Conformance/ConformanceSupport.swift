@@ -7,14 +7,7 @@ import Testing
 /// bottom gradient as the net runs.
 enum ConformanceSupport {
     /// The package root, found from this file's path.
-    static var packageRoot: String {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        return "."
-    }
+    static var packageRoot: String { InitDiagTests.packageRoot() }
 
     static func reference(_ relative: String) -> String { packageRoot + "/Fixtures/reference/" + relative }
 

@@ -13,14 +13,7 @@ enum DataTestSupport {
     static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     /// The package root, found from this file's path.
-    static var packageRoot: String {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        return "."
-    }
+    static var packageRoot: String { InitDiagTests.packageRoot() }
 
     static func fixture(_ relative: String) -> String { packageRoot + "/Fixtures/data/" + relative }
 

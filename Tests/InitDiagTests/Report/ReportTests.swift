@@ -35,14 +35,7 @@ final class ReportXMLProbe: NSObject, XMLParserDelegate {
 }
 
 enum ReportTestSupport {
-    static func packageRoot() -> URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return url
-    }
+    static func packageRoot() -> URL { URL(fileURLWithPath: InitDiagTests.packageRoot()) }
 
     static func temporaryDirectory(_ tag: String) throws -> String {
         let dir = NSTemporaryDirectory() + "initdiag-report-\(tag)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
