@@ -26,6 +26,13 @@ public final class DropoutLayer: Layer {
 
     public static var exactBottoms: Int? { 1 }
     public static var exactTops: Int? { 1 }
+    public static var role: LayerRole { .neuron }
+    /// TRAIN: kept units are scaled by 1/(1 − r) with masks independent per sample (docs/mean-field.md).
+    public var meanField: MeanFieldRule {
+        phase == .TRAIN && keepProbability != 0 ? .independentNoise(factor: 1 / keepProbability) : .identity(approximate: false)
+    }
+    /// One Bernoulli draw per element in TRAIN (caffe_rng_bernoulli over the whole bottom).
+    public var generatorDrawsPerForward: Int { phase == .TRAIN && keepProbability != 0 ? maskCount : 0 }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

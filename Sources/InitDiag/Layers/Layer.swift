@@ -63,6 +63,23 @@ public protocol Layer: AnyObject {
     func allowForceBackward(bottomIndex: Int) -> Bool
     /// Layers whose blobs are state, not learned (BatchNorm): the solver never updates them.
     static var hasStateBlobs: Bool { get }
+
+    // Per-type knowledge (Core/LayerTraits.swift, docs/architecture.md): what the net, the probes,
+    // the trace, the diagnosis and resume need to know, declared here instead of in string checks.
+
+    /// The part the layer plays (data, weighted, neuron, …); written to the trace as `role`.
+    static var role: LayerRole { get }
+    /// How the layer maps the mean-field moments (per instance: it may depend on parameters and
+    /// phase); written to the trace as `mean_field`.
+    var meanField: MeanFieldRule { get }
+    /// The fillers of `blobs` as the prototxt declares them, with Caffe's defaults for omitted ones
+    /// (one per blob, in blob order; empty for a layer without learnable blobs). Valid after setUp.
+    var declaredFillers: [FillerParameter] { get }
+    /// The blobs the initialisation schemes replace (nil: the schemes leave this layer as declared).
+    var schemeTargets: SchemeTargets? { get }
+    /// Numbers drawn from the run's shared generator by one forward pass with the current shapes
+    /// (CPU Dropout in TRAIN: one per element). Exact resume replays this many per iteration.
+    var generatorDrawsPerForward: Int { get }
 }
 
 public extension Layer {
@@ -75,6 +92,26 @@ public extension Layer {
     static var hasStateBlobs: Bool { false }
     func allowForceBackward(bottomIndex: Int) -> Bool { true }
     func reshape(bottom: [Blob], top: [Blob]) throws {}
+    static var role: LayerRole { isLoss ? .loss : .structural }
+    var meanField: MeanFieldRule { Self.isLoss ? .stop : .restart }
+    var declaredFillers: [FillerParameter] { [] }
+    var schemeTargets: SchemeTargets? { nil }
+    var generatorDrawsPerForward: Int { 0 }
+}
+
+/// Caffe's NeuronLayer (BVLC/caffe include/caffe/layers/neuron_layer.hpp): one bottom, one top of
+/// the same shape, in place allowed. An elementwise layer conforms and writes only its parameters,
+/// forward, backward and mean-field rule: counts, set-up and reshape come from here.
+public protocol NeuronLayer: Layer {}
+
+public extension NeuronLayer {
+    static var exactBottoms: Int? { 1 }
+    static var exactTops: Int? { 1 }
+    static var role: LayerRole { .neuron }
+    func setUp(bottom: [Blob], top: [Blob]) throws { try reshape(bottom: bottom, top: top) }
+    func reshape(bottom: [Blob], top: [Blob]) throws {
+        if top[0] !== bottom[0] { top[0].reshape(like: bottom[0]) }
+    }
 }
 
 /// The error a layer throws when its bottoms do not fit: names the layer and both shapes.

@@ -6,7 +6,7 @@ import CStatistics
 /// In-place (top === bottom) is supported: backward then reads the output instead of the input,
 /// which has the same sign for slope ≥ 0, exactly as Caffe does. The derivative at x = 0 is the
 /// slope (the `[x ≤ 0]` term).
-public final class ReLULayer: Layer {
+public final class ReLULayer: NeuronLayer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
     public let negativeSlope: Float
@@ -15,8 +15,7 @@ public final class ReLULayer: Layer {
     /// exactly what the plain pass writes; when it declines (returns false) the plain pass runs.
     public weak var statisticsPass: ReLUStatisticsPass?
 
-    public static var exactBottoms: Int? { 1 }
-    public static var exactTops: Int? { 1 }
+    public var meanField: MeanFieldRule { .pointwise(.relu(slope: Double(negativeSlope))) }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
@@ -24,12 +23,6 @@ public final class ReLULayer: Layer {
         guard negativeSlope.isFinite else {
             throw InputError("layer '\(param.name)' (ReLU): negative_slope must be finite, got \(negativeSlope)")
         }
-    }
-
-    public func setUp(bottom: [Blob], top: [Blob]) throws { try reshape(bottom: bottom, top: top) }
-
-    public func reshape(bottom: [Blob], top: [Blob]) throws {
-        if top[0] !== bottom[0] { top[0].reshape(like: bottom[0]) }
     }
 
     public func forward(bottom: [Blob], top: [Blob]) {
