@@ -30,14 +30,28 @@ let package = Package(
         // The probes' statistics kernels (C++ with vector extensions, AVX2 chosen at run time);
         // -O3 in debug builds too, so the test suite does not crawl through them.
         .target(name: "CStatistics", cxxSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CStatistics"],
-                exclude: ["Diagnosis/RULES.md"],
+        // The stages, each its own module so that the compiler keeps a stage from reaching into a
+        // later one (docs/architecture.md): Core (shared vocabulary) ← Trace (HDF5) ← Engine (nets,
+        // layers, fillers, solvers, data, probes) and ← Diagnosis (verdicts, report: reads trace
+        // records, never a live net); InitDiag (runs and sweeps) uses them all; Bench and the CLI
+        // sit on top.
+        .target(name: "InitDiagCore", swiftSettings: engineFlags),
+        .target(name: "InitDiagTrace", dependencies: ["InitDiagCore", "CHDF5"], swiftSettings: engineFlags),
+        .target(name: "InitDiagEngine",
+                dependencies: ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CStatistics"],
                 swiftSettings: engineFlags),
+        .target(name: "InitDiagDiagnosis", dependencies: ["InitDiagCore", "InitDiagTrace"],
+                exclude: ["Diagnosis/RULES.md"], swiftSettings: engineFlags),
+        .target(name: "InitDiag",
+                dependencies: ["InitDiagCore", "InitDiagTrace", "InitDiagEngine", "InitDiagDiagnosis"],
+                swiftSettings: engineFlags),
+        // Benchmarks are not part of the library: the CLI's `bench` command and the tests use them.
+        .target(name: "InitDiagBench", dependencies: ["InitDiag"], swiftSettings: engineFlags),
         .executableTarget(name: "initdiag",
-                          dependencies: ["InitDiag",
+                          dependencies: ["InitDiag", "InitDiagBench",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: engineFlags),
-        .testTarget(name: "InitDiagTests", dependencies: ["InitDiag"]),
+        .testTarget(name: "InitDiagTests", dependencies: ["InitDiag", "InitDiagBench"]),
     ],
     cxxLanguageStandard: .cxx17
 )

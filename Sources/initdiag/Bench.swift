@@ -1,3 +1,4 @@
+import InitDiagBench
 import ArgumentParser
 import InitDiag
 

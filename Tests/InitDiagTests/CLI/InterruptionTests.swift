@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// `initdiag train` and `sweep` stopped by SIGINT, SIGTERM and SIGKILL part-way through. The CLI
 /// stops at the next iteration boundary on SIGINT/SIGTERM, closes the trace as `interrupted` and

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Layer names and solver prefixes reach file and group names: nothing may be written outside the
 /// chosen output (`--trace FILE`, `--snapshot DIR`, `--out DIR`), and the trace keeps the original name.

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Shared by the conformance tests: fixture paths, HDF5 reads through the project's own wrapper,
 /// the fixture READMEs' comparison rule, and an observer that copies every layer's output and

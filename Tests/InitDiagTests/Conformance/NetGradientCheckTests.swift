@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Whole-net finite-difference checks: the net's loss L as the objective (what the solver
 /// follows), every parameter element and every input element perturbed by ±h, the central

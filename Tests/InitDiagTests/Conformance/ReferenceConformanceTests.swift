@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// End-to-end agreement with the committed PyTorch float64 references
 /// (Fixtures/reference/conformance*/README.md): the whole net built from the fixture's prototxt,

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// `inspect` on the motivating net (Fixtures/seed/train_val.prototxt, VGG19 for CIFAR-10 with
 /// every filler xavier): shapes, the parameter count recomputed here from the prototxt by formula,

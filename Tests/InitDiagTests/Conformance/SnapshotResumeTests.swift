@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Snapshot → resume: a run interrupted at a snapshot and resumed from its `.solverstate.h5`
 /// must follow the uninterrupted run's trajectory bit for bit — the training losses, the test

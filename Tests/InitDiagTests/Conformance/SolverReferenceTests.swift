@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Three SGD iterations of the tiny solver-reference net against the float64 trajectories in
 /// Fixtures/reference/solver/expected.h5 (README there): Caffe's momentum form under `caffe/`,

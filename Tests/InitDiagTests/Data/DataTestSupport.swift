@@ -1,5 +1,10 @@
 import Foundation
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Helpers shared by the data tests: temporary directories, small CIFAR-10 files, fixtures.
 enum DataTestSupport {

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 @Suite struct DataTransformerTests {
     static func byteRecord(_ c: Int, _ h: Int, _ w: Int, _ value: (Int) -> UInt8) -> DataRecord {

@@ -1,5 +1,10 @@
 import Foundation
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Hand-built RunRecords shaped like a small VGG on CIFAR-10: data → (conv, ReLU[, pool])… →
 /// fc6, fc7 (with ReLUs) → fc8 → SoftmaxWithLoss. The forward statistics at initialisation come

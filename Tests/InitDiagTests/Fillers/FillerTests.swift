@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 // Statistical tolerances used throughout (n = number of values, σ² = the formula's variance,
 // μ4 = the distribution's fourth central moment):

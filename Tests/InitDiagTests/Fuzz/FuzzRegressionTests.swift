@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Every input the fuzzers found a crash with (Fixtures/fuzz/regressions/<target>/), and every
 /// committed seed (Fixtures/fuzz/seeds/<target>/), goes through the same library calls and checks

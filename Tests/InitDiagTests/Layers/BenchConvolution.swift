@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Timing of the seed net's conv/pool/fc shapes; runs only with INITDIAG_BENCH=1, meant for a
 /// release build: `INITDIAG_BENCH=1 swift test -c release --filter BenchConvolution`.

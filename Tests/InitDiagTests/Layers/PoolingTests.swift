@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Builds a pooling layer from a parameter edit and sets it up on `bottom`.
 func makePooling(_ edit: (inout PoolingParameter) -> Void, bottom: Blob, tops: Int = 1,

@@ -3,6 +3,11 @@ import Testing
 import Glibc
 #endif
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 @Suite struct SoftmaxLayerTests {
     typealias Kit = CaffeLayerTestKit

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Caffe's debug_info wording (net.cpp ForwardDebugInfo/BackwardDebugInfo, Net::Backward), so a
 /// user can diff our log against a Caffe log line by line.

@@ -2,6 +2,11 @@ import CStatistics
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 // The probes record a convolution's output and the in-place ReLU after it from one read of the
 // blob, inside the ReLU's pass (BlobStatistics.computeReLUForward/Backward, Probe). These tests

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// The per-step statistics benchmark (ProbeBenchmark), only with INITDIAG_BENCH=1 and meant for a
 /// release build: `INITDIAG_BENCH=1 swift test -c release --filter ProbeBenchmarkTests`.

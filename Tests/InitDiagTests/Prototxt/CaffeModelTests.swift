@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Binary .caffemodel reading: a model written field by field with WireWriter (as Caffe's
 /// protobuf would write it), legacy V1 layers, packed and unpacked floats, and truncation.

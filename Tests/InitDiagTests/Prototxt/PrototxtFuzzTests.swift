@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Random mutations of real inputs never crash the readers: each either parses or throws
 /// InputError (any other error, or a trap, fails the run). Deterministic: MT19937 seeds.

@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Every file in Fixtures/prototxt/malformed/ must fail with exactly the one-line message in its
 /// sidecar NAME.expected. Files named solver_* are read as solvers, the rest as nets. The path in

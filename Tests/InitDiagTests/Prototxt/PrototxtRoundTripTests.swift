@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// parse → format → parse gives an equal value, on fixtures that use every field of every
 /// message; a coverage check makes sure the fixtures really do.

@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// The motivating case (Fixtures/seed: VGG19 for CIFAR-10, every filler xavier) reads as Caffe reads it.
 @Suite struct PrototxtSeedTests {

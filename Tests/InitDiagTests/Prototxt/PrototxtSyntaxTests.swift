@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// The lexer and the scalar rules of the text format (protobuf io/tokenizer.cc, text_format.cc).
 @Suite struct PrototxtSyntaxTests {

@@ -4,6 +4,11 @@ import Glibc
 import Darwin
 #endif
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Fixture paths and small helpers shared by the prototxt suites.
 enum PrototxtFixtures {

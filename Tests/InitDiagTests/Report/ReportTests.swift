@@ -4,6 +4,11 @@ import FoundationXML
 #endif
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Parses XML and remembers the root element and every element's name.
 final class ReportXMLProbe: NSObject, XMLParserDelegate {

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// `initdiag bench`: the numbers' structure (the timings themselves are for Reports/BENCHMARKS.md).
 @Suite(.serialized) struct BenchTests {

@@ -4,6 +4,11 @@ import FoundationXML
 #endif
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 @Suite(.serialized) struct SweepTests {
     let schemes = try! Scheme.parseList("w=as-declared,b=as-declared;w=caffe-msra,b=zero;w=torch-default,b=torch-default,bn=on")

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// The package root, found from this file's path.
 func packageRoot(_ file: String = #filePath) -> String {

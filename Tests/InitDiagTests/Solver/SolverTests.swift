@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 private func solverParam(_ policy: String = "fixed", _ edit: (inout SolverParameter) -> Void = { _ in }) -> SolverParameter {
     var p = SolverParameter()

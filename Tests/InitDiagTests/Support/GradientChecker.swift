@@ -1,5 +1,10 @@
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Finite-difference check of a layer's backward pass, in the manner of Caffe's GradientChecker:
 /// the objective is L = Σ_i r_i · top_i over all tops (r fixed random weights), so ∂L/∂top = r.

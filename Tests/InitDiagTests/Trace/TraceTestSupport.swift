@@ -1,5 +1,10 @@
 import Foundation
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 /// Helpers for the Trace tests: scratch folders and the external `h5dump` (Debian hdf5-tools), so
 /// every file is also checked by a reader that is not ours.

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 @testable import InitDiag
+@testable import InitDiagCore
+@testable import InitDiagTrace
+@testable import InitDiagEngine
+@testable import InitDiagDiagnosis
+@testable import InitDiagBench
 
 private let runInfo = TraceRunInfo(
     netName: "VGG19-cifar", scheme: "w=caffe-msra,b=zero", seed: -42, batchSize: 128, data: "synthetic:7",

@@ -1,0 +1,192 @@
+import InitDiagCore
+import InitDiagTrace
+import InitDiagEngine
+import InitDiagDiagnosis
+import Foundation
+
+/// `initdiag sweep`: one instrumented run per scheme, each stopped as soon as its verdict is
+/// settled (`settledVerdict`) or at the iteration ceiling, then the report. Finished variants
+/// (trace status finished or diverged) are not run again, so rerunning the same command resumes;
+/// `shard` runs every n-th variant from i, for job arrays, and `report` merges the traces.
+public struct SweepPlan: Sendable {
+    public var solverPath: String?
+    public var netPath: String?
+    public var data: String?
+    public var schemes: [Scheme]
+    /// The iteration ceiling of every variant.
+    public var iterations: Int
+    public var batchSize: Int?
+    public var seed: Int64?
+    public var outputDirectory: String
+    /// (i, n): run variants i, i+n, i+2n, … (0-based i).
+    public var shard: (index: Int, count: Int)?
+    public var testIterations: Int?
+    public var recordEvery: Int = 1
+    public var threads: Int = 1
+    /// The command line, for the report.
+    public var command: String
+
+    public init(solverPath: String?, netPath: String?, data: String?, schemes: [Scheme], iterations: Int,
+                batchSize: Int?, seed: Int64?, outputDirectory: String, shard: (index: Int, count: Int)?,
+                testIterations: Int?, command: String) {
+        self.solverPath = solverPath; self.netPath = netPath; self.data = data; self.schemes = schemes
+        self.iterations = iterations; self.batchSize = batchSize; self.seed = seed
+        self.outputDirectory = outputDirectory; self.shard = shard; self.testIterations = testIterations
+        self.command = command
+    }
+
+    public static func parseShard(_ s: String) throws -> (index: Int, count: Int) {
+        let parts = s.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, i >= 0, i < n else {
+            throw InputError("--shard '\(s)': expected i/n with 0 ≤ i < n, e.g. 0/4")
+        }
+        return (i, n)
+    }
+
+    public var traceDirectory: String { (outputDirectory as NSString).appendingPathComponent("traces") }
+
+    public func tracePath(_ scheme: Scheme) -> String {
+        (traceDirectory as NSString).appendingPathComponent(scheme.slug + ".h5")
+    }
+
+    /// The variants this invocation runs (its shard), in sweep order.
+    public var selected: [(index: Int, scheme: Scheme)] {
+        schemes.enumerated().filter { k, _ in shard.map { k % $0.count == $0.index } ?? true }.map { ($0.offset, $0.element) }
+    }
+}
+
+public enum SweepEvent: Sendable {
+    case variantStarted(index: Int, of: Int, scheme: Scheme)
+    case variantSkipped(index: Int, of: Int, scheme: Scheme, status: String)
+    case variantFinished(index: Int, of: Int, scheme: Scheme, verdict: Verdict, iterations: Int, reason: String?)
+    case training(TrainingEvent)
+    case reportWritten(path: String)
+}
+
+public enum Sweep {
+    /// Runs the plan's variants that are not finished yet, then writes the report from every trace
+    /// in the output directory (all variants of the plan that have a trace).
+    public static func run(_ plan: SweepPlan, emit: @escaping (SweepEvent) -> Void) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: plan.traceDirectory, withIntermediateDirectories: true)
+        } catch {
+            // e.g. --out names an existing file: bad input (exit 2), not an internal failure.
+            throw InputError("\(plan.traceDirectory): cannot create the sweep's trace folder (\(posixReason(error, path: plan.traceDirectory)))")
+        }
+        let total = plan.schemes.count
+        for (k, scheme) in plan.selected {
+            if InterruptSignal.isSet { break }
+            let path = plan.tracePath(scheme)
+            if let status = finishedStatus(path) {
+                emit(.variantSkipped(index: k, of: total, scheme: scheme, status: status))
+                continue
+            }
+            emit(.variantStarted(index: k, of: total, scheme: scheme))
+            // A trace left by an interrupted run is replaced; it is written under a temporary name
+            // and renamed once finished, so a finished trace is never half-written.
+            let partial = path + ".partial"
+            try? FileManager.default.removeItem(atPath: partial)
+            let setup = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
+                                          scheme: scheme, seed: plan.seed, batchSize: plan.batchSize)
+            var options = TrainingOptions()
+            options.iterations = plan.iterations
+            options.tracePath = partial
+            options.stopWhenSettled = true
+            options.recordEvery = plan.recordEvery
+            options.threads = plan.threads
+            options.command = plan.command
+            let testIters = plan.testIterations ?? defaultTestIterations(setup)
+            options.testIterations = testIters
+            options.testInterval = testIters > 0 ? plan.iterations : 0
+            let trainer = try Trainer(setup: setup, options: options) { emit(.training($0)) }
+            let result = try trainer.run()
+            if result.status == .interrupted { break }
+            try? FileManager.default.removeItem(atPath: path)
+            try FileManager.default.moveItem(atPath: partial, toPath: path)
+            emit(.variantFinished(index: k, of: total, scheme: scheme, verdict: result.diagnosis.verdict,
+                                  iterations: result.iterations, reason: result.stopReason))
+        }
+        if InterruptSignal.isSet { return }
+        if plan.shard == nil || plan.selected.allSatisfy({ finishedStatus(plan.tracePath($0.scheme)) != nil }) {
+            let path = try writeReport(directory: plan.outputDirectory, schemes: plan.schemes, iterations: plan.iterations,
+                                       command: plan.command)
+            emit(.reportWritten(path: path))
+        }
+    }
+
+    /// About one pass over 1,000 test images: enough for a test accuracy, cheap next to training.
+    static func defaultTestIterations(_ setup: RunSetup) -> Int {
+        guard let declared = setup.solver.testIter.first, declared > 0 else { return 0 }
+        return min(Int(declared), max(1, (1000 + setup.batchSize - 1) / max(1, setup.batchSize)))
+    }
+
+    /// "finished"/"diverged" for a trace that needs no rerun, nil otherwise.
+    static func finishedStatus(_ path: String) -> String? {
+        guard FileManager.default.fileExists(atPath: path), let r = try? TraceReader(path: path),
+              let s = r.status, s == "finished" || s == "diverged" else { return nil }
+        return s
+    }
+
+    /// Builds the report from the traces in `DIR/traces/`: the plan's schemes in order when given,
+    /// otherwise every trace found (sorted by file name). Returns the README path.
+    @discardableResult
+    public static func writeReport(directory: String, schemes: [Scheme]?, iterations: Int?, command: String) throws -> String {
+        let traceDir = (directory as NSString).appendingPathComponent("traces")
+        var files: [String]
+        if let schemes {
+            files = schemes.map { $0.slug + ".h5" }.filter { FileManager.default.fileExists(atPath: (traceDir as NSString).appendingPathComponent($0)) }
+        } else {
+            guard let list = try? FileManager.default.contentsOfDirectory(atPath: traceDir) else {
+                throw InputError("\(traceDir): no traces folder; run `initdiag sweep --out \(directory)` first")
+            }
+            files = list.filter { $0.hasSuffix(".h5") }.sorted()
+        }
+        guard !files.isEmpty else { throw InputError("\(traceDir): no traces to report on") }
+        var variants: [SweepVariantResult] = []
+        var netName = "", data = "", maxIterations = 0
+        for f in files {
+            let record = try RunRecord(trace: (traceDir as NSString).appendingPathComponent(f))
+            let d = diagnose(record)
+            // The net's name, else its file (a prototxt without `name:`, like the seed's).
+            if let name = record.attributes["net_name"], !name.isEmpty {
+                netName = name
+            } else if let path = record.attributes["net_path"], !path.isEmpty, netName.isEmpty {
+                netName = (path as NSString).lastPathComponent
+            }
+            data = record.attributes["data"] ?? data
+            maxIterations = max(maxIterations, (record.iterations.last ?? -1) + 1)
+            variants.append(SweepVariantResult(scheme: record.scheme, slug: String(f.dropLast(3)), trace: "traces/" + f,
+                                               run: record, diagnosis: d, testAccuracy: record.testAccuracy.last))
+        }
+        // To reproduce: the sweep command(s) the traces recorded (one per shard), then this one if
+        // it differs (`initdiag report` merging shards).
+        var commands: [String] = []
+        for v in variants { if let c = v.run.attributes["command"], !commands.contains(c) { commands.append(c) } }
+        if !commands.contains(command) { commands.append(command) }
+        try writeSweepReport(directory: directory, netName: netName.isEmpty ? "net" : netName, data: data,
+                             iterations: iterations ?? maxIterations, variants: variants,
+                             command: commands.joined(separator: "\n"),
+                             machine: machineDescription())
+        return (directory as NSString).appendingPathComponent("README.md")
+    }
+
+    /// "2 cores, 23.4 GiB, AMD EPYC …, OpenBLAS Cooperlake, Linux 6.1".
+    public static func machineDescription() -> String {
+        let info = ProcessInfo.processInfo
+        var cpu = "unknown CPU"
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let name = line.split(separator: ":", maxSplits: 1).last {
+            cpu = name.trimmingCharacters(in: .whitespaces)
+        }
+        return "\(info.activeProcessorCount) cores, \(MemoryGuard.format(Int(clamping: info.physicalMemory))), \(cpu), OpenBLAS \(blasCoreName()), \(info.operatingSystemVersionString)"
+    }
+}
+
+/// Why a folder could not be created, as one short line: mkdir(2)'s own reason for the path
+/// (Foundation's error text on Linux is "The operation could not be completed").
+func posixReason(_ error: Error, path: String) -> String {
+    if mkdir(path, 0o777) != 0 { return String(cString: strerror(errno)) }
+    rmdir(path)
+    return (error as NSError).localizedDescription
+}

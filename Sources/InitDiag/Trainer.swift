@@ -1,0 +1,608 @@
+import InitDiagCore
+import InitDiagTrace
+import InitDiagEngine
+import InitDiagDiagnosis
+import Foundation
+import Synchronization
+
+/// Set by SIGINT/SIGTERM (see `InterruptSignal.install`); runs stop at the next iteration
+/// boundary, leaving their trace `interrupted` and everything finished intact.
+public enum InterruptSignal {
+    static let flag = Atomic<Bool>(false)
+    public static var isSet: Bool { flag.load(ordering: .relaxed) }
+    public static func set() { flag.store(true, ordering: .relaxed) }
+    public static func reset() { flag.store(false, ordering: .relaxed) }
+}
+
+/// How a training run is driven (the flags of `train`, `sweep` and `probe`).
+public struct TrainingOptions: Sendable {
+    /// Overrides the solver's max_iter.
+    public var iterations: Int?
+    /// Record statistics every N iterations (the first and last are always recorded).
+    public var recordEvery: Int = 1
+    public var tracePath: String?
+    public var snapshotDirectory: String?
+    /// Resume from a `.solverstate.h5` (with its `.caffemodel.h5` beside it, or --weights).
+    public var resumeFrom: String?
+    public var weightsPath: String?
+    public var momentumStyle: MomentumStyle = .caffe
+    /// Override test_iter (each test net) and test_interval; nil keeps the solver's.
+    public var testIterations: Int?
+    public var testInterval: Int?
+    /// Stop as soon as `settledVerdict` says the outcome is settled (sweep), checked every
+    /// `settleCheckEvery` recorded steps.
+    public var stopWhenSettled = false
+    public var settleCheckEvery = 10
+    public var threads: Int = 1
+    /// The command line that started the run: kept in the trace (root attribute `command`) with
+    /// the thread count, so a trace says how to make it again.
+    public var command: String?
+    /// Record in-place ReLUs inside their own pass (see `Probe`); off only to compare.
+    public var fuseReLUStatistics = Probe.fusesReLUByDefault
+    /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
+    public var phase: Phase = .TRAIN
+    public init() {}
+}
+
+/// What the run tells its caller while it goes: log lines (Caffe's wording) and progress.
+public struct TrainingEvent: Sendable {
+    public enum Kind: Sendable { case log(String), progress(iteration: Int, of: Int, loss: Float, lr: Float, itPerSec: Double) }
+    public var kind: Kind
+}
+
+/// The outcome of a run.
+public struct TrainingResult: Sendable {
+    public var status: TraceStatus
+    public var record: RunRecord
+    public var diagnosis: Diagnosis
+    public var iterations: Int
+    /// Why the run ended early, if it did ("settled: learning", "diverged at …").
+    public var stopReason: String?
+}
+
+/// A training run with Caffe's solver semantics (Solver::Step), instrumented by a `Probe`: the
+/// train net, its test net sharing the weights, the SGD solver, the trace.
+public final class Trainer {
+    public let setup: RunSetup
+    public let options: TrainingOptions
+    public let rng: RandomSource
+    public let trainNet: Net
+    public let testNet: Net?
+    public let solver: SGDSolver
+    public let probe: Probe
+    /// Takes the debug_info lines during the passes (nil unless the solver sets debug_info).
+    private var debugObserver: DebugInfoObserver?
+    private let initializer: ParameterInitializer
+    private let inputFeeder: DataFeeder?
+    private let testInputFeeder: DataFeeder?
+    private var trace: TraceWriter?
+    public private(set) var record: RunRecord
+    private let emit: (TrainingEvent) -> Void
+    private var smoothed: SmoothedLoss
+    /// Draws taken from the run's generator since the nets were built. CPU Dropout in phase
+    /// TRAIN takes one per element per forward (BVLC/caffe dropout_layer.cpp,
+    /// caffe_rng_bernoulli) and is the only consumer once the nets exist (fillers and the data
+    /// transformers' seeds draw at build time). Saved with snapshots so a resume replays them.
+    private var generatorDraws: Int64 = 0
+
+    public init(setup: RunSetup, options: TrainingOptions, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
+        self.setup = setup
+        self.options = options
+        self.emit = emit
+        Engine.configureThreads(options.threads)
+        let rng = RandomSource(seed: setup.seed)
+        self.rng = rng
+        let initializer = ParameterInitializer(scheme: setup.scheme)
+        self.initializer = initializer
+        let phase = options.phase
+        var trainState = NetState(phase: phase)
+        if phase == .TRAIN, let s = setup.solver.trainState { trainState.level = s.level; trainState.stage = s.stage }
+        let train = try Net(setup.net, state: trainState,
+                            context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
+                            initializer: initializer.initialize)
+        // Every layer excluded by include/exclude rules (e.g. all `include { phase: TEST }`): the
+        // run would "train" nothing and exit 0.
+        if train.layers.isEmpty {
+            throw InputError("net '\(setup.net.name)' has no layers in phase \(phase) (include/exclude rules leave none)")
+        }
+        self.trainNet = train
+        self.inputFeeder = try setup.inputFeeder(net: train, phase: phase, rng: rng)
+        // The test net exists when the solver tests (test_iter given); its fillers draw too, as in
+        // Caffe, before its weights are replaced by the train net's.
+        let testIters = options.testIterations ?? Int(setup.solver.testIter.first ?? 0)
+        if testIters > 0 && phase == .TRAIN {
+            var testState = NetState(phase: .TEST)
+            if let s = setup.solver.testState.first { testState.level = s.level; testState.stage = s.stage }
+            let test = try Net(setup.net, state: testState,
+                               context: LayerContext(phase: .TEST, rng: rng, batchSources: setup.batchSources(phase: .TEST, rng: rng)),
+                               initializer: initializer.initialize)
+            test.shareWeights(from: train)
+            self.testNet = test
+            self.testInputFeeder = try setup.inputFeeder(net: test, phase: .TEST, rng: rng)
+        } else {
+            self.testNet = nil
+            self.testInputFeeder = nil
+        }
+        if let w = options.weightsPath { try Trainer.loadWeights(w, into: train) }
+        self.solver = try SGDSolver(param: setup.solver,
+                                    params: train.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
+                                    momentumStyle: options.momentumStyle)
+        self.smoothed = try SmoothedLoss(averageLoss: Int(max(1, setup.solver.averageLoss)))
+        let layout = Probe.layout(for: train) { li in Trainer.layerAttributes(train, li, initializer) }
+        self.probe = Probe(net: train, layout: layout, threads: options.threads, fuseReLU: options.fuseReLUStatistics)
+        self.record = RunRecord(attributes: [:], layers: layout.layers.map {
+            LayerRecord(name: $0.name, type: $0.type, index: $0.index,
+                        attributes: Trainer.textAttributes($0), series: [:])
+        })
+        train.observer = probe
+        if setup.solver.debugInfo {
+            let d = DebugInfoObserver(next: probe)
+            debugObserver = d
+            train.observer = d
+        }
+        solver.gradientObserver = { [probe] k, _ in probe.recordGradient(param: k) }
+        if let resume = options.resumeFrom { try self.resume(from: resume) }
+    }
+
+    // MARK: Attributes
+
+    static func layerAttributes(_ net: Net, _ li: Int, _ initializer: ParameterInitializer) -> TraceLayerLayout.Attributes {
+        let lp = net.layerParams[li]
+        let blobs = net.layers[li].blobs
+        guard lp.type == "Convolution" || lp.type == "InnerProduct", let w = blobs.first else { return .init() }
+        let fillers = initializer.fillers(for: lp, blobs: blobs)
+        let labels = initializer.labels(for: lp, blobs: blobs)
+        let fans = caffeFans(w.shape)
+        var a = TraceLayerLayout.Attributes(fanIn: fans.fanIn, fanOut: fans.fanOut, weightFiller: labels[0])
+        if blobs.count > 1 { a.biasFiller = labels[1] }
+        if let v = fillerVariance(fillers[0], shape: w.shape) { a.extra["weight_variance"] = .double(v) }
+        if blobs.count > 1, let v = fillerVariance(fillers[1], shape: blobs[1].shape) { a.extra["bias_variance"] = .double(v) }
+        return a
+    }
+
+    static func textAttributes(_ l: TraceLayerLayout) -> [String: String] {
+        var a: [String: String] = ["bottoms": l.bottoms.joined(separator: ","), "tops": l.tops.joined(separator: ",")]
+        if let v = l.fanIn { a["fan_in"] = String(v) }
+        if let v = l.fanOut { a["fan_out"] = String(v) }
+        if let v = l.weightFiller { a["weight_filler"] = v }
+        if let v = l.biasFiller { a["bias_filler"] = v }
+        for (k, v) in l.extraAttributes { a[k] = v.description }
+        return a
+    }
+
+    // MARK: Weights
+
+    /// Copies weights by layer name (Caffe's CopyTrainedLayersFrom): names the net does not have
+    /// are ignored; blob counts and shapes must match. HDF5 snapshots and binary .caffemodel files
+    /// are told apart by their signature.
+    public static func loadWeights(_ path: String, into net: Net) throws {
+        var byName: [String: [(shape: [Int], values: [Float])]] = [:]
+        if CaffeSnapshot.isHDF5(path: path) {
+            let w = try CaffeSnapshot.readWeights(from: path)
+            for (name, blobs) in w.data { byName[name] = blobs.map { ($0.shape, $0.values) } }
+        } else {
+            let m = try CaffeModel.load(path: path)
+            for l in m.layer where !l.blobs.isEmpty { byName[l.name] = l.blobs.map { ($0.resolvedShape, $0.values) } }
+        }
+        let file = (path as NSString).lastPathComponent
+        for (li, lp) in net.layerParams.enumerated() {
+            guard let given = byName[lp.name] else { continue }
+            let blobs = net.layers[li].blobs
+            guard given.count == blobs.count else {
+                throw InputError("\(file): layer '\(lp.name)' has \(given.count) blobs, the net expects \(blobs.count)")
+            }
+            for (k, g) in given.enumerated() {
+                guard Net.shapesMatch(g.shape, blobs[k].shape), g.values.count == blobs[k].count else {
+                    throw InputError("\(file): layer '\(lp.name)' blob \(k) has shape \(g.shape), the net expects \(blobs[k].shape)")
+                }
+                if let bad = g.values.firstIndex(where: { !$0.isFinite }) {
+                    throw InputError("\(file): layer '\(lp.name)' blob \(k) holds a non-finite value (\(g.values[bad])) at index \(bad)")
+                }
+                blobs[k].setData(g.values)
+            }
+        }
+    }
+
+    // MARK: Running
+
+    private var maxIter: Int { options.iterations ?? Int(setup.solver.maxIter) }
+
+    /// Opens the trace (if asked) and runs to max_iter, a settled verdict, a divergence or an
+    /// interrupt. The trace ends with its status and diagnosis in every case.
+    public func run() throws -> TrainingResult {
+        if let path = options.tracePath { trace = try openTrace(path) }
+        let start = Date()
+        let startIter = solver.iter
+        var status = TraceStatus.finished
+        var stopReason: String? = nil
+        let testInterval = options.testInterval ?? Int(setup.solver.testInterval)
+        let display = Int(setup.solver.display)
+        do {
+            while solver.iter < maxIter {
+                let iter = solver.iter
+                if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter)"; break }
+                if testNet != nil, testInterval > 0, iter % testInterval == 0, iter > 0 || setup.solver.testInitialization {
+                    try test(iteration: iter)
+                }
+                let recording = iter % max(1, options.recordEvery) == 0 || iter == maxIter - 1
+                probe.beginStep(recording: recording)
+                trainNet.clearParamDiffs()
+                let debug = setup.solver.debugInfo && display > 0 && iter % display == 0
+                var loss: Float = 0
+                let iterSize = Int(max(1, setup.solver.iterSize))
+                for _ in 0..<iterSize { loss += try forwardBackward(debug: debug) }
+                loss /= Float(iterSize)
+                let smooth = smoothed.add(loss, iter: iter, startIter: startIter)
+                if display > 0 && iter % display == 0 {
+                    let elapsed = Date().timeIntervalSince(start)
+                    let done = max(1, iter - startIter)
+                    log("Iteration \(iter) (\(fmt(Double(done) / max(elapsed, 1e-9))) iter/s, \(fmt(elapsed))s/\(display) iters), loss = \(fmt(Double(smooth)))")
+                    logOutputs(trainNet, prefix: "Train net output")
+                }
+                probe.recordParameterData()
+                if debug { log(DebugInfo.allParamsLine(net: trainNet)) }
+                let ratios = solver.applyUpdate()
+                if display > 0 && iter % display == 0 { log("Iteration \(iter), lr = \(fmt(Double(solver.lastRate)))") }
+                probe.recordUpdateRatios(ratios)
+                if recording { try appendStep(iteration: iter, loss: Double(loss), lr: Double(solver.lastRate)) }
+                emit(TrainingEvent(kind: .progress(iteration: iter + 1, of: maxIter, loss: smooth, lr: solver.lastRate,
+                                                   itPerSec: Double(iter + 1 - startIter) / max(Date().timeIntervalSince(start), 1e-9))))
+                if !loss.isFinite || probe.firstNonFinite != nil {
+                    status = .diverged
+                    if let f = probe.firstNonFinite {
+                        stopReason = "diverged at iteration \(iter): non-finite \(f.phase) value in layer '\(f.layer)', blob \(f.blob)"
+                    } else {
+                        stopReason = "diverged at iteration \(iter): the loss is \(loss)"
+                    }
+                    log(stopReason!)
+                    break
+                }
+                if let every = Int(exactly: setup.solver.snapshot), every > 0, solver.iter % every == 0 { try snapshot() }
+                if options.stopWhenSettled, recording, record.iterations.count % max(1, options.settleCheckEvery) == 0,
+                   let v = settledVerdict(record), v != .inconclusive {
+                    stopReason = "settled at iteration \(iter): \(v.rawValue)"
+                    log(stopReason!)
+                    break
+                }
+            }
+            if status == .finished {
+                if setup.solver.snapshotAfterTrain, options.snapshotDirectory != nil,
+                   setup.solver.snapshot <= 0 || solver.iter % Int(setup.solver.snapshot) != 0 { try snapshot() }
+                if testNet != nil, testInterval > 0, solver.iter % testInterval == 0 || stopReason != nil {
+                    try test(iteration: solver.iter)
+                }
+            }
+        } catch {
+            // Bad input met mid-run (a corrupt record): keep what was recorded, then report.
+            try? trace?.flushNow()
+            try? trace?.finish(status: .interrupted)
+            throw error
+        }
+        record.attributes["status"] = status.rawValue
+        let diagnosis = diagnose(record)
+        if let trace {
+            try trace.finish(status: status, verdict: diagnosis.verdict.rawValue, findings: findingsJSON(diagnosis.findings))
+        }
+        return TrainingResult(status: status, record: record, diagnosis: diagnosis, iterations: solver.iter, stopReason: stopReason)
+    }
+
+    /// `initdiag probe`: one forward and one backward at initialisation (or on the given
+    /// weights), no update; one recorded step, iteration 0. Parameter gradients are the raw diffs
+    /// (no weight decay: there is no update to see them).
+    public func probeOnce() throws -> TrainingResult {
+        if let path = options.tracePath { trace = try openTrace(path) }
+        probe.beginStep(recording: true)
+        trainNet.clearParamDiffs()
+        let loss: Float
+        do { loss = try forwardBackward(debug: setup.solver.debugInfo) } catch {
+            try? trace?.finish(status: .interrupted)
+            throw error
+        }
+        probe.recordParameterData()
+        for k in trainNet.params.indices { probe.recordGradient(param: k) }
+        let rate = LearningRatePolicy.rateIfValid(setup.solver, iter: solver.iter)
+        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate))
+        let status: TraceStatus = loss.isFinite && probe.firstNonFinite == nil ? .finished : .diverged
+        record.attributes["status"] = status.rawValue
+        let diagnosis = diagnose(record)
+        try trace?.finish(status: status, verdict: diagnosis.verdict.rawValue, findings: findingsJSON(diagnosis.findings))
+        return TrainingResult(status: status, record: record, diagnosis: diagnosis, iterations: 0,
+                              stopReason: status == .diverged ? "non-finite values at initialisation" : nil)
+    }
+
+    /// One training iteration for `bench`, timed in its three parts (seconds): forward (data
+    /// included), backward, and the update (with the probes' parameter statistics when on).
+    public func timedIteration(probes: Bool) throws -> (forward: Double, backward: Double, update: Double) {
+        probe.beginStep(recording: probes)
+        trainNet.clearParamDiffs()
+        let t0 = monotonicSeconds()
+        if let f = inputFeeder {
+            let ids = trainNet.inputBlobIDs
+            try f.nextBatch(data: trainNet.blobs[ids[0]], label: ids.count > 1 ? trainNet.blobs[ids[1]] : nil)
+        }
+        try trainNet.forward()
+        let t1 = monotonicSeconds()
+        trainNet.backward()
+        let t2 = monotonicSeconds()
+        probe.recordParameterData()
+        let ratios = solver.applyUpdate()
+        probe.recordUpdateRatios(ratios)
+        let t3 = monotonicSeconds()
+        return (t1 - t0, t2 - t1, t3 - t2)
+    }
+
+    /// Forward and backward once (plus Input feeding and debug_info lines).
+    private func forwardBackward(debug: Bool) throws -> Float {
+        if let f = inputFeeder {
+            let ids = trainNet.inputBlobIDs
+            try f.nextBatch(data: trainNet.blobs[ids[0]], label: ids.count > 1 ? trainNet.blobs[ids[1]] : nil)
+        }
+        // Lines are taken right after each layer (DebugInfoObserver), as Caffe does.
+        debugObserver?.isActive = debug
+        let loss: Float
+        do { loss = try trainNet.forward() } catch { debugObserver?.isActive = false; throw error }
+        generatorDraws += Trainer.generatorDrawsPerForward(trainNet)
+        debugObserver?.drain().forEach(log)
+        trainNet.backward()
+        debugObserver?.drain().forEach(log)
+        debugObserver?.isActive = false
+        return loss
+    }
+
+    /// Solver::Test: test_iter forward passes of the test net (weights shared); each output
+    /// averaged over the passes. Loss = Σ weight·output over loss outputs; accuracy = the first
+    /// Accuracy layer's output.
+    private func test(iteration: Int) throws {
+        guard let net = testNet else { return }
+        let n = options.testIterations ?? Int(setup.solver.testIter.first ?? 0)
+        guard n > 0 else { return }
+        log("Iteration \(iteration), Testing net (#0)")
+        var sums = [Double](repeating: 0, count: net.outputBlobIDs.reduce(0) { $0 + net.blobs[$1].count })
+        for _ in 0..<n {
+            if let f = testInputFeeder {
+                let ids = net.inputBlobIDs
+                try f.nextBatch(data: net.blobs[ids[0]], label: ids.count > 1 ? net.blobs[ids[1]] : nil)
+            }
+            try net.forward()
+            var k = 0
+            for id in net.outputBlobIDs {
+                let b = net.blobs[id]
+                for i in 0..<b.count { sums[k] += Double(b.data[i]); k += 1 }
+            }
+        }
+        var k = 0, loss = 0.0, accuracy = Double.nan
+        for (o, id) in net.outputBlobIDs.enumerated() {
+            let b = net.blobs[id]
+            for _ in 0..<b.count {
+                let mean = sums[k] / Double(n)
+                let w = net.blobLossWeights[id]
+                var line = "    Test net output #\(o): \(b.name) = \(fmt(mean))"
+                if w != 0 {
+                    loss += Double(w) * mean
+                    line += " (* \(fmt(Double(w))) = \(fmt(Double(w) * mean)) loss)"
+                }
+                if accuracy.isNaN, net.layerParams.contains(where: { $0.type == "Accuracy" && $0.top.first == b.name }) {
+                    accuracy = mean
+                }
+                log(line)
+                k += 1
+            }
+        }
+        record.testIterations.append(iteration)
+        record.testLoss.append(loss)
+        record.testAccuracy.append(accuracy)
+        try trace?.appendTest(iteration: iteration, loss: loss, accuracy: accuracy)
+    }
+
+    private func logOutputs(_ net: Net, prefix: String) {
+        for (o, id) in net.outputBlobIDs.enumerated() {
+            let b = net.blobs[id]
+            let w = net.blobLossWeights[id]
+            for i in 0..<b.count {
+                var line = "    \(prefix) #\(o): \(b.name) = \(fmt(Double(b.data[i])))"
+                if w != 0 { line += " (* \(fmt(Double(w))) = \(fmt(Double(w * b.data[i]))) loss)" }
+                log(line)
+            }
+        }
+    }
+
+    private var predictionsWritten = false
+
+    /// Mean-field predictions (Probes/MeanField.swift) for every layer, from the fillers and the
+    /// first batch's measured second moment and between-input correlation; written once, as
+    /// layer attributes `predicted_q`, `predicted_correlation`, `sigma_w2`, `bias_second_moment`.
+    private func writePredictions() throws {
+        predictionsWritten = true
+        guard let dataLayer = trainNet.layers.indices.first(where: { trainNet.layerParams[$0].type == "Data" || trainNet.layerParams[$0].type == "Input" }),
+              let x = trainNet.topVecs[dataLayer].first, x.shape.count >= 2, x.shape[0] > 1 else { return }
+        let n = x.shape[0], j = x.count / n
+        var sumSq = 0.0, total = [Double](repeating: 0, count: j)
+        for a in 0..<n {
+            let row = x.data + a * j
+            for k in 0..<j { let v = Double(row[k]); sumSq += v * v; total[k] += v }
+        }
+        let m = sumSq / Double(n * j)
+        let cross = (total.reduce(0) { $0 + $1 * $1 } - sumSq) / Double(n * (n - 1) * j)
+        let predictions = MeanField.predict(
+            net: trainNet, inputSecondMoment: m, inputCorrelation: m > 0 ? cross / m : 0,
+            secondMoments: { f, shape in
+                guard let v = fillerVariance(f, shape: shape), let mu = fillerMean(f, shape: shape) else { return nil }
+                return (v, v + mu * mu)
+            },
+            fillers: { li in self.initializer.fillers(for: self.trainNet.layerParams[li], blobs: self.trainNet.layers[li].blobs) })
+        for (li, p) in predictions.enumerated() {
+            guard let p else { continue }
+            var attrs: [String: HDF5AttributeValue] = ["predicted_q": .double(p.secondMoment),
+                                                       "predicted_correlation": .double(p.correlation)]
+            if let w = p.sigmaW2 { attrs["sigma_w2"] = .double(w) }
+            if let b = p.biasSecondMoment { attrs["bias_second_moment"] = .double(b) }
+            if p.approximate { attrs["prediction_note"] = .string("approximate: pooling/BatchNorm passed through") }
+            guard let ti = probe.layout.layerIndex(named: trainNet.layerParams[li].name) else { continue }
+            for (k, v) in attrs { record.layers[ti].attributes[k] = v.stringValue ?? v.description }
+            try trace?.setLayerAttributes(layer: ti, attrs)
+        }
+    }
+
+    private func appendStep(iteration: Int, loss: Double, lr: Double) throws {
+        if !predictionsWritten { try writePredictions() }
+        record.iterations.append(iteration)
+        record.loss.append(loss)
+        record.lr.append(lr)
+        let values = probe.values
+        let layout = probe.layout
+        for (k, name) in layout.seriesNames.enumerated() {
+            record.layers[layout.seriesLayer[k]].series[name, default: []].append(values[k])
+        }
+        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values)
+    }
+
+    private func openTrace(_ path: String) throws -> TraceWriter {
+        let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
+                                batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
+                                netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
+                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath)]
+                                    .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
+        record.attributes = ["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
+                             "batch_size": String(info.batchSize), "data": info.data, "status": "running"]
+        return try TraceWriter(path: path, run: info, layout: probe.layout)
+    }
+
+    // MARK: Snapshots
+
+    /// `<dir>/<prefix stem>_iter_<i>.caffemodel.h5` and `.solverstate.h5` (Caffe's names and HDF5
+    /// layouts): every layer in net order, shared (non-owner) parameters left out.
+    public func snapshot() throws {
+        guard let dir = options.snapshotDirectory else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw InputError("--snapshot \(dir): cannot create the snapshot folder (\(posixReason(error, path: dir)))")
+        }
+        let prefix = ((setup.solver.snapshotPrefix ?? "snapshot") as NSString).lastPathComponent
+        let base = (dir as NSString).appendingPathComponent("\(prefix)_iter_\(solver.iter)")
+        let owners = Set(trainNet.params.map { ObjectIdentifier($0.blob) })
+        var seen = Set<ObjectIdentifier>()
+        let layers: [(name: String, blobs: [Blob])] = trainNet.layerParams.enumerated().map { li, lp in
+            let own = trainNet.layers[li].blobs.filter { b in
+                let id = ObjectIdentifier(b)
+                if owners.contains(id) { return seen.insert(id).inserted }
+                return true   // state blobs (BatchNorm)
+            }
+            return (lp.name, own)
+        }
+        try CaffeSnapshot.writeWeights(to: base + ".caffemodel.h5", netLayers: layers, writeDiff: setup.solver.snapshotDiff)
+        let history = solver.history.map { CaffeSnapshotBlob(shape: $0.shape, values: $0.dataArray) }
+        try CaffeSnapshot.writeSolverState(CaffeSolverState(iter: solver.iter, learnedNet: base + ".caffemodel.h5",
+                                                            currentStep: solver.currentStep, history: history,
+                                                            resumeCounters: resumeCounters(),
+                                                            generatorState: rng.engine.stateWords),
+                                           to: base + ".solverstate.h5")
+        log("Snapshotting to HDF5 file \(base).caffemodel.h5")
+    }
+
+    private func resume(from path: String) throws {
+        let state = try CaffeSnapshot.readSolverState(from: path)
+        var weights = state.learnedNet
+        if !FileManager.default.fileExists(atPath: weights) {
+            weights = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent((weights as NSString).lastPathComponent)
+        }
+        if options.weightsPath == nil { try Trainer.loadWeights(weights, into: trainNet) }
+        let history = state.history.map { h -> Blob in
+            let b = Blob(shape: h.shape)
+            b.setData(h.values)
+            return b
+        }
+        try solver.restore(iter: state.iter, currentStep: state.currentStep, history: history)
+        log("Resuming from \(path) at iteration \(state.iter)")
+        try restoreCounters(state.resumeCounters, generatorState: state.generatorState, path: path)
+    }
+
+    // MARK: Exact resume
+
+    /// Caffe restores weights, history, iter and current_step only: its data layers start again
+    /// at the first record and its generator at the seed, so a resumed run leaves the
+    /// uninterrupted trajectory. initdiag also saves how many records each feeder has handed out
+    /// and the run generator's state (and how many draws it has given), restores the generator and
+    /// replays the data positions on resume; the
+    /// trajectory (losses, weights) is then bit-identical to the uninterrupted run's.
+    private var feeders: [(key: String, feeder: DataFeeder)] {
+        var out: [(key: String, feeder: DataFeeder)] = []
+        if let f = inputFeeder { out.append(("train_input_records", f)) }
+        if let f = testInputFeeder { out.append(("test_input_records", f)) }
+        for (tag, net) in [("train", trainNet), ("test", testNet)] {
+            guard let net else { continue }
+            for (li, layer) in net.layers.enumerated() {
+                if let d = layer as? DataLayer, let f = d.source as? DataFeeder { out.append(("\(tag)_layer\(li)_records", f)) }
+            }
+        }
+        return out
+    }
+
+    /// The draws one forward of `net` takes from the run's generator.
+    static func generatorDrawsPerForward(_ net: Net) -> Int64 {
+        var draws: Int64 = 0
+        for (li, layer) in net.layers.enumerated() {
+            if let d = layer as? DropoutLayer, d.phase == .TRAIN, d.keepProbability != 0 {
+                draws += Int64(net.bottomVecs[li][0].count)
+            }
+        }
+        return draws
+    }
+
+    private func resumeCounters() -> [String: Int64] {
+        var counters: [String: Int64] = ["generator_draws": generatorDraws]
+        // The generator's next output, to check the replay against on resume.
+        var copy = rng.engine
+        counters["generator_next"] = Int64(copy.next())
+        for (key, feeder) in feeders { counters[key] = Int64(feeder.recordsRead) }
+        return counters
+    }
+
+    private func restoreCounters(_ counters: [String: Int64], generatorState: [UInt32]?, path: String) throws {
+        guard !counters.isEmpty || generatorState != nil else {
+            log("\(path) has no data positions or generator state (a Caffe solver state): data and random draws start over")
+            return
+        }
+        for (key, feeder) in feeders {
+            guard let read = counters[key] else { continue }
+            guard read >= 0, read % Int64(feeder.batchSize) == 0 else {
+                throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/\(key) = \(read) is not a whole number of batches of \(feeder.batchSize)")
+            }
+            // Re-reading the batches (not seeking) also replays the transformer's own draws
+            // (mirror, crop) in order.
+            let data = Blob(name: "resume_skip_data"), label = Blob(name: "resume_skip_label")
+            for _ in 0..<(read / Int64(feeder.batchSize)) { try feeder.nextBatch(data: data, label: label) }
+        }
+        if let draws = counters["generator_draws"] {
+            guard draws >= 0 else { throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/generator_draws is negative (\(draws))") }
+            if let words = generatorState, let saved = MT19937(stateWords: words) {
+                // The saved state: O(1), where replaying the draws costs O(iterations).
+                rng.engine = saved
+            } else {
+                // A state written before the generator itself was saved: replay its draws.
+                for _ in 0..<draws { _ = rng.next() }
+            }
+            generatorDraws = draws
+        } else if let words = generatorState, let saved = MT19937(stateWords: words) {
+            rng.engine = saved
+        }
+        if let next = counters["generator_next"] {
+            var copy = rng.engine
+            if Int64(copy.next()) != next {
+                log("\(path): the run's generator could not be restored (another seed or net?); dropout masks will differ from the uninterrupted run")
+            }
+        }
+    }
+
+    private func log(_ s: String) { emit(TrainingEvent(kind: .log(s))) }
+    private func fmt(_ v: Double) -> String { DebugInfo.format(v) }
+}
+
+extension LearningRatePolicy {
+    /// The rate at `iter`, or NaN where the solver's policy is unusable (a bare net probed).
+    static func rateIfValid(_ solver: SolverParameter, iter: Int) -> Float {
+        guard let p = try? LearningRatePolicy(solver) else { return .nan }
+        var step = 0
+        return p.rate(iter: iter, currentStep: &step)
+    }
+}

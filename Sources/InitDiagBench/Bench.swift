@@ -1,0 +1,158 @@
+import InitDiag
+import InitDiagEngine
+import InitDiagCore
+import Foundation
+
+/// `initdiag bench`: the median time of a training iteration (forward, backward, update) after
+/// warm-up, per layer, and the peak resident memory — the numbers Reports/BENCHMARKS.md keeps.
+public struct BenchResult: Codable, Sendable {
+    public struct LayerTime: Codable, Sendable {
+        public var name: String
+        public var forwardSeconds: Double
+        public var backwardSeconds: Double
+        enum CodingKeys: String, CodingKey { case name, forwardSeconds = "forward_s", backwardSeconds = "backward_s" }
+    }
+    public var iterationSeconds: Double
+    public var forwardSeconds: Double
+    public var backwardSeconds: Double
+    public var updateSeconds: Double
+    public var peakRSSBytes: Int
+    public var layers: [LayerTime]
+    public var iterations: Int
+    public var threads: Int
+    public var probes: Bool
+    enum CodingKeys: String, CodingKey {
+        case iterationSeconds = "iteration_s", forwardSeconds = "forward_s", backwardSeconds = "backward_s",
+             updateSeconds = "update_s", peakRSSBytes = "peak_rss_bytes", layers, iterations, threads, probes
+    }
+
+    public func json() -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public func table() -> String {
+        var out = String(format: "iteration %.4f s  (forward %.4f s, backward %.4f s, update %.4f s)  median of %d, %d threads, probes %@\n",
+                         iterationSeconds, forwardSeconds, backwardSeconds, updateSeconds, iterations, threads, probes ? "on" : "off")
+        out += "peak RSS \(MemoryGuard.format(peakRSSBytes))\n\n"
+        let w = max(5, layers.map(\.name.count).max() ?? 5)
+        out += "layer".padding(toLength: w, withPad: " ", startingAt: 0) + "   forward ms  backward ms\n"
+        for l in layers {
+            out += l.name.padding(toLength: w, withPad: " ", startingAt: 0)
+                + String(format: "  %11.2f  %11.2f\n", l.forwardSeconds * 1000, l.backwardSeconds * 1000)
+        }
+        return out
+    }
+}
+
+public enum Bench {
+    /// Runs `warmup` untimed and `iterations` timed training iterations; medians per part and per
+    /// layer (per-layer times come from a separate pass of timed iterations so timing the layers
+    /// does not disturb the totals).
+    public static func run(setup: RunSetup, iterations: Int, warmup: Int = 2, probes: Bool, threads: Int) throws -> BenchResult {
+        var options = TrainingOptions()
+        options.threads = threads
+        options.testIterations = 0
+        options.iterations = Int.max
+        let trainer = try Trainer(setup: setup, options: options)
+        for _ in 0..<warmup { _ = try trainer.timedIteration(probes: probes) }
+        var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], tot: [Double] = []
+        for _ in 0..<iterations {
+            let t = try trainer.timedIteration(probes: probes)
+            fwd.append(t.forward); bwd.append(t.backward); upd.append(t.update); tot.append(t.forward + t.backward + t.update)
+        }
+        let net = trainer.trainNet
+        net.timesLayers = true
+        var perLayerF = [[Double]](repeating: [], count: net.layers.count)
+        var perLayerB = perLayerF
+        for _ in 0..<max(1, min(iterations, 3)) {
+            _ = try trainer.timedIteration(probes: probes)
+            for li in net.layers.indices {
+                perLayerF[li].append(net.forwardSeconds[li])
+                perLayerB[li].append(li < net.backwardSeconds.count ? net.backwardSeconds[li] : 0)
+            }
+        }
+        net.timesLayers = false
+        let layers = net.layerParams.indices.map {
+            BenchResult.LayerTime(name: net.layerParams[$0].name, forwardSeconds: median(perLayerF[$0]),
+                                  backwardSeconds: median(perLayerB[$0]))
+        }
+        return BenchResult(iterationSeconds: median(tot), forwardSeconds: median(fwd), backwardSeconds: median(bwd),
+                           updateSeconds: median(upd), peakRSSBytes: peakResidentBytes(), layers: layers,
+                           iterations: iterations, threads: threads, probes: probes)
+    }
+
+    /// The probes' cost measured side by side in one process: iterations alternate between
+    /// recording and not in the order off, on, on, off, … (so a drift in machine speed hits both
+    /// alike), `pairs` iterations of each after `warmup` of each. Medians per part for both, and
+    /// the overhead as the median over pairs of (on − off) relative to the median off iteration.
+    public static func runAlternating(setup: RunSetup, pairs: Int, warmup: Int = 2, threads: Int) throws -> ProbeOverhead {
+        var options = TrainingOptions()
+        options.threads = threads
+        options.testIterations = 0
+        options.iterations = Int.max
+        let trainer = try Trainer(setup: setup, options: options)
+        for k in 0..<(2 * warmup) { _ = try trainer.timedIteration(probes: k % 2 == 1) }
+        var on: [(Double, Double, Double)] = [], off: [(Double, Double, Double)] = []
+        for k in 0..<pairs {
+            let onFirst = k % 2 == 1
+            for probes in [onFirst, !onFirst] {
+                let t = try trainer.timedIteration(probes: probes)
+                if probes { on.append(t) } else { off.append(t) }
+            }
+        }
+        func parts(_ v: [(Double, Double, Double)], probes: Bool) -> ProbeOverhead.Parts {
+            ProbeOverhead.Parts(iterationSeconds: median(v.map { $0.0 + $0.1 + $0.2 }), forwardSeconds: median(v.map(\.0)),
+                                backwardSeconds: median(v.map(\.1)), updateSeconds: median(v.map(\.2)))
+        }
+        let differences = zip(on, off).map { ($0.0 + $0.1 + $0.2) - ($1.0 + $1.1 + $1.2) }
+        let offParts = parts(off, probes: false)
+        return ProbeOverhead(off: offParts, on: parts(on, probes: true),
+                             overhead: median(differences) / offParts.iterationSeconds,
+                             pairs: pairs, threads: threads, peakRSSBytes: peakResidentBytes())
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        guard !v.isEmpty else { return .nan }
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+/// `initdiag bench --probes alternate`: recording on and off in one run (see `Bench.runAlternating`).
+public struct ProbeOverhead: Codable, Sendable {
+    public struct Parts: Codable, Sendable {
+        public var iterationSeconds: Double
+        public var forwardSeconds: Double
+        public var backwardSeconds: Double
+        public var updateSeconds: Double
+        enum CodingKeys: String, CodingKey {
+            case iterationSeconds = "iteration_s", forwardSeconds = "forward_s", backwardSeconds = "backward_s",
+                 updateSeconds = "update_s"
+        }
+    }
+    public var off: Parts
+    public var on: Parts
+    /// Median over pairs of (on − off), over the median iteration without probes.
+    public var overhead: Double
+    public var pairs: Int
+    public var threads: Int
+    public var peakRSSBytes: Int
+    enum CodingKeys: String, CodingKey { case off, on, overhead, pairs, threads, peakRSSBytes = "peak_rss_bytes" }
+
+    public func json() -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public func table() -> String {
+        func row(_ name: String, _ p: Parts) -> String {
+            String(format: "%@  iteration %.4f s  (forward %.4f s, backward %.4f s, update %.4f s)\n", name,
+                   p.iterationSeconds, p.forwardSeconds, p.backwardSeconds, p.updateSeconds)
+        }
+        return row("probes off", off) + row("probes on ", on)
+            + String(format: "probe overhead %.2f%% (median of %d alternating pairs, %d threads)\n", overhead * 100, pairs, threads)
+    }
+}

@@ -1,0 +1,96 @@
+import InitDiagCore
+import InitDiagTrace
+/// Every number the verdict rules and findings compare against, with the reason for its value.
+/// RULES.md (next to this file) states the rules that use them.
+public struct DiagnosisThresholds: Sendable, Equatable {
+    // MARK: Final verdict
+
+    /// The verdict window is the last `windowFraction` of the recorded steps: the start of a run is
+    /// a transient (a net that escapes a plateau late still counts as learning, a net that is
+    /// pinned only after a few hundred steps still counts as stuck).
+    public var windowFraction: Double = 0.5
+    /// Fewer recorded steps than this in the window: `inconclusive`. Ten steps average out the
+    /// batch-to-batch noise of the loss (≈ 0.05–0.1 nats on a 10-class problem at batch 128).
+    public var minWindowSteps: Int = 10
+    /// Stuck band: every loss in the window satisfies |loss − ln C| < `chanceBand`·ln C
+    /// (0.115 nats for C = 10): wider than batch noise, narrower than any real progress.
+    public var chanceBand: Double = 0.05
+    /// Above ln C the stuck rule looks at the window's *mean* loss only, up to
+    /// (1 + `chanceBandAbove`)·ln C [0.15 → 2.648]: a net whose logits carry nothing of the input
+    /// cannot beat ln C on balanced classes, and the noise its logits do carry (Dropout masks in
+    /// TRAIN after a collapse) only adds to the loss. The seed net at batch 16 on the synthetic set
+    /// sits at a mean of 2.46 with every loss above 2.19 and a collapsed input.
+    public var chanceBandAbove: Double = 0.15
+    /// The logits' `between_sample_std` (in nats, their own unit) stays below this in the window
+    /// for `stuck-at-chance`. A spread of s nats moves each log-probability by at most about s, so
+    /// the input can change the loss by ~1% at most: the output carries no usable information about
+    /// the input. Absolute rather than relative to the logits' std: at ln C the logits are also
+    /// nearly equal across classes, so their std is tiny too and a ratio means nothing (SPEC §5:
+    /// "whatever their input_dependence ratio").
+    public var logitSpreadMax: Double = 1e-2
+    /// `learning` when the window's mean loss is below `learningLossFraction`·ln C (2.07 for C = 10):
+    /// 10% under chance is far outside the stuck band and the batch noise of a mean over ≥ 10 steps.
+    public var learningLossFraction: Double = 0.9
+    /// … or when the last test accuracy exceeds 1/C + `testAccuracyMargin`: at chance the test
+    /// accuracy of 7,900 images has std √(0.1·0.9/7900) ≈ 0.0034, so 0.05 is ≈ 15 std above it.
+    public var testAccuracyMargin: Double = 0.05
+
+    // MARK: Early stop (settledVerdict)
+
+    /// Number of consecutive recorded steps a settled verdict looks at: 50 steps leave no room for a
+    /// lucky stretch of batches.
+    public var settleSteps: Int = 50
+    /// No `stuck-at-chance` before every step of that stretch is at or after this iteration: the
+    /// first ~100 SGD steps are where a net can still leave the ln C plateau (biases equalise first).
+    public var settleMinIteration: Int = 100
+    /// Settled-stuck band: every loss of the stretch within `settleChanceBand`·ln C of ln C
+    /// (0.069 nats for C = 10). A pinned net whose output equals the label marginal sits within
+    /// ~1e-3 of ln C, but with SGD at lr 0.05 and momentum its last bias keeps jiggling around the
+    /// marginal from batch to batch: at batch 32 the seed net's per-batch loss wanders ±0.05 while
+    /// its input has long stopped reaching the logits.
+    public var settleChanceBand: Double = 0.03
+    /// Settled-learning: the mean loss of the stretch below `settleLearningFraction`·ln C (1.73
+    /// for C = 10): a quarter of the chance loss is gone, progress no plateau explains.
+    public var settleLearningFraction: Double = 0.75
+
+    // MARK: Findings
+
+    /// A layer's output "stops depending on the input" when `input_dependence` (between-sample
+    /// variance / total variance) is below this: between-sample std under 3.2% of the std. Mean-field
+    /// (RULES.md), starting from uncentred CIFAR pixels (correlation ≈ 0.9 between images): a
+    /// He-initialised ReLU net keeps ≈ 0.03 after 19 layers; the seed net's xavier biases (σ_b² = 1,
+    /// σ_w² = 1) drive it below 1e-3 by the 7th layer and to ~1e-7 at the 19th.
+    public var collapseInputDependence: Double = 1e-3
+    /// `bias-dominated` when E[b²] / E[z²] of a Convolution/InnerProduct output exceeds this. A
+    /// bias-free net has 0; PyTorch's default bias next to He weights, E[b²] = 1/(3·fan_in), is under
+    /// 1% of E[z²]; Caffe `xavier` biases (variance 1) on xavier weights (σ_w² = 1) start at 80% on
+    /// [0, 1] pixels and settle at 1 − σ_w²/2 = 50% (mean-field fixed point q* = σ_b²/(1 − σ_w²/2)).
+    /// A third separates the two with margin on both sides.
+    public var biasShareMin: Double = 0.3
+    /// `dead-units` at initialisation when a ReLU's dead share exceeds this. A channel with a
+    /// zero-mean symmetric input is ≤ 0 for all B samples × P positions with probability 2^−(B·P):
+    /// any sizeable dead share at init is structural (a negative bias or a collapsed input).
+    public var deadFractionMin: Double = 0.2
+    /// `dying-units` when a ReLU's dead share grew by at least this much from the first to the last
+    /// recorded step (and ends above `deadFractionMin`).
+    public var dyingGrowthMin: Double = 0.1
+    /// `vanishing-gradient` when l2(gradient into the first layer's bottom) / l2(gradient at the
+    /// loss) is below this; `exploding-gradient` when above its inverse. Three orders of magnitude:
+    /// blob sizes and pooling change l2 by factors of 2–8 per stage, never by 1000.
+    public var gradientRatioMin: Double = 1e-3
+    /// `exploding-activation` when a layer's output RMS exceeds this multiple of the input's RMS;
+    /// `vanishing-activation` below its inverse. A well-scaled init keeps E[x²] within a small
+    /// factor of the input's through depth (mean-field fixed point).
+    public var activationGrowthMax: Double = 1e2
+    /// `large-updates` when the median update ratio ‖Δw‖₂/‖w‖₂ of a weight over the run exceeds
+    /// this: ten times the ~1e-3 per step of healthy SGD.
+    public var updateRatioMax: Double = 1e-2
+    /// `mean-field-mismatch` when measured and predicted E[z²] differ by more than this factor.
+    /// Not 2: zero padding on small maps lowers the measured moment (a 3×3 kernel with pad 1 on a
+    /// 2×2 map sees data on 4 of its 9 taps: a factor 2.25) and the prediction does not model it.
+    public var meanFieldMismatchFactor: Double = 3
+
+    public init() {}
+
+    public static let `default` = DiagnosisThresholds()
+}

@@ -1,0 +1,300 @@
+import InitDiagCore
+import InitDiagTrace
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One variant of a sweep as the report needs it.
+public struct SweepVariantResult: Sendable {
+    /// The scheme as the user wrote it (SPEC §2), e.g. "w=caffe-msra,b=zero".
+    public var scheme: String
+    /// Its file name, e.g. "w-caffe-msra_b-zero".
+    public var slug: String
+    /// The trace, relative to the report directory (e.g. "traces/w-caffe-msra_b-zero.h5").
+    public var trace: String
+    public var run: RunRecord
+    public var diagnosis: Diagnosis
+    /// The last test accuracy, nil when the run had no test phase.
+    public var testAccuracy: Double?
+
+    public init(scheme: String, slug: String, trace: String, run: RunRecord, diagnosis: Diagnosis,
+                testAccuracy: Double?) {
+        self.scheme = scheme; self.slug = slug; self.trace = trace; self.run = run
+        self.diagnosis = diagnosis; self.testAccuracy = testAccuracy
+    }
+
+    public var outcome: VariantOutcome { VariantOutcome(scheme: scheme, diagnosis: diagnosis) }
+}
+
+/// The summary.json content for these variants.
+public func sweepSummary(netName: String, data: String, iterations: Int,
+                         variants: [SweepVariantResult]) -> SweepSummary {
+    SweepSummary(net: netName, data: data, iterations: iterations, variants: variants.map { v in
+        SweepSummaryVariant(scheme: v.scheme, slug: v.slug, trace: v.trace, verdict: v.diagnosis.verdict,
+                            lossFirst: v.run.loss.first, lossLast: v.run.loss.last,
+                            testAccuracy: v.testAccuracy, firstCollapsedLayer: v.diagnosis.firstCollapsedLayer,
+                            findings: v.diagnosis.findings, iterationsRun: v.run.iterations.last.map { $0 + 1 })
+    })
+}
+
+/// Writes `DIR/README.md`, `DIR/figures/*.svg` and `DIR/summary.json`. Every file is written to a
+/// temporary name in its final directory and renamed into place, so a reader never sees half a
+/// file. Throws `InputError` naming the file when the directory cannot be written.
+public func writeSweepReport(directory: String, netName: String, data: String, iterations: Int,
+                             variants: [SweepVariantResult], command: String, machine: String) throws {
+    let figures = sweepFigures(variants: variants)
+    let readme = sweepReadme(netName: netName, data: data, iterations: iterations, variants: variants,
+                             figures: figures, command: command, machine: machine)
+    let summary = sweepSummary(netName: netName, data: data, iterations: iterations, variants: variants)
+    let json: Data
+    do { json = try reportJSONEncoder().encode(summary) } catch {
+        throw InputError("\(directory)/summary.json: cannot encode the summary (\(error))")
+    }
+    let figureDir = (directory as NSString).appendingPathComponent("figures")
+    do {
+        try FileManager.default.createDirectory(atPath: figureDir, withIntermediateDirectories: true)
+    } catch {
+        throw InputError("\(figureDir): cannot create the report directory (\(error.localizedDescription))")
+    }
+    for f in figures {
+        try reportWriteAtomically(Data(f.svg.utf8), to: (figureDir as NSString).appendingPathComponent(f.file))
+    }
+    try reportWriteAtomically(json + Data("\n".utf8), to: (directory as NSString).appendingPathComponent("summary.json"))
+    // The README last: once it exists, everything it links to does.
+    try reportWriteAtomically(Data(readme.utf8), to: (directory as NSString).appendingPathComponent("README.md"))
+}
+
+/// Writes `data` to `path.tmp-<pid>` and renames it over `path` (rename(2) is atomic within a file
+/// system, so readers see the old file or the new one, never a mix).
+func reportWriteAtomically(_ data: Data, to path: String) throws {
+    let temporary = "\(path).tmp-\(getpid())"
+    do {
+        try data.write(to: URL(fileURLWithPath: temporary))
+    } catch {
+        throw InputError("\(path): cannot write (\(error.localizedDescription))")
+    }
+    if rename(temporary, path) != 0 {
+        let reason = String(cString: strerror(errno))
+        unlink(temporary)
+        throw InputError("\(path): cannot move the finished file into place (\(reason))")
+    }
+}
+
+// MARK: - Figures
+
+/// One figure: its file name under `figures/`, what it shows, and the SVG.
+public struct ReportFigure: Sendable {
+    public var file: String
+    public var caption: String
+    public var svg: String
+}
+
+/// Merges ordered name lists into one order that respects each list (a layer a variant adds, such
+/// as a BatchNorm, lands after the layer it follows there).
+func reportMergeOrdered(_ lists: [[String]]) -> [String] {
+    var result: [String] = []
+    for list in lists {
+        var insertAt = 0
+        for name in list {
+            if let i = result.firstIndex(of: name) { insertAt = i + 1 } else {
+                result.insert(name, at: insertAt); insertAt += 1
+            }
+        }
+    }
+    return result
+}
+
+/// At most `limit` points per series: longer series are reduced to the mean of equal buckets, so the
+/// SVG stays small for 100k-iteration runs. Non-finite values are kept (they are counted and shown
+/// as "not shown" by the chart).
+func reportDownsample(x: [Int], y: [Double], limit: Int) -> (points: [(x: Double, y: Double?)], reduced: Bool) {
+    let n = min(x.count, y.count)
+    guard n > limit, limit > 0 else { return ((0..<n).map { (Double(x[$0]), y[$0]) }, false) }
+    var points: [(x: Double, y: Double?)] = []
+    points.reserveCapacity(limit)
+    for b in 0..<limit {
+        let lo = b * n / limit, hi = max(lo + 1, (b + 1) * n / limit)
+        var sx = 0.0, sy = 0.0
+        for i in lo..<hi { sx += Double(x[i]); sy += y[i] }
+        points.append((sx / Double(hi - lo), sy / Double(hi - lo)))
+    }
+    return (points, true)
+}
+
+/// Every figure of the sweep report, in the order the README shows them.
+public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
+    var figures: [ReportFigure] = []
+    let names = variants.map(\.scheme)
+    let classes = variants.first?.diagnosis.numbers.classes ?? 10
+    let lnC = log(Double(max(classes, 1)))
+    let limit = 1500
+
+    // Loss curves.
+    var reduced = false
+    let lossSeries: [SVGChart.Series] = variants.enumerated().map { i, v in
+        let d = reportDownsample(x: v.run.iterations, y: v.run.loss, limit: limit)
+        reduced = reduced || d.reduced
+        return SVGChart.Series(name: v.scheme, points: d.points, colorIndex: i)
+    }
+    figures.append(ReportFigure(
+        file: "loss.svg", caption: "Training loss of every variant; the dotted line is ln \(classes), the loss of a net that ignores its input.",
+        svg: SVGChart(title: "Training loss", xAxis: .numeric(label: "iteration"), yLabel: "loss",
+                      series: lossSeries, referenceLines: [.init(y: lnC, label: "ln \(classes) = \(String(format: "%.4f", lnC))")],
+                      caption: reduced ? "long runs drawn as the means of \(limit) equal buckets" : nil).render()))
+
+    if variants.contains(where: { !$0.run.testAccuracy.isEmpty }) {
+        let series = variants.enumerated().map { i, v in
+            SVGChart.Series(name: v.scheme, points: zip(v.run.testIterations, v.run.testAccuracy).map { (Double($0), $1) }, colorIndex: i)
+        }
+        figures.append(ReportFigure(
+            file: "test_accuracy.svg", caption: "Test accuracy at each test phase; the dotted line is chance (1/\(classes)).",
+            svg: SVGChart(title: "Test accuracy", xAxis: .numeric(label: "iteration"), yLabel: "accuracy",
+                          series: series, referenceLines: [.init(y: 1 / Double(max(classes, 1)), label: "chance")],
+                          yRange: 0...1).render()))
+    }
+
+    // Depth profiles at initialisation: pre-activations (Convolution / InnerProduct outputs).
+    let linearOrder = reportMergeOrdered(variants.map { v in
+        v.diagnosis.initial.filter { diagLinearLayerTypes.contains($0.type) }.map(\.name)
+    })
+    func depthSeries(_ value: (LayerSnapshot) -> Double?, layers: [String],
+                     filter: (LayerSnapshot) -> Bool) -> [SVGChart.Series] {
+        variants.enumerated().map { i, v in
+            let byName = Dictionary(v.diagnosis.initial.filter(filter).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            return SVGChart.Series(name: v.scheme, values: layers.map { byName[$0].flatMap(value) }, colorIndex: i)
+        }
+    }
+    let isLinear: (LayerSnapshot) -> Bool = { diagLinearLayerTypes.contains($0.type) }
+    let layerAxis = SVGChart.XAxis.categorical(label: "layer (pre-activation: Convolution / InnerProduct output, before its in-place ReLU)", categories: linearOrder)
+    if !linearOrder.isEmpty {
+        figures.append(ReportFigure(
+            file: "activation_std.svg", caption: "Standard deviation of each pre-activation at initialisation.",
+            svg: SVGChart(title: "Activation std vs depth at initialisation", xAxis: layerAxis, yLabel: "forward std",
+                          yScale: .log10, series: depthSeries({ $0.std }, layers: linearOrder, filter: isLinear)).render()))
+        figures.append(ReportFigure(
+            file: "between_sample_std.svg", caption: "Between-sample std (how much the blob changes from one input to another) at initialisation.",
+            svg: SVGChart(title: "Between-sample std vs depth at initialisation", xAxis: layerAxis, yLabel: "between_sample_std",
+                          yScale: .log10, series: depthSeries({ $0.betweenSampleStd }, layers: linearOrder, filter: isLinear)).render()))
+        figures.append(ReportFigure(
+            file: "input_dependence.svg", caption: "input_dependence (the share of the variance that changes with the input; 0: every input gives the same output) at initialisation.",
+            svg: SVGChart(title: "Input dependence vs depth at initialisation", xAxis: layerAxis, yLabel: "input_dependence",
+                          yScale: .log10, series: depthSeries({ $0.inputDependence }, layers: linearOrder, filter: isLinear)).render()))
+        figures.append(ReportFigure(
+            file: "gradient_l2.svg", caption: "l2 norm of the gradient each layer writes into its bottom, at initialisation (the first convolution has none: its bottom is the data).",
+            svg: SVGChart(title: "Gradient l2 vs depth at initialisation", xAxis: layerAxis, yLabel: "backward l2",
+                          yScale: .log10, series: depthSeries({ $0.backwardL2 }, layers: linearOrder, filter: isLinear)).render()))
+    }
+    let reluOrder = reportMergeOrdered(variants.map { v in
+        v.diagnosis.initial.filter { $0.type == "ReLU" && $0.deadFraction != nil }.map(\.name)
+    })
+    if !reluOrder.isEmpty {
+        figures.append(ReportFigure(
+            file: "dead_fraction.svg", caption: "Share of each ReLU's channels (units) that are ≤ 0 for every sample and position of the batch, at initialisation.",
+            svg: SVGChart(title: "Dead fraction vs depth at initialisation", xAxis: .categorical(label: "ReLU layer", categories: reluOrder),
+                          yLabel: "dead_fraction",
+                          series: depthSeries({ $0.deadFraction }, layers: reluOrder, filter: { $0.type == "ReLU" }),
+                          yRange: 0...1).render()))
+    }
+
+    // Per variant: mean-field predictions vs measurements.
+    for (i, v) in variants.enumerated() {
+        let layers = v.diagnosis.initial.filter(isLinear)
+        guard !layers.isEmpty else { continue }
+        let axis = SVGChart.XAxis.categorical(label: "layer (pre-activation)", categories: layers.map(\.name))
+        var moment: [SVGChart.Series] = [
+            .init(name: "measured E[z²]", values: layers.map(\.secondMoment), colorIndex: 0),
+            .init(name: "one step: σ_w²·E[x²] + σ_b²", values: layers.map(\.predictedSecondMoment), dashed: true, colorIndex: 1),
+            .init(name: "chained from the data", values: layers.map(\.chainSecondMoment), dashed: true, colorIndex: 2),
+        ]
+        if layers.contains(where: { $0.attributePredictedQ != nil }) {
+            moment.append(.init(name: "predicted_q (trace)", values: layers.map(\.attributePredictedQ), dashed: true, colorIndex: 3))
+        }
+        moment.append(.init(name: "bias E[b²]", values: layers.map(\.biasSecondMoment), colorIndex: 6))
+        figures.append(ReportFigure(
+            file: "meanfield_\(v.slug).svg",
+            caption: "\(names[i]): second moment of each pre-activation at initialisation, measured and predicted by mean-field theory, with the bias's share E[b²].",
+            svg: SVGChart(title: "Second moments, \(v.scheme)", xAxis: axis, yLabel: "E[z²]", yScale: .log10, series: moment).render()))
+        let share: [SVGChart.Series] = [
+            .init(name: "measured", values: layers.map(\.betweenShare), colorIndex: 0),
+            .init(name: "one step from the measured input", values: layers.map(\.predictedBetweenShare), dashed: true, colorIndex: 1),
+            .init(name: "chained from the data", values: layers.map(\.chainBetweenShare), dashed: true, colorIndex: 2),
+        ]
+        figures.append(ReportFigure(
+            file: "correlation_\(v.slug).svg",
+            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by the ReLU correlation map.",
+            svg: SVGChart(title: "Input-dependent share of E[z²], \(v.scheme)", xAxis: axis, yLabel: "between-sample share",
+                          yScale: .log10, series: share).render()))
+    }
+    return figures
+}
+
+// MARK: - README
+
+/// Image alt text: brackets would end the markdown link text early.
+func reportAlt(_ text: String) -> String {
+    text.replacingOccurrences(of: "[", with: "(").replacingOccurrences(of: "]", with: ")")
+}
+
+func reportCell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
+
+/// The README of a sweep: the answer first, then the table, the figures, one section per variant
+/// and how to reproduce it.
+public func sweepReadme(netName: String, data: String, iterations: Int, variants: [SweepVariantResult],
+                        figures: [ReportFigure], command: String, machine: String) -> String {
+    var md = "# initdiag sweep: \(netName)\n\n"
+    md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (a variant stops once its verdict has settled), data `\(data)`.\n\n"
+    md += "## Answer\n\n" + explainSweep(variants.map(\.outcome)) + "\n\n"
+
+    md += "## Summary\n\n"
+    md += "| scheme | verdict | iterations | loss first | loss last | test accuracy | first collapsed layer |\n"
+    md += "|---|---|---:|---:|---:|---:|---|\n"
+    for v in variants {
+        let first = v.run.loss.first.map { diagFormat($0, digits: 5) } ?? "—"
+        let last = v.run.loss.last.map { diagFormat($0, digits: 5) } ?? "—"
+        let ran = v.run.iterations.last.map { String($0 + 1) } ?? "—"
+        md += "| `\(reportCell(v.scheme))` | \(v.diagnosis.verdict.rawValue) | \(ran) | \(first) | \(last) | \(v.testAccuracy.map(diagPercent) ?? "—") | \(reportCell(v.diagnosis.firstCollapsedLayer ?? "—")) |\n"
+    }
+    md += "\n"
+
+    md += "## Figures\n\n"
+    let perVariant = Set(variants.flatMap { ["meanfield_\($0.slug).svg", "correlation_\($0.slug).svg"] })
+    for f in figures where !perVariant.contains(f.file) {
+        md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n\(f.caption)\n\n"
+    }
+    md += "Mean-field predictions vs measurements are in each variant's section.\n\n"
+
+    md += "## Variants\n\n"
+    for v in variants {
+        md += "### `\(v.scheme)`\n\n"
+        md += "Verdict **\(v.diagnosis.verdict.rawValue)** · trace [\(v.trace)](\(v.trace))\n\n"
+        md += v.diagnosis.explanation + "\n\n"
+        if v.diagnosis.findings.isEmpty {
+            md += "No findings.\n\n"
+        } else {
+            md += "Findings:\n\n"
+            // One line per kind: per-layer findings of the same kind are listed together.
+            var kinds: [FindingKind] = []
+            for f in v.diagnosis.findings where !kinds.contains(f.kind) { kinds.append(f.kind) }
+            for kind in kinds {
+                let group = v.diagnosis.findings.filter { $0.kind == kind }
+                if group.count == 1, let f = group.first {
+                    md += "- **\(kind.rawValue)**\(f.layer.map { " (\($0))" } ?? ""): \(f.detail)\n"
+                } else {
+                    md += "- **\(kind.rawValue)** in \(group.count) layers:\n"
+                    for f in group { md += "  - \(f.layer ?? "net"): \(f.detail)\n" }
+                }
+            }
+            md += "\n"
+        }
+        for f in figures where f.file == "meanfield_\(v.slug).svg" || f.file == "correlation_\(v.slug).svg" {
+            md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n"
+        }
+    }
+
+    md += "## Reproduce\n\n```\n\(command)\n```\n\n"
+    md += "initdiag \(initdiagVersion) · machine: \(machine)\n"
+    return md
+}

@@ -1,0 +1,75 @@
+import InitDiagCore
+import InitDiagTrace
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a run's images come from (SPEC.md §1, `--data SPEC`): `cifar10:DIR`, `lmdb:PATH` or
+/// `synthetic[:SEED]`.
+public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
+    case cifar10(directory: String)
+    case lmdb(path: String)
+    case synthetic(seed: UInt64)
+
+    public static let forms = "cifar10:DIR, lmdb:PATH, synthetic or synthetic:SEED"
+
+    /// Parses a `--data` value. A bad value throws `InputError` listing the accepted forms.
+    public static func parse(_ s: String) throws -> DataSpec {
+        func bad(_ why: String) -> InputError {
+            InputError("--data '\(s)': \(why); expected one of \(forms)")
+        }
+        if s == "synthetic" { return .synthetic(seed: SyntheticSource.defaultSeed) }
+        guard let colon = s.firstIndex(of: ":") else { throw bad("unknown data source") }
+        let kind = s[..<colon]
+        let rest = String(s[s.index(after: colon)...])
+        switch kind {
+        case "cifar10":
+            guard !rest.isEmpty else { throw bad("missing directory") }
+            return .cifar10(directory: rest)
+        case "lmdb":
+            guard !rest.isEmpty else { throw bad("missing path") }
+            return .lmdb(path: rest)
+        case "synthetic":
+            guard let seed = UInt64(rest) else { throw bad("the seed must be a non-negative integer") }
+            return .synthetic(seed: seed)
+        default:
+            throw bad("unknown data source '\(kind)'")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cifar10(let d): return "cifar10:\(d)"
+        case .lmdb(let p): return "lmdb:\(p)"
+        case .synthetic(let s): return "synthetic:\(s)"
+        }
+    }
+
+    /// Opens the source for a phase (TRAIN/TEST files of CIFAR-10, the phase's synthetic stream;
+    /// an LMDB is the same for both phases).
+    public func open(phase: Phase) throws -> DataSource {
+        switch self {
+        case .cifar10(let d): return try CIFAR10Source(directory: d, phase: phase)
+        case .lmdb(let p): return try LMDBSource(path: p)
+        case .synthetic(let s): return try SyntheticSource(seed: s, phase: phase)
+        }
+    }
+
+    /// The source a Data layer names itself (`data_param.source` with its `backend`), used when
+    /// no `--data` is given. A missing source says so and points at `--data`.
+    public static func fromDataParameter(_ param: DataParameter, layerName: String) throws -> DataSpec {
+        guard let source = param.source, !source.isEmpty else {
+            throw InputError("layer '\(layerName)' (Data): data_param.source is not set; pass --data (\(forms))")
+        }
+        var st = stat()
+        guard stat(source, &st) == 0 else {
+            throw InputError("layer '\(layerName)' (Data): data_param.source '\(source)' does not exist; pass --data (\(forms))")
+        }
+        guard param.backend == .LMDB else {
+            throw InputError("layer '\(layerName)' (Data): backend \(param.backend.rawValue) is not supported (LMDB only); pass --data (\(forms))")
+        }
+        return .lmdb(path: source)
+    }
+}

@@ -1,0 +1,457 @@
+import InitDiagCore
+
+/// The statistics recorded for every blob, in dataset order (docs/trace-format.md "Statistics").
+public enum TraceStatNames {
+    /// Every recorded blob: data, gradients, parameters.
+    public static let blob = ["mean", "std", "mean_abs", "l2", "min", "max", "zero_fraction", "nonfinite_count"]
+    /// Forward blobs add the between-sample statistics.
+    public static let forward = blob + ["between_sample_std", "dead_fraction", "input_dependence"]
+}
+import Foundation
+
+/// The run's state as written in the root attribute `status` (SPEC.md §3).
+public enum TraceStatus: String, Sendable, CaseIterable {
+    case running, finished, diverged, interrupted
+}
+
+/// One layer of the trace: its attributes and which statistic series it records.
+public struct TraceLayerLayout: Sendable {
+    public var name: String
+    public var type: String
+    /// Order in the net.
+    public var index: Int
+    public var bottoms: [String]
+    public var tops: [String]
+    public var fanIn: Int?
+    public var fanOut: Int?
+    public var weightFiller: String?
+    public var biasFiller: String?
+    /// More attributes of the layer group (e.g. mean-field predictions), written as given.
+    public var extraAttributes: [String: HDF5AttributeValue]
+    /// `forward/<stat>` for every name of `TraceStatNames.forward`.
+    public var recordsForward: Bool
+    /// `backward/<stat>` for every name of `TraceStatNames.blob`.
+    public var recordsBackward: Bool
+    /// Learnable blobs: `param<i>/data/<stat>`, `param<i>/grad/<stat>`, `param<i>/update_ratio`.
+    public var paramCount: Int
+
+    public init(name: String, type: String, index: Int, bottoms: [String] = [], tops: [String] = [],
+                fanIn: Int? = nil, fanOut: Int? = nil, weightFiller: String? = nil, biasFiller: String? = nil,
+                extraAttributes: [String: HDF5AttributeValue] = [:],
+                recordsForward: Bool = true, recordsBackward: Bool = false, paramCount: Int = 0) {
+        self.name = name; self.type = type; self.index = index; self.bottoms = bottoms; self.tops = tops
+        self.fanIn = fanIn; self.fanOut = fanOut; self.weightFiller = weightFiller; self.biasFiller = biasFiller
+        self.extraAttributes = extraAttributes
+        self.recordsForward = recordsForward; self.recordsBackward = recordsBackward; self.paramCount = paramCount
+    }
+}
+
+/// Where one learnable blob's series start in the step vector.
+public struct TraceParamSlots: Sendable, Equatable {
+    /// First of `TraceStatNames.blob.count` values: the blob's data statistics.
+    public let data: Int
+    /// First of `TraceStatNames.blob.count` values: its gradient statistics.
+    public let grad: Int
+    /// ‖Δw‖₂ / ‖w‖₂.
+    public let updateRatio: Int
+}
+
+/// Where one layer's series start in the step vector (nil: not recorded).
+public struct TraceLayerSlots: Sendable, Equatable {
+    /// First of `TraceStatNames.forward.count` values.
+    public let forward: Int?
+    /// First of `TraceStatNames.blob.count` values.
+    public let backward: Int?
+    public let params: [TraceParamSlots]
+}
+
+/// The declared shape of a trace: the layers and, derived once, the flat order of every series.
+/// A step is a `[Double]` of `seriesCount` values in this order; `slots[i]` says where layer i's
+/// values go (fill them with `BlobStats.store(into:forward:)`).
+///
+/// Order, per layer in `layers` order: forward stats (forwardNames order), backward stats (names
+/// order), then for each param i: data stats, grad stats, update_ratio.
+public struct TraceLayout: Sendable {
+    public let layers: [TraceLayerLayout]
+    public let slots: [TraceLayerSlots]
+    /// Each series' dataset path relative to its layer group, e.g. "forward/mean", aligned with the
+    /// step vector.
+    public let seriesNames: [String]
+    /// Index into `layers` of each series.
+    public let seriesLayer: [Int]
+    public var seriesCount: Int { seriesNames.count }
+    private let indexByName: [String: Int]
+
+    /// Position in `layers` (and `slots`) of the layer named `name`.
+    public func layerIndex(named name: String) -> Int? { indexByName[name] }
+
+    public init(layers: [TraceLayerLayout]) {
+        self.layers = layers
+        var slots: [TraceLayerSlots] = []
+        var names: [String] = []
+        var owner: [Int] = []
+        for (li, layer) in layers.enumerated() {
+            func add(_ relative: [String]) -> Int {
+                let start = names.count
+                names.append(contentsOf: relative)
+                owner.append(contentsOf: repeatElement(li, count: relative.count))
+                return start
+            }
+            let forward = layer.recordsForward ? add(TraceStatNames.forward.map { "forward/" + $0 }) : nil
+            let backward = layer.recordsBackward ? add(TraceStatNames.blob.map { "backward/" + $0 }) : nil
+            var params: [TraceParamSlots] = []
+            for p in 0..<max(0, layer.paramCount) {
+                let data = add(TraceStatNames.blob.map { "param\(p)/data/" + $0 })
+                let grad = add(TraceStatNames.blob.map { "param\(p)/grad/" + $0 })
+                let ratio = add(["param\(p)/update_ratio"])
+                params.append(TraceParamSlots(data: data, grad: grad, updateRatio: ratio))
+            }
+            slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params))
+        }
+        self.slots = slots
+        var indexByName: [String: Int] = [:]
+        for (i, layer) in layers.enumerated() where indexByName[layer.name] == nil { indexByName[layer.name] = i }
+        self.indexByName = indexByName
+        self.seriesNames = names
+        self.seriesLayer = owner
+    }
+}
+
+/// What the root group says about the run (SPEC.md §3).
+public struct TraceRunInfo: Sendable {
+    public var netName: String
+    public var scheme: String
+    public var seed: Int64
+    public var batchSize: Int64
+    /// The data SPEC (`cifar10:DIR`, `synthetic:1`, …).
+    public var data: String
+    /// The resolved net, as text.
+    public var netPrototxt: String
+    public var solverPrototxt: String
+    public var created: Date
+    public var initdiagVersion: String
+    /// More root attributes, written as given.
+    public var extraAttributes: [String: HDF5AttributeValue]
+
+    public init(netName: String, scheme: String, seed: Int64, batchSize: Int64, data: String,
+                netPrototxt: String, solverPrototxt: String, created: Date = Date(),
+                initdiagVersion: String = InitDiagCore.initdiagVersion,
+                extraAttributes: [String: HDF5AttributeValue] = [:]) {
+        self.netName = netName; self.scheme = scheme; self.seed = seed; self.batchSize = batchSize
+        self.data = data; self.netPrototxt = netPrototxt; self.solverPrototxt = solverPrototxt
+        self.created = created; self.initdiagVersion = initdiagVersion; self.extraAttributes = extraAttributes
+    }
+}
+
+/// Misuse of a TraceWriter by its caller (not a problem with user input).
+public enum TraceWriterError: Error, CustomStringConvertible, Equatable {
+    case closed(path: String)
+    case wrongValueCount(expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .closed(let path): return "trace \(path) is already finished"
+        case .wrongValueCount(let e, let g): return "trace step has \(g) values, the layout declares \(e)"
+        }
+    }
+}
+
+/// Writes one run's trace (SPEC.md §3): declare the layout once, append one flat step vector per
+/// recorded step, finish with the status and diagnosis.
+///
+/// Steps are buffered in memory and written in blocks: every dataset is extended once per flush,
+/// at the latest every `flushEvery` steps (default 10), and on `flushNow`, `markInterrupted` and
+/// `finish`. Every flush ends with `H5Fflush`, and no HDF5 call touches the file between flushes,
+/// so the file on disk is at all times a complete HDF5 file with every flushed step: a killed run
+/// leaves a readable trace.
+///
+/// Why not SWMR: HDF5 1.10's SWMR writing marks the superblock "open for SWMR write", and every
+/// reader that does not itself ask for an SWMR read — h5dump 1.10 (it has no such option), h5py
+/// without `swmr=True` — refuses to open such a file, also after the writer died ("may use
+/// <h5clear file>"). It also forbids creating attributes (the final `diagnosis`) and needs the
+/// latest file format, which HDF5 1.8 readers cannot read. Instead the writer uses the default
+/// file format and opens the file without HDF5's POSIX lock, so h5dump/h5py can open the trace at
+/// any time while the run holds it; what they see is the state of the last flush (a reader that
+/// opens it in the middle of a flush may see an inconsistent file and should retry). Readers in
+/// this package open it with `TraceReader`, which also reads SWMR files.
+///
+/// Names: layer names are escaped by `TraceNames.escape`; the original is in attribute `name`.
+///
+/// Thread safety: every public method takes a lock, so a signal-handling thread (e.g. a
+/// DispatchSource for SIGINT) may call `flushNow()` or `markInterrupted()` while the training
+/// thread appends.
+public final class TraceWriter: @unchecked Sendable {
+    public let path: String
+    public let layout: TraceLayout
+    public let flushEvery: Int
+
+    private let lock = NSLock()
+    private var file: HDF5File?
+    private var series: [HDF5Dataset] = []
+    private var iterationSet: HDF5Dataset
+    private var lossSet: HDF5Dataset
+    private var lrSet: HDF5Dataset
+    private var testIterationSet: HDF5Dataset
+    private var testLossSet: HDF5Dataset
+    private var testAccuracySet: HDF5Dataset
+
+    /// Steps already on disk.
+    private var written = 0
+    private var testWritten = 0
+    /// Buffered steps, row-major: pendingValues[k * seriesCount + s].
+    private var pendingValues: [Double] = []
+    private var pendingIterations: [Int64] = []
+    private var pendingLoss: [Double] = []
+    private var pendingLR: [Double] = []
+    private var pendingTestIterations: [Int64] = []
+    private var pendingTestLoss: [Double] = []
+    private var pendingTestAccuracy: [Double] = []
+    private var column: [Double] = []
+    private var abandoned = false
+    public private(set) var status: TraceStatus = .running
+
+    /// Creates (or truncates) the trace at `path` with every group, dataset and attribute of the
+    /// layout, status "running". Throws InputError when the file cannot be created or two layers
+    /// map to the same name.
+    public init(path: String, run: TraceRunInfo, layout: TraceLayout, flushEvery: Int = 10) throws {
+        self.path = path
+        self.layout = layout
+        self.flushEvery = max(1, flushEvery)
+        var seen = Set<String>()
+        for layer in layout.layers where !seen.insert(TraceNames.escape(layer.name)).inserted {
+            throw InputError("trace \(path): two layers are named '\(layer.name)'")
+        }
+        let file: HDF5File
+        do {
+            file = try HDF5File.create(path: path, fileLocking: false)
+        } catch let error as HDF5Error {
+            throw InputError("cannot create trace file \(path): \(error.reason.isEmpty ? "HDF5 error" : error.reason)")
+        }
+        self.file = file
+        do {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime]
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            let root: [(String, HDF5AttributeValue)] = [
+                ("format", .string("initdiag-trace")), ("format_version", .int(1)),
+                ("initdiag_version", .string(run.initdiagVersion)),
+                ("created_utc", .string(formatter.string(from: run.created))),
+                ("net_name", .string(run.netName)), ("scheme", .string(run.scheme)),
+                ("seed", .int(run.seed)), ("batch_size", .int(run.batchSize)), ("data", .string(run.data)),
+                ("net_prototxt", .string(run.netPrototxt)), ("solver_prototxt", .string(run.solverPrototxt)),
+                ("status", .string(TraceStatus.running.rawValue)),
+            ]
+            for (name, value) in run.extraAttributes where !root.contains(where: { $0.0 == name }) {
+                try file.setAttribute(name, value)
+            }
+            for (name, value) in root { try file.setAttribute(name, value) }
+
+            let steps = try file.createGroup("steps")
+            iterationSet = try steps.createExtendibleDataset("iteration", type: .int64)
+            lossSet = try steps.createExtendibleDataset("loss", type: .float64)
+            lrSet = try steps.createExtendibleDataset("lr", type: .float64)
+            let test = try file.createGroup("test")
+            testIterationSet = try test.createExtendibleDataset("iteration", type: .int64)
+            testLossSet = try test.createExtendibleDataset("loss", type: .float64)
+            testAccuracySet = try test.createExtendibleDataset("accuracy", type: .float64)
+
+            let layers = try file.createGroup("layers")
+            var layerGroups: [HDF5Group] = []
+            for layer in layout.layers {
+                let group = try layers.createGroup(TraceNames.escape(layer.name))
+                try group.setAttribute("name", .string(layer.name))
+                try group.setAttribute("type", .string(layer.type))
+                try group.setAttribute("index", .int(Int64(layer.index)))
+                try group.setAttribute("bottoms", .string(layer.bottoms.joined(separator: ",")))
+                try group.setAttribute("tops", .string(layer.tops.joined(separator: ",")))
+                if let v = layer.fanIn { try group.setAttribute("fan_in", .int(Int64(v))) }
+                if let v = layer.fanOut { try group.setAttribute("fan_out", .int(Int64(v))) }
+                if let v = layer.weightFiller { try group.setAttribute("weight_filler", .string(v)) }
+                if let v = layer.biasFiller { try group.setAttribute("bias_filler", .string(v)) }
+                for (name, value) in layer.extraAttributes.sorted(by: { $0.key < $1.key }) {
+                    try group.setAttribute(name, value)
+                }
+                layerGroups.append(group)
+            }
+            // Series datasets in step-vector order; their parent groups are created on first use.
+            var subgroups: [String: HDF5Group] = [:]
+            series.reserveCapacity(layout.seriesCount)
+            for (s, relative) in layout.seriesNames.enumerated() {
+                let li = layout.seriesLayer[s]
+                let parts = relative.split(separator: "/").map(String.init)
+                var parent = layerGroups[li]
+                var key = "\(li)"
+                for part in parts.dropLast() {
+                    key += "/" + part
+                    if let g = subgroups[key] {
+                        parent = g
+                    } else {
+                        let g = try parent.createGroup(part)
+                        subgroups[key] = g
+                        parent = g
+                    }
+                }
+                series.append(try parent.createExtendibleDataset(parts.last ?? relative, type: .float64))
+            }
+            try file.flush()
+        } catch let error as HDF5Error {
+            throw InputError("cannot create trace file \(path): \(error.description)")
+        }
+        pendingValues.reserveCapacity(self.flushEvery * layout.seriesCount)
+        column = [Double](repeating: 0, count: self.flushEvery)
+    }
+
+    /// Recorded steps so far (written + buffered).
+    public var stepCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return written + pendingIterations.count
+    }
+
+    /// Appends one recorded step: `values` in the layout's series order (`layout.seriesCount`
+    /// values; NaN where a statistic is unavailable). Writes a block when `flushEvery` steps are
+    /// buffered.
+    public func append(iteration: Int, loss: Double, learningRate: Double, values: UnsafeBufferPointer<Double>) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard file != nil else { throw TraceWriterError.closed(path: path) }
+        guard values.count == layout.seriesCount else {
+            throw TraceWriterError.wrongValueCount(expected: layout.seriesCount, got: values.count)
+        }
+        pendingValues.append(contentsOf: values)
+        pendingIterations.append(Int64(iteration))
+        pendingLoss.append(loss)
+        pendingLR.append(learningRate)
+        if pendingIterations.count >= flushEvery { try flushLocked() }
+    }
+
+    public func append(iteration: Int, loss: Double, learningRate: Double, values: [Double]) throws {
+        try values.withUnsafeBufferPointer { try append(iteration: iteration, loss: loss, learningRate: learningRate, values: $0) }
+    }
+
+    /// Appends one test phase's result (written with the next flush). `accuracy` NaN when the net
+    /// has no accuracy output.
+    public func appendTest(iteration: Int, loss: Double, accuracy: Double) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard file != nil else { throw TraceWriterError.closed(path: path) }
+        pendingTestIterations.append(Int64(iteration))
+        pendingTestLoss.append(loss)
+        pendingTestAccuracy.append(accuracy)
+    }
+
+    /// Writes the buffered steps now.
+    public func flushNow() throws {
+        lock.lock(); defer { lock.unlock() }
+        guard file != nil else { return }
+        try flushLocked()
+    }
+
+    /// Writes the buffered steps and sets `status` to "interrupted" on disk, keeping the file open
+    /// (a later `finish` may still overwrite the status). Does nothing after `finish`.
+    /// Adds attributes to a layer's group after the trace was created (values that are known only
+    /// once the run has started, such as mean-field predictions from the first batch).
+    public func setLayerAttributes(layer index: Int, _ attributes: [String: HDF5AttributeValue]) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let file, index >= 0, index < layout.layers.count else { throw TraceWriterError.closed(path: path) }
+        let group = try file.openGroup("layers/" + TraceNames.escape(layout.layers[index].name))
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { try group.setAttribute(name, value) }
+    }
+
+    public func markInterrupted() throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let file else { return }
+        try flushLocked()
+        try file.setAttribute("status", .string(TraceStatus.interrupted.rawValue))
+        status = .interrupted
+        try file.flush()
+    }
+
+    /// Writes the buffered steps, the final `status` and, when given, `/diagnosis` with attributes
+    /// `verdict` and `findings` (JSON text), then closes the file.
+    public func finish(status: TraceStatus, verdict: String? = nil, findings: String? = nil) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let file else { throw TraceWriterError.closed(path: path) }
+        try flushLocked()
+        try file.setAttribute("status", .string(status.rawValue))
+        if verdict != nil || findings != nil {
+            let diagnosis = try file.hasChild("diagnosis") ? try file.openGroup("diagnosis") : try file.createGroup("diagnosis")
+            if let verdict { try diagnosis.setAttribute("verdict", .string(verdict)) }
+            if let findings { try diagnosis.setAttribute("findings", .string(findings)) }
+        }
+        self.status = status
+        try closeLocked()
+    }
+
+    private func closeLocked() throws {
+        series.removeAll()
+        let file = self.file
+        self.file = nil
+        // The dataset objects of /steps and /test are released with `self`; closing the file with
+        // them still open would only defer HDF5's close (weak close), so release them first.
+        iterationSet = placeholder(); lossSet = placeholder(); lrSet = placeholder()
+        testIterationSet = placeholder(); testLossSet = placeholder(); testAccuracySet = placeholder()
+        try file?.close()
+    }
+
+    /// A dataset object standing for "closed" (id -1, never used).
+    private func placeholder() -> HDF5Dataset {
+        let d = HDF5Dataset(id: -1, filePath: path, path: "")
+        d.leakForTesting()
+        return d
+    }
+
+    private func flushLocked() throws {
+        guard let file else { return }
+        let k = pendingIterations.count
+        if k > 0 {
+            let stride = layout.seriesCount
+            // Stat series first, /steps/iteration last: a reader that trims every series to the
+            // length of /steps/iteration never sees a half-written step.
+            try pendingValues.withUnsafeBufferPointer { rows in
+                try column.withUnsafeMutableBufferPointer { col in
+                    for s in 0..<stride {
+                        for r in 0..<k { col[r] = rows[r * stride + s] }
+                        try series[s].append(doubles: UnsafeBufferPointer(rebasing: col[0..<k]), at: written)
+                    }
+                }
+            }
+            try pendingLoss.withUnsafeBufferPointer { try lossSet.append(doubles: $0, at: written) }
+            try pendingLR.withUnsafeBufferPointer { try lrSet.append(doubles: $0, at: written) }
+            try pendingIterations.withUnsafeBufferPointer { try iterationSet.append(int64s: $0, at: written) }
+            written += k
+            pendingValues.removeAll(keepingCapacity: true)
+            pendingIterations.removeAll(keepingCapacity: true)
+            pendingLoss.removeAll(keepingCapacity: true)
+            pendingLR.removeAll(keepingCapacity: true)
+        }
+        let t = pendingTestIterations.count
+        if t > 0 {
+            try pendingTestLoss.withUnsafeBufferPointer { try testLossSet.append(doubles: $0, at: testWritten) }
+            try pendingTestAccuracy.withUnsafeBufferPointer { try testAccuracySet.append(doubles: $0, at: testWritten) }
+            try pendingTestIterations.withUnsafeBufferPointer { try testIterationSet.append(int64s: $0, at: testWritten) }
+            testWritten += t
+            pendingTestIterations.removeAll(keepingCapacity: true)
+            pendingTestLoss.removeAll(keepingCapacity: true)
+            pendingTestAccuracy.removeAll(keepingCapacity: true)
+        }
+        try file.flush()
+    }
+
+    /// Leaves the file open and unclosed, with buffered steps unwritten — the on-disk state of a
+    /// process killed now. Tests only.
+    func abandonForTesting() {
+        lock.lock(); defer { lock.unlock() }
+        for d in series { d.leakForTesting() }
+        for d in [iterationSet, lossSet, lrSet, testIterationSet, testLossSet, testAccuracySet] { d.leakForTesting() }
+        file?.leakForTesting()
+        abandoned = true
+        file = nil
+    }
+
+    /// A writer dropped without `finish` writes its buffered steps and, if still "running", marks
+    /// the run "interrupted" (it ended without saying how).
+    deinit {
+        guard !abandoned, let file else { return }
+        try? flushLocked()
+        if status == .running { try? file.setAttribute("status", .string(TraceStatus.interrupted.rawValue)) }
+        try? closeLocked()
+    }
+}
