@@ -4,7 +4,7 @@ import InitDiagCore
 import CStatistics
 import Dispatch
 
-/// Times the per-step statistics work of the seed net (/work/shared/seed: VGG19 for CIFAR-10,
+/// Times the per-step statistics work of the seed net (Fixtures/seed: VGG19 for CIFAR-10,
 /// 3×32×32 input) at a given batch, on blobs of its real shapes, against a plain Float sum over
 /// the same bytes (the memory-bandwidth floor of any one-pass statistic) and against the plain
 /// ReLU passes the net runs anyway.

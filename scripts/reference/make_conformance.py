@@ -11,7 +11,7 @@ Writes, into Fixtures/reference/conformance/ (or --out):
 The reference is computed in float64 FROM THE FLOAT32-ROUNDED weights and inputs, so a float32
 engine fed weights.caffemodel.h5 and input/data differs from it only by its own rounding.
 
-Caffe semantics checked or relied on (see /work/shared/SEMANTICS.md §4):
+Caffe semantics checked or relied on (see docs/semantics.md §4):
 * Convolution: cross-correlation with zero padding, output (in + 2 pad - k)/stride + 1 (floor)
   (BVLC/caffe src/caffe/layers/base_conv_layer.cpp). torch.nn.functional.conv2d computes the same.
 * Pooling MAX with Caffe's default CEIL rounding: out = ceil((in + 2 pad - k)/stride) + 1, no

@@ -32,8 +32,17 @@ VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
 
 # The seed train_val.prototxt's two Data layers, copied: same sources, batch size and pixel
 # scale, so only the network differs.
-SEED_TRAIN_SOURCE = "/home/snk/Documents/digits-jobs/20180106-135745-4cac/train_db"
-SEED_TEST_SOURCE = "/home/snk/Documents/digits-jobs/20180106-135745-4cac/val_db"
+def _seed_sources():
+    """The two `source:` strings of Fixtures/seed/train_val.prototxt (TRAIN, then TEST), as written."""
+    import os, re
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "Fixtures", "seed", "train_val.prototxt")) as f:
+        found = re.findall(r'source:\s*"([^"]*)"', f.read())
+    assert len(found) == 2, found
+    return found[0], found[1]
+
+
+SEED_TRAIN_SOURCE, SEED_TEST_SOURCE = _seed_sources()
 SEED_SCALE = "0.00392156862745"
 SEED_BATCH = 128
 

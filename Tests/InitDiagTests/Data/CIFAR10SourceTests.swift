@@ -89,9 +89,10 @@ import Testing
 
     // The real data set (shared copy or INITDIAG_CIFAR10); skipped with a message when absent.
     @Test(.enabled(if: DataTestSupport.realCIFAR10 != nil,
-                   "CIFAR-10 binary data not found (set INITDIAG_CIFAR10 or provide /work/shared/data/cifar-10-batches-bin); skipping the real-data check"))
+                   "CIFAR-10 binary data not found (set INITDIAG_CIFAR10 or put it at ../shared/data/cifar-10-batches-bin beside the repository); skipping the real-data check"))
     func realCIFAR10() throws {
         let dir = try #require(DataTestSupport.realCIFAR10)
+        print("real CIFAR-10: checking the 50,000 training records in \(dir)")
         let train = try CIFAR10Source(directory: dir, phase: .TRAIN)
         #expect(train.recordCount == 50_000)
         let record = DataRecord()

@@ -22,9 +22,12 @@ enum DataTestSupport {
 
     static func fixture(_ relative: String) -> String { packageRoot + "/Fixtures/data/" + relative }
 
-    /// The CIFAR-10 binary directory if present: env INITDIAG_CIFAR10, else the shared copy.
+    /// The CIFAR-10 binary directory if present: env INITDIAG_CIFAR10, else the shared copy that
+    /// sits beside the repository (`../shared/data/cifar-10-batches-bin` from the package root, as
+    /// on the project machines and in CI).
     static var realCIFAR10: String? {
-        let candidates = [ProcessInfo.processInfo.environment["INITDIAG_CIFAR10"], "/work/shared/data/cifar-10-batches-bin"]
+        let candidates = [ProcessInfo.processInfo.environment["INITDIAG_CIFAR10"],
+                          packageRoot + "/../shared/data/cifar-10-batches-bin"]
         for case let c? in candidates where FileManager.default.fileExists(atPath: c + "/data_batch_1.bin") { return c }
         return nil
     }

@@ -17,8 +17,17 @@ import Testing
         #expect(data.allSatisfy { $0.include.count == 1 && $0.top == ["data", "label"] })
         #expect(data[0].dataParam?.batchSize == 128)
         #expect(data[0].dataParam?.backend == .LMDB)
-        #expect(data[0].dataParam?.source == "/home/snk/Documents/digits-jobs/20180106-135745-4cac/train_db")
-        #expect(data[1].dataParam?.source == "/home/snk/Documents/digits-jobs/20180106-135745-4cac/val_db")
+        // The sources are the user's own LMDB paths, kept verbatim in the seed file: compare with
+        // the quoted strings of the file's text rather than writing them into the test.
+        let text = try String(contentsOfFile: PrototxtFixtures.path("seed/train_val.prototxt"), encoding: .utf8)
+        let quoted = text.split(separator: "\n").filter { $0.contains("source:") }.map { line -> String in
+            let parts = line.split(separator: "\"", omittingEmptySubsequences: false)
+            return parts.count >= 2 ? String(parts[1]) : ""
+        }
+        #expect(quoted.count == 2)
+        #expect(data.map { $0.dataParam?.source ?? "" } == quoted)
+        #expect(data[0].dataParam?.source.hasSuffix("/train_db") == true)
+        #expect(data[1].dataParam?.source.hasSuffix("/val_db") == true)
         // 0.00392156862745 read as a double, then narrowed to float (text_format.cc).
         #expect(data[0].transformParam?.scale == Float(0.00392156862745 as Double))
 
