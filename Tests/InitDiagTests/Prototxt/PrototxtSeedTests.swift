@@ -26,8 +26,8 @@ import Testing
         }
         #expect(quoted.count == 2)
         #expect(data.map { $0.dataParam?.source ?? "" } == quoted)
-        #expect(data[0].dataParam?.source.hasSuffix("/train_db") == true)
-        #expect(data[1].dataParam?.source.hasSuffix("/val_db") == true)
+        #expect(data[0].dataParam?.source?.hasSuffix("/train_db") == true)
+        #expect(data[1].dataParam?.source?.hasSuffix("/val_db") == true)
         // 0.00392156862745 read as a double, then narrowed to float (text_format.cc).
         #expect(data[0].transformParam?.scale == Float(0.00392156862745 as Double))
 
