@@ -211,4 +211,21 @@ import Testing
         #expect(result.iterations == 2)
         #expect(result.status == .finished)
     }
+
+    /// Its BatchNorm twin (convolutions without bias, BatchNorm before each Sigmoid) builds too:
+    /// 2400 + 25 600 + 51 200 + 10 250 = 89 450 learned values (BatchNorm's statistics are not
+    /// learned, so not counted).
+    @Test func cifar10FullSigmoidBatchNormBuilds() throws {
+        let path = Self.zoo + "cifar10_full_sigmoid_train_test_bn.prototxt"
+        guard FileManager.default.fileExists(atPath: path) else {
+            print("skipping cifar10_full_sigmoid_bn: \(path) not found (../shared/zoo next to the package)")
+            return
+        }
+        let param = try Prototxt.loadNet(path: path)
+        for phase in [Phase.TRAIN, .TEST] {
+            let inspection = try NetInspection(param: param, phase: phase)
+            #expect(inspection.paramCount == 89_450)
+            #expect(inspection.layers.filter { $0.type == "Sigmoid" }.count == 3)
+        }
+    }
 }
