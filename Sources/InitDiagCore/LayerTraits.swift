@@ -13,13 +13,13 @@ public enum LayerRole: String, Sendable, CaseIterable, Codable {
     case data
     /// z = Wx (+ b) with learnable W: Convolution, InnerProduct, Deconvolution, Embed.
     case weighted
-    /// Elementwise y = f(x): ReLU, Sigmoid, TanH, Dropout, Power, …
+    /// Elementwise y = f(x): ReLU, PReLU, Sigmoid, TanH, Dropout, Power, …
     case neuron
     /// Spatial aggregation: Pooling.
     case pooling
     /// Normalisation across samples or channels: BatchNorm, LRN, MVN.
     case normalization
-    /// Affine per-channel maps with learnable blobs that are not a weight matrix: Scale, Bias, PReLU.
+    /// Affine per-channel maps with learnable blobs that are not a weight matrix: Scale, Bias.
     case affine
     /// Moves or combines values without arithmetic that changes their statistics in a modelled
     /// way: Split, Flatten, Reshape, Concat, Slice, Crop, Eltwise, Tile, Silence, …

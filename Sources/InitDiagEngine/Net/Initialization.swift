@@ -22,6 +22,8 @@ public func declaredFillers(for layer: LayerParameter, blobCount: Int) -> [Fille
         return Array([p.filler ?? one, p.biasFiller ?? zero].prefix(blobCount))
     case "Bias":
         return blobCount > 0 ? [layer.biasParam?.filler ?? zero] : []
+    case "PReLU":
+        return blobCount > 0 ? [PReLULayer.declaredFiller(layer)] : []
     default:
         return []
     }

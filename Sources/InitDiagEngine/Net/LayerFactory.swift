@@ -3,34 +3,46 @@ import InitDiagTrace
 /// Layer type names (as written in `type:`) → the class that implements them.
 public enum LayerFactory {
     nonisolated(unsafe) public static let implemented: [String: Layer.Type] = [
+        "AbsVal": AbsValLayer.self,
         "Accuracy": AccuracyLayer.self,
         "BatchNorm": BatchNormLayer.self,
         "Bias": BiasLayer.self,
+        "BNLL": BNLLLayer.self,
+        "Clip": ClipLayer.self,
         "Concat": ConcatLayer.self,
         "Convolution": ConvolutionLayer.self,
         "Data": DataLayer.self,
         "Dropout": DropoutLayer.self,
         "Eltwise": EltwiseLayer.self,
+        "ELU": ELULayer.self,
+        "Exp": ExpLayer.self,
         "Flatten": FlattenLayer.self,
         "InnerProduct": InnerProductLayer.self,
         "Input": InputLayer.self,
+        "Log": LogLayer.self,
         "Pooling": PoolingLayer.self,
+        "Power": PowerLayer.self,
+        "PReLU": PReLULayer.self,
         "ReLU": ReLULayer.self,
         "Scale": ScaleLayer.self,
+        "Sigmoid": SigmoidLayer.self,
         "Softmax": SoftmaxLayer.self,
         "SoftmaxWithLoss": SoftmaxWithLossLayer.self,
         "Split": SplitLayer.self,
+        "Swish": SwishLayer.self,
+        "TanH": TanHLayer.self,
+        "Threshold": ThresholdLayer.self,
     ]
 
     /// Caffe layer types that exist upstream but have no implementation here; named in errors so
     /// a user knows it is a limitation, not a typo.
     static let knownCaffeTypes: Set<String> = [
-        "AbsVal", "ArgMax", "BNLL", "Clip", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
-        "Embed", "ELU", "EuclideanLoss", "Exp", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
-        "Im2col", "ImageData", "InfogainLoss", "Log", "LRN", "LSTM", "MemoryData",
-        "MultinomialLogisticLoss", "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
-        "Reduction", "Reshape", "RNN", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice",
-        "SPP", "Swish", "TanH", "Threshold", "Tile", "WindowData",
+        "ArgMax", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
+        "Embed", "EuclideanLoss", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
+        "Im2col", "ImageData", "InfogainLoss", "LRN", "LSTM", "MemoryData",
+        "MultinomialLogisticLoss", "MVN", "Parameter", "Python", "Recurrent",
+        "Reduction", "Reshape", "RNN", "SigmoidCrossEntropyLoss", "Silence", "Slice",
+        "SPP", "Tile", "WindowData",
     ]
 
     public static func type(named name: String, layer: LayerParameter, location: String) throws -> Layer.Type {

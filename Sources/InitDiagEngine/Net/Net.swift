@@ -203,6 +203,11 @@ public final class Net {
                 }
             }
         }
+        // Caffe aborts in the first backward of a layer without one (Threshold): refuse here.
+        for li in layers.indices where layers[li] is ForwardOnlyLayer && bottomNeedsBackward[li].contains(true) {
+            let lp = param.layer[li]
+            throw InputError("\(where_(lp))layer '\(lp.name)' (\(lp.type)) has no backward (Caffe's is not implemented and aborts), but the net needs a gradient through its bottom '\(lp.bottom.first ?? "")'; set propagate_down: false on it or keep it off the path from a loss to learnable layers")
+        }
         outputBlobIDs = blobs.indices.filter { available.contains(blobs[$0].name) }
     }
 

@@ -281,19 +281,29 @@ public struct LayerParameter: Sendable, Equatable {
     public var accuracyParam: AccuracyParameter? = nil             // 102
     public var batchNormParam: BatchNormParameter? = nil           // 139
     public var biasParam: BiasParameter? = nil                     // 141
+    public var clipParam: ClipParameter? = nil                     // 148
     public var concatParam: ConcatParameter? = nil                 // 104
     public var convolutionParam: ConvolutionParameter? = nil       // 106
     public var dataParam: DataParameter? = nil                     // 107
     public var dropoutParam: DropoutParameter? = nil               // 108
     public var eltwiseParam: EltwiseParameter? = nil               // 110
+    public var eluParam: ELUParameter? = nil                       // 140
+    public var expParam: ExpParameter? = nil                       // 111
     public var flattenParam: FlattenParameter? = nil               // 135
     public var hdf5DataParam: HDF5DataParameter? = nil             // 112
     public var innerProductParam: InnerProductParameter? = nil     // 117
     public var inputParam: InputParameter? = nil                   // 143
+    public var logParam: LogParameter? = nil                       // 134
     public var poolingParam: PoolingParameter? = nil               // 121
+    public var powerParam: PowerParameter? = nil                   // 122
+    public var preluParam: PReLUParameter? = nil                   // 131
     public var reluParam: ReLUParameter? = nil                     // 123
     public var scaleParam: ScaleParameter? = nil                   // 142
+    public var sigmoidParam: SigmoidParameter? = nil               // 124
     public var softmaxParam: SoftmaxParameter? = nil               // 125
+    public var swishParam: SwishParameter? = nil                   // 147
+    public var tanhParam: TanHParameter? = nil                     // 127
+    public var thresholdParam: ThresholdParameter? = nil           // 128
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public init(name: String = "", type: String = "") { self.name = name; self.type = type }
@@ -338,11 +348,16 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var dataParam: DataParameter? = nil                     // 11
     public var dropoutParam: DropoutParameter? = nil               // 12
     public var eltwiseParam: EltwiseParameter? = nil               // 24
+    public var expParam: ExpParameter? = nil                       // 41
     public var hdf5DataParam: HDF5DataParameter? = nil             // 13
     public var innerProductParam: InnerProductParameter? = nil     // 17
     public var poolingParam: PoolingParameter? = nil               // 19
+    public var powerParam: PowerParameter? = nil                   // 21
     public var reluParam: ReLUParameter? = nil                     // 30
+    public var sigmoidParam: SigmoidParameter? = nil               // 38
     public var softmaxParam: SoftmaxParameter? = nil               // 39
+    public var tanhParam: TanHParameter? = nil                     // 37
+    public var thresholdParam: ThresholdParameter? = nil           // 25
     public var transformParam: TransformationParameter? = nil      // 36
     public var lossParam: LossParameter? = nil                     // 42
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.

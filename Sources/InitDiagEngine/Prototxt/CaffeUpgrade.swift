@@ -75,11 +75,16 @@ enum CaffeUpgrade {
         layer.dataParam = v1.dataParam
         layer.dropoutParam = v1.dropoutParam
         layer.eltwiseParam = v1.eltwiseParam
+        layer.expParam = v1.expParam
         layer.hdf5DataParam = v1.hdf5DataParam
         layer.innerProductParam = v1.innerProductParam
         layer.poolingParam = v1.poolingParam
+        layer.powerParam = v1.powerParam
         layer.reluParam = v1.reluParam
+        layer.sigmoidParam = v1.sigmoidParam
         layer.softmaxParam = v1.softmaxParam
+        layer.tanhParam = v1.tanhParam
+        layer.thresholdParam = v1.thresholdParam
         layer.transformParam = v1.transformParam
         layer.lossParam = v1.lossParam
         layer.line = v1.line

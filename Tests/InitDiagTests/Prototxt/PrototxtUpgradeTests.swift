@@ -12,10 +12,11 @@ import Testing
         let net = try Prototxt.loadNet(path: PrototxtFixtures.path("prototxt/v1_net.prototxt"))
         #expect(net.layers.isEmpty && net.input.isEmpty && net.inputDim.isEmpty)
         #expect(net.layer.map(\.name) == ["input", "train_data", "conv1", "pool1", "relu1", "drop1", "ip1",
-                                          "cat", "sum", "h5", "prob", "loss", "acc", "none"])
+                                          "cat", "sum", "h5", "prob", "loss", "acc", "sig", "tanh", "pow", "exp", "thr", "none"])
         // UpgradeV1LayerType names; NONE gives the empty type.
         #expect(net.layer.map(\.type) == ["Input", "Data", "Convolution", "Pooling", "ReLU", "Dropout", "InnerProduct",
-                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy", ""])
+                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy",
+                                          "Sigmoid", "TanH", "Power", "Exp", "Threshold", ""])
 
         // input + input_dim (4 per input) → Input layer "input" first.
         let input = net.layer[0]
@@ -51,6 +52,10 @@ import Testing
         #expect(net.layer[10].softmaxParam != nil)
         #expect(net.layer[11].lossWeight == [2] && net.layer[11].lossParam?.normalize == true)
         #expect(net.layer[12].accuracyParam?.topK == 3)
+        #expect(net.layer[13].sigmoidParam?.engine == .CAFFE && net.layer[14].tanhParam?.engine == .CUDNN)
+        #expect(net.layer[15].powerParam == { var p = PowerParameter(); p.power = 3; p.scale = 2; p.shift = 1; return p }())
+        #expect(net.layer[16].expParam?.base == 10 && net.layer[16].expParam?.scale == 1)
+        #expect(net.layer[17].thresholdParam?.threshold == 0.5)
         // The upgraded net prints in the current format and reads back the same.
         let text = Prototxt.format(net)
         #expect(!text.contains("layers {") && !text.contains("blobs_lr"))
