@@ -85,22 +85,3 @@ public enum MeanField {
         return out
     }
 }
-
-/// The mean of the values a filler gives (SEMANTICS §3), for second moments E[b²] = Var + mean²;
-/// nil where it has no simple closed form (bilinear).
-public func fillerMean(_ f: FillerParameter, shape: [Int]) -> Double? {
-    switch f.type {
-    case "constant": return Double(f.value)
-    case "uniform": return (Double(f.min) + Double(f.max)) / 2
-    case "gaussian":
-        // A sparse gaussian keeps each value with probability sparse/shape(0).
-        if f.sparse >= 0, let rows = shape.first, rows > 0 { return Double(f.mean) * min(1, Double(f.sparse) / Double(rows)) }
-        return Double(f.mean)
-    case "xavier", "msra": return 0
-    case "positive_unitball":
-        guard let rows = shape.first, rows > 0 else { return nil }
-        let perRow = shape.reduce(1, *) / rows
-        return perRow > 0 ? 1 / Double(perRow) : nil
-    default: return nil
-    }
-}
