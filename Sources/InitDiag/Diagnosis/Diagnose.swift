@@ -222,23 +222,23 @@ public func logitsLayerPosition(_ run: RunRecord) -> Int? {
 func firstNonFinite(_ run: RunRecord) -> NonFiniteSite? {
     let n = run.iterations.count
     guard n > 0 else { return nil }
-    struct Probe { var layer: String?; var blob: String; var values: [Double]; var isCount: Bool }
+    struct Site { var layer: String?; var blob: String; var values: [Double]; var isCount: Bool }
     func sortedKeys(_ l: LayerRecord, _ suffix: String) -> [String] {
         l.series.keys.filter { $0.hasPrefix("param") && $0.hasSuffix(suffix) }.sorted()
     }
-    var probes: [Probe] = []
+    var probes: [Site] = []
     for l in run.layers {
         for key in sortedKeys(l, "/data/nonfinite_count") {
-            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
+            probes.append(Site(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
-        if let v = l.series["forward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "forward", values: v, isCount: true)) }
+        if let v = l.series["forward/nonfinite_count"] { probes.append(Site(layer: l.name, blob: "forward", values: v, isCount: true)) }
     }
     let lossLayer = run.layers.last { $0.role == .loss }?.name
-    probes.append(Probe(layer: lossLayer, blob: "loss", values: run.loss, isCount: false))
+    probes.append(Site(layer: lossLayer, blob: "loss", values: run.loss, isCount: false))
     for l in run.layers.reversed() {
-        if let v = l.series["backward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "backward", values: v, isCount: true)) }
+        if let v = l.series["backward/nonfinite_count"] { probes.append(Site(layer: l.name, blob: "backward", values: v, isCount: true)) }
         for key in sortedKeys(l, "/grad/nonfinite_count") {
-            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
+            probes.append(Site(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
     }
     // update_ratio is not a divergence signal: it is +∞ by definition when a zero-initialised

@@ -41,9 +41,9 @@ public struct BlobStats: Sendable {
     public var inputDependence: Double
 
     /// Statistic names of every recorded blob, in the order of `values`.
-    public static let names = ["mean", "std", "mean_abs", "l2", "min", "max", "zero_fraction", "nonfinite_count"]
+    public static let names = TraceStatisticNames.blob
     /// Statistic names of forward blobs, in the order of `forwardValues`.
-    public static let forwardNames = names + ["between_sample_std", "dead_fraction", "input_dependence"]
+    public static let forwardNames = TraceStatisticNames.forward
 
     public init(mean: Double = .nan, std: Double = .nan, meanAbs: Double = .nan, l2: Double = 0,
                 min: Double = .nan, max: Double = .nan, zeroFraction: Double = .nan, nonfiniteCount: Int = 0,

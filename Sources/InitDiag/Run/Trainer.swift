@@ -492,7 +492,7 @@ public final class Trainer {
         let base = (dir as NSString).appendingPathComponent("\(prefix)_iter_\(solver.iter)")
         let owners = Set(trainNet.params.map { ObjectIdentifier($0.blob) })
         var seen = Set<ObjectIdentifier>()
-        let layers: [(name: String, blobs: [Blob])] = trainNet.layerParams.enumerated().map { li, lp in
+        let layers: [(name: String, blobs: [any CaffeSnapshotWritable])] = trainNet.layerParams.enumerated().map { li, lp in
             let own = trainNet.layers[li].blobs.filter { b in
                 let id = ObjectIdentifier(b)
                 if owners.contains(id) { return seen.insert(id).inserted }
@@ -611,3 +611,6 @@ extension LearningRatePolicy {
         return p.rate(iter: iter, currentStep: &step)
     }
 }
+
+/// The snapshot writer (Trace/CaffeSnapshot.swift) reads blobs through this view.
+extension Blob: CaffeSnapshotWritable {}

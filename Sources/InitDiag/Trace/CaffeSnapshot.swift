@@ -1,6 +1,14 @@
 import Foundation
 
 /// One blob of a snapshot: its N-D shape and values in row-major order.
+/// What the snapshot writer reads of a live blob: its shape and its contiguous data and diff
+/// (the engine's `Blob` conforms). Keeps the trace code free of the engine's types.
+public protocol CaffeSnapshotWritable: AnyObject {
+    var shape: [Int] { get }
+    var dataBuffer: UnsafeMutableBufferPointer<Float> { get }
+    var diffBuffer: UnsafeMutableBufferPointer<Float> { get }
+}
+
 public struct CaffeSnapshotBlob: Sendable, Equatable {
     public var shape: [Int]
     public var values: [Float]
@@ -77,7 +85,8 @@ public enum CaffeSnapshot {
 
     /// Writes a `.caffemodel.h5` straight from the net's blobs (their `data`, and with
     /// `writeDiff` their `diff` in a `diff` group), without copying them.
-    public static func writeWeights(to path: String, netLayers layers: [(name: String, blobs: [Blob])], writeDiff: Bool = false) throws {
+    public static func writeWeights(to path: String, netLayers layers: [(name: String, blobs: [any CaffeSnapshotWritable])],
+                                    writeDiff: Bool = false) throws {
         try atomically(path) { file in
             let data = try file.createGroup("data")
             let diff = writeDiff ? try file.createGroup("diff") : nil

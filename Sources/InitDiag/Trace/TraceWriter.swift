@@ -19,9 +19,9 @@ public struct TraceLayerLayout: Sendable {
     public var biasFiller: String?
     /// More attributes of the layer group (e.g. mean-field predictions), written as given.
     public var extraAttributes: [String: HDF5AttributeValue]
-    /// `forward/<stat>` for every name of `BlobStats.forwardNames`.
+    /// `forward/<stat>` for every name of `TraceStatisticNames.forward`.
     public var recordsForward: Bool
-    /// `backward/<stat>` for every name of `BlobStats.names`.
+    /// `backward/<stat>` for every name of `TraceStatisticNames.blob`.
     public var recordsBackward: Bool
     /// Learnable blobs: `param<i>/data/<stat>`, `param<i>/grad/<stat>`, `param<i>/update_ratio`.
     public var paramCount: Int
@@ -39,9 +39,9 @@ public struct TraceLayerLayout: Sendable {
 
 /// Where one learnable blob's series start in the step vector.
 public struct TraceParamSlots: Sendable, Equatable {
-    /// First of `BlobStats.names.count` values: the blob's data statistics.
+    /// First of `TraceStatisticNames.blob.count` values: the blob's data statistics.
     public let data: Int
-    /// First of `BlobStats.names.count` values: its gradient statistics.
+    /// First of `TraceStatisticNames.blob.count` values: its gradient statistics.
     public let grad: Int
     /// ‖Δw‖₂ / ‖w‖₂.
     public let updateRatio: Int
@@ -49,9 +49,9 @@ public struct TraceParamSlots: Sendable, Equatable {
 
 /// Where one layer's series start in the step vector (nil: not recorded).
 public struct TraceLayerSlots: Sendable, Equatable {
-    /// First of `BlobStats.forwardNames.count` values.
+    /// First of `TraceStatisticNames.forward.count` values.
     public let forward: Int?
-    /// First of `BlobStats.names.count` values.
+    /// First of `TraceStatisticNames.blob.count` values.
     public let backward: Int?
     public let params: [TraceParamSlots]
 }
@@ -88,12 +88,12 @@ public struct TraceLayout: Sendable {
                 owner.append(contentsOf: repeatElement(li, count: relative.count))
                 return start
             }
-            let forward = layer.recordsForward ? add(BlobStats.forwardNames.map { "forward/" + $0 }) : nil
-            let backward = layer.recordsBackward ? add(BlobStats.names.map { "backward/" + $0 }) : nil
+            let forward = layer.recordsForward ? add(TraceStatisticNames.forward.map { "forward/" + $0 }) : nil
+            let backward = layer.recordsBackward ? add(TraceStatisticNames.blob.map { "backward/" + $0 }) : nil
             var params: [TraceParamSlots] = []
             for p in 0..<max(0, layer.paramCount) {
-                let data = add(BlobStats.names.map { "param\(p)/data/" + $0 })
-                let grad = add(BlobStats.names.map { "param\(p)/grad/" + $0 })
+                let data = add(TraceStatisticNames.blob.map { "param\(p)/data/" + $0 })
+                let grad = add(TraceStatisticNames.blob.map { "param\(p)/grad/" + $0 })
                 let ratio = add(["param\(p)/update_ratio"])
                 params.append(TraceParamSlots(data: data, grad: grad, updateRatio: ratio))
             }
