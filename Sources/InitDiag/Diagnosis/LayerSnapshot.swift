@@ -97,9 +97,6 @@ func diagNumber(_ text: String?) -> Double? {
     return Double(text.trimmingCharacters(in: .whitespaces))
 }
 
-/// The ReLU correlation map's kernel (`MeanFieldChain.reluCorrelationKernel`).
-public func reluCorrelationKernel(_ c: Double) -> Double { MeanFieldChain.reluCorrelationKernel(c) }
-
 /// The per-layer snapshot of `run` at recorded step `step` (0 = the first recorded step, the
 /// initialisation for a run started from scratch), in net order.
 public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {

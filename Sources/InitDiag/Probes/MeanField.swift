@@ -29,9 +29,6 @@ public struct MeanFieldPrediction: Sendable, Equatable {
 }
 
 public enum MeanField {
-    /// f(c) of the ReLU correlation map (`MeanFieldChain.reluCorrelationKernel`).
-    public static func reluCorrelationKernel(_ c: Double) -> Double { MeanFieldChain.reluCorrelationKernel(c) }
-
     /// The second moments a filler gives a blob of `shape`: its variance and E[x²] = Var + mean²
     /// (nil where the filler has no closed form).
     public static func fillerMoments(_ f: FillerParameter, shape: [Int]) -> (variance: Double, secondMoment: Double)? {

@@ -355,9 +355,9 @@ import Testing
     }
 
     @Test func reluKernel() {
-        #expect(abs(reluCorrelationKernel(1) - 1) < 1e-15)
-        #expect(abs(reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)   // √1/π
-        #expect(abs(reluCorrelationKernel(-1)) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(1) - 1) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)   // √1/π
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(-1)) < 1e-15)
     }
 
     @Test func findingJSONHasExplicitNullLayer() throws {
