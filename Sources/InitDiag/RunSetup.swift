@@ -34,12 +34,12 @@ public struct RunSetup: Sendable {
             solver = s
             notices += n
             if let netPath {
-                net = try Prototxt.loadNet(path: netPath)
+                net = try NetSource.load(path: netPath).net
             } else {
                 net = try RunSetup.solverNet(solver, solverPath: solverPath)
             }
         } else if let netPath {
-            net = try Prototxt.loadNet(path: netPath)
+            net = try NetSource.load(path: netPath).net
             solver = SolverParameter()
             solver.lrPolicy = "fixed"
             solver.baseLr = 0.01
@@ -92,7 +92,7 @@ public struct RunSetup: Sendable {
         let dir = (solverPath as NSString).deletingLastPathComponent
         let candidates = name.hasPrefix("/") ? [name] : [(dir as NSString).appendingPathComponent(name), name]
         for c in candidates where FileManager.default.fileExists(atPath: c) {
-            return try Prototxt.loadNet(path: c)
+            return try NetSource.load(path: c).net
         }
         throw InputError("\(solverPath): net '\(name)' not found (looked in \(candidates.joined(separator: ", "))); pass --net")
     }

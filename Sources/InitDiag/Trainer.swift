@@ -79,10 +79,10 @@ public final class Trainer {
     public private(set) var record: RunRecord
     private let emit: (TrainingEvent) -> Void
     private var smoothed: SmoothedLoss
-    /// Draws taken from the run's generator since the nets were built. CPU Dropout in phase
-    /// TRAIN takes one per element per forward (BVLC/caffe dropout_layer.cpp,
-    /// caffe_rng_bernoulli) and is the only consumer once the nets exist (fillers and the data
-    /// transformers' seeds draw at build time). Saved with snapshots so a resume replays them.
+    /// Draws taken from the run's generator since the nets were built: what the layers declare
+    /// per forward (`Layer.generatorDrawsPerForward`; CPU Dropout in phase TRAIN takes one per
+    /// element, BVLC/caffe dropout_layer.cpp caffe_rng_bernoulli). Fillers and the data
+    /// transformers' seeds draw at build time. Saved with snapshots so a resume replays them.
     private var generatorDraws: Int64 = 0
 
     public init(setup: RunSetup, options: TrainingOptions, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
@@ -146,17 +146,35 @@ public final class Trainer {
 
     // MARK: Attributes
 
+    /// The attributes of layer `li`'s trace group, from what the layer declares: `role`,
+    /// `mean_field` (`MeanFieldRule.attribute`) and `mean_field_blobs` for every layer; for the
+    /// blobs the schemes target (`Layer.schemeTargets`) Caffe's fans of the weight, the weight and
+    /// bias filler labels and their variances; for other layers with declared fillers `fillers`,
+    /// their labels joined by "; ".
     static func layerAttributes(_ net: Net, _ li: Int, _ initializer: ParameterInitializer) -> TraceLayerLayout.Attributes {
-        let lp = net.layerParams[li]
-        let blobs = net.layers[li].blobs
-        guard lp.type == "Convolution" || lp.type == "InnerProduct", let w = blobs.first else { return .init() }
-        let fillers = initializer.fillers(for: lp, blobs: blobs)
-        let labels = initializer.labels(for: lp, blobs: blobs)
+        let layer = net.layers[li]
+        let blobs = layer.blobs
+        var a = TraceLayerLayout.Attributes()
+        a.extra["role"] = .string(type(of: layer).role.rawValue)
+        a.extra["mean_field"] = .string(layer.meanField.attribute)
+        a.extra["mean_field_blobs"] = .string(layer.meanFieldBlobs.attribute)
+        let fillers = initializer.fillers(for: layer)
+        guard !fillers.isEmpty else { return a }
+        let labels = initializer.labels(for: layer)
+        guard let t = layer.schemeTargets, t.weight < blobs.count, t.weight < fillers.count else {
+            a.extra["fillers"] = .string(labels.joined(separator: "; "))
+            return a
+        }
+        let w = blobs[t.weight]
         let fans = caffeFans(w.shape)
-        var a = TraceLayerLayout.Attributes(fanIn: fans.fanIn, fanOut: fans.fanOut, weightFiller: labels[0])
-        if blobs.count > 1 { a.biasFiller = labels[1] }
-        if let v = fillerVariance(fillers[0], shape: w.shape) { a.extra["weight_variance"] = .double(v) }
-        if blobs.count > 1, let v = fillerVariance(fillers[1], shape: blobs[1].shape) { a.extra["bias_variance"] = .double(v) }
+        a.fanIn = fans.fanIn
+        a.fanOut = fans.fanOut
+        a.weightFiller = labels[t.weight]
+        if let v = fillerVariance(fillers[t.weight], shape: w.shape) { a.extra["weight_variance"] = .double(v) }
+        if let b = t.bias, b < blobs.count, b < fillers.count {
+            a.biasFiller = labels[b]
+            if let v = fillerVariance(fillers[b], shape: blobs[b].shape) { a.extra["bias_variance"] = .double(v) }
+        }
         return a
     }
 
@@ -381,7 +399,7 @@ public final class Trainer {
                     loss += Double(w) * mean
                     line += " (* \(fmt(Double(w))) = \(fmt(Double(w) * mean)) loss)"
                 }
-                if accuracy.isNaN, net.layerParams.contains(where: { $0.type == "Accuracy" && $0.top.first == b.name }) {
+                if accuracy.isNaN, net.layers.indices.contains(where: { net.layers[$0] is AccuracyLayer && net.layerParams[$0].top.first == b.name }) {
                     accuracy = mean
                 }
                 log(line)
@@ -413,7 +431,7 @@ public final class Trainer {
     /// layer attributes `predicted_q`, `predicted_correlation`, `sigma_w2`, `bias_second_moment`.
     private func writePredictions() throws {
         predictionsWritten = true
-        guard let dataLayer = trainNet.layers.indices.first(where: { trainNet.layerParams[$0].type == "Data" || trainNet.layerParams[$0].type == "Input" }),
+        guard let dataLayer = trainNet.layers.indices.first(where: { type(of: trainNet.layers[$0]).role == .data }),
               let x = trainNet.topVecs[dataLayer].first, x.shape.count >= 2, x.shape[0] > 1 else { return }
         let n = x.shape[0], j = x.count / n
         var sumSq = 0.0, total = [Double](repeating: 0, count: j)
@@ -425,11 +443,7 @@ public final class Trainer {
         let cross = (total.reduce(0) { $0 + $1 * $1 } - sumSq) / Double(n * (n - 1) * j)
         let predictions = MeanField.predict(
             net: trainNet, inputSecondMoment: m, inputCorrelation: m > 0 ? cross / m : 0,
-            secondMoments: { f, shape in
-                guard let v = fillerVariance(f, shape: shape), let mu = fillerMean(f, shape: shape) else { return nil }
-                return (v, v + mu * mu)
-            },
-            fillers: { li in self.initializer.fillers(for: self.trainNet.layerParams[li], blobs: self.trainNet.layers[li].blobs) })
+            fillers: { li in self.initializer.fillers(for: self.trainNet.layers[li]) })
         for (li, p) in predictions.enumerated() {
             guard let p else { continue }
             var attrs: [String: HDF5AttributeValue] = ["predicted_q": .double(p.secondMoment),
@@ -482,7 +496,7 @@ public final class Trainer {
         let base = (dir as NSString).appendingPathComponent("\(prefix)_iter_\(solver.iter)")
         let owners = Set(trainNet.params.map { ObjectIdentifier($0.blob) })
         var seen = Set<ObjectIdentifier>()
-        let layers: [(name: String, blobs: [Blob])] = trainNet.layerParams.enumerated().map { li, lp in
+        let layers: [(name: String, blobs: [any CaffeSnapshotWritable])] = trainNet.layerParams.enumerated().map { li, lp in
             let own = trainNet.layers[li].blobs.filter { b in
                 let id = ObjectIdentifier(b)
                 if owners.contains(id) { return seen.insert(id).inserted }
@@ -538,15 +552,10 @@ public final class Trainer {
         return out
     }
 
-    /// The draws one forward of `net` takes from the run's generator.
+    /// The draws one forward of `net` takes from the run's generator: the sum of what its layers
+    /// declare (`Layer.generatorDrawsPerForward`).
     static func generatorDrawsPerForward(_ net: Net) -> Int64 {
-        var draws: Int64 = 0
-        for (li, layer) in net.layers.enumerated() {
-            if let d = layer as? DropoutLayer, d.phase == .TRAIN, d.keepProbability != 0 {
-                draws += Int64(net.bottomVecs[li][0].count)
-            }
-        }
-        return draws
+        net.layers.reduce(Int64(0)) { $0 + Int64($1.generatorDrawsPerForward) }
     }
 
     private func resumeCounters() -> [String: Int64] {
@@ -606,3 +615,6 @@ extension LearningRatePolicy {
         return p.rate(iter: iter, currentStep: &step)
     }
 }
+
+/// The snapshot writer (Trace/CaffeSnapshot.swift) reads blobs through this view.
+

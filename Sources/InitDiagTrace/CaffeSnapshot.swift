@@ -2,6 +2,14 @@ import InitDiagCore
 import Foundation
 
 /// One blob of a snapshot: its N-D shape and values in row-major order.
+/// What the snapshot writer reads of a live blob: its shape and its contiguous data and diff
+/// (the engine's `Blob` conforms). Keeps the trace code free of the engine's types.
+public protocol CaffeSnapshotWritable: AnyObject {
+    var shape: [Int] { get }
+    var dataBuffer: UnsafeMutableBufferPointer<Float> { get }
+    var diffBuffer: UnsafeMutableBufferPointer<Float> { get }
+}
+
 public struct CaffeSnapshotBlob: Sendable, Equatable {
     public var shape: [Int]
     public var values: [Float]
@@ -73,6 +81,26 @@ public enum CaffeSnapshot {
         try atomically(path) { file in
             try writeGroup(file.createGroup("data"), layers)
             if let diff { try writeGroup(file.createGroup("diff"), diff) }
+        }
+    }
+
+    /// Writes a `.caffemodel.h5` straight from the net's blobs (their `data`, and with
+    /// `writeDiff` their `diff` in a `diff` group), without copying them.
+    public static func writeWeights(to path: String, netLayers layers: [(name: String, blobs: [any CaffeSnapshotWritable])],
+                                    writeDiff: Bool = false) throws {
+        try atomically(path) { file in
+            let data = try file.createGroup("data")
+            let diff = writeDiff ? try file.createGroup("diff") : nil
+            for (name, blobs) in layers {
+                let dataLayer = try layerGroup(data, name)
+                let diffLayer = try diff.map { try layerGroup($0, name) }
+                for (i, blob) in blobs.enumerated() {
+                    try dataLayer.createFloatDataset(String(i), shape: blob.shape,
+                                                     values: UnsafeBufferPointer(blob.dataBuffer))
+                    try diffLayer?.createFloatDataset(String(i), shape: blob.shape,
+                                                      values: UnsafeBufferPointer(blob.diffBuffer))
+                }
+            }
         }
     }
 

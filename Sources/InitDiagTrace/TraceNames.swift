@@ -70,3 +70,12 @@ public enum TraceNames {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// The statistic names of a trace's series (SPEC.md §3), in the order a step vector holds them:
+/// the probes compute them (`BlobStats`), the writer lays the series out by them.
+public enum TraceStatisticNames {
+    /// Every recorded blob: `backward/<name>`, `param<i>/data/<name>`, `param<i>/grad/<name>`.
+    public static let blob = ["mean", "std", "mean_abs", "l2", "min", "max", "zero_fraction", "nonfinite_count"]
+    /// A layer's first top after its forward: `forward/<name>`.
+    public static let forward = blob + ["between_sample_std", "dead_fraction", "input_dependence"]
+}

@@ -1,12 +1,5 @@
 import InitDiagCore
 
-/// The statistics recorded for every blob, in dataset order (docs/trace-format.md "Statistics").
-public enum TraceStatNames {
-    /// Every recorded blob: data, gradients, parameters.
-    public static let blob = ["mean", "std", "mean_abs", "l2", "min", "max", "zero_fraction", "nonfinite_count"]
-    /// Forward blobs add the between-sample statistics.
-    public static let forward = blob + ["between_sample_std", "dead_fraction", "input_dependence"]
-}
 import Foundation
 
 /// The run's state as written in the root attribute `status` (SPEC.md §3).
@@ -28,9 +21,9 @@ public struct TraceLayerLayout: Sendable {
     public var biasFiller: String?
     /// More attributes of the layer group (e.g. mean-field predictions), written as given.
     public var extraAttributes: [String: HDF5AttributeValue]
-    /// `forward/<stat>` for every name of `TraceStatNames.forward`.
+    /// `forward/<stat>` for every name of `TraceStatisticNames.forward`.
     public var recordsForward: Bool
-    /// `backward/<stat>` for every name of `TraceStatNames.blob`.
+    /// `backward/<stat>` for every name of `TraceStatisticNames.blob`.
     public var recordsBackward: Bool
     /// Learnable blobs: `param<i>/data/<stat>`, `param<i>/grad/<stat>`, `param<i>/update_ratio`.
     public var paramCount: Int
@@ -48,9 +41,9 @@ public struct TraceLayerLayout: Sendable {
 
 /// Where one learnable blob's series start in the step vector.
 public struct TraceParamSlots: Sendable, Equatable {
-    /// First of `TraceStatNames.blob.count` values: the blob's data statistics.
+    /// First of `TraceStatisticNames.blob.count` values: the blob's data statistics.
     public let data: Int
-    /// First of `TraceStatNames.blob.count` values: its gradient statistics.
+    /// First of `TraceStatisticNames.blob.count` values: its gradient statistics.
     public let grad: Int
     /// ‖Δw‖₂ / ‖w‖₂.
     public let updateRatio: Int
@@ -58,9 +51,9 @@ public struct TraceParamSlots: Sendable, Equatable {
 
 /// Where one layer's series start in the step vector (nil: not recorded).
 public struct TraceLayerSlots: Sendable, Equatable {
-    /// First of `TraceStatNames.forward.count` values.
+    /// First of `TraceStatisticNames.forward.count` values.
     public let forward: Int?
-    /// First of `TraceStatNames.blob.count` values.
+    /// First of `TraceStatisticNames.blob.count` values.
     public let backward: Int?
     public let params: [TraceParamSlots]
 }
@@ -97,12 +90,12 @@ public struct TraceLayout: Sendable {
                 owner.append(contentsOf: repeatElement(li, count: relative.count))
                 return start
             }
-            let forward = layer.recordsForward ? add(TraceStatNames.forward.map { "forward/" + $0 }) : nil
-            let backward = layer.recordsBackward ? add(TraceStatNames.blob.map { "backward/" + $0 }) : nil
+            let forward = layer.recordsForward ? add(TraceStatisticNames.forward.map { "forward/" + $0 }) : nil
+            let backward = layer.recordsBackward ? add(TraceStatisticNames.blob.map { "backward/" + $0 }) : nil
             var params: [TraceParamSlots] = []
             for p in 0..<max(0, layer.paramCount) {
-                let data = add(TraceStatNames.blob.map { "param\(p)/data/" + $0 })
-                let grad = add(TraceStatNames.blob.map { "param\(p)/grad/" + $0 })
+                let data = add(TraceStatisticNames.blob.map { "param\(p)/data/" + $0 })
+                let grad = add(TraceStatisticNames.blob.map { "param\(p)/grad/" + $0 })
                 let ratio = add(["param\(p)/update_ratio"])
                 params.append(TraceParamSlots(data: data, grad: grad, updateRatio: ratio))
             }

@@ -13,7 +13,7 @@ struct Inspect: ParsableCommand {
         Data layers are shown with CIFAR-10's record shape (3×32×32) and their batch_size.
         """)
 
-    @Argument(help: "The net, a Caffe prototxt (NetParameter text format).")
+    @Argument(help: "The net: a Caffe prototxt (NetParameter text format) or a binary NetParameter (format told by the content).")
     var net: String
 
     @Option(help: "Which phase's layers to build: train or test.")
@@ -26,7 +26,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let param = try Prototxt.loadNet(path: net)
+        let param = try NetSource.load(path: net).net
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
         let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s)
         say(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")

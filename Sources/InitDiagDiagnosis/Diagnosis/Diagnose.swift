@@ -120,7 +120,7 @@ public func logitsIndependentOfInput(_ run: RunRecord, step: Int, thresholds th:
        spread[step] < th.logitSpreadMax {
         return true
     }
-    for p in 0..<logits where !diagDataLayerTypes.contains(run.layers[p].type) {
+    for p in 0..<logits where !run.layers[p].isData {
         if let d = run.layers[p].series["forward/input_dependence"], step < d.count,
            d[step].isFinite, d[step] < th.collapseInputDependence {
             return true
@@ -199,20 +199,20 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
     return .inconclusive
 }
 
-/// The position in `run.layers` of the layer whose top feeds the loss: the loss layer's (type
-/// ending in "Loss") first bottom, written last by the layer before it that records forward stats
+/// The position in `run.layers` of the layer whose top feeds the loss: the loss layer's (role
+/// `loss`) first bottom, written last by the layer before it that records forward stats
 /// (an in-place layer after the logits wins, as it is what the loss sees). Without a loss layer:
 /// the last layer that is neither a loss/metric nor a data layer and records forward stats.
 public func logitsLayerPosition(_ run: RunRecord) -> Int? {
     let hasForward: (LayerRecord) -> Bool = { $0.series["forward/between_sample_std"] != nil || $0.series["forward/std"] != nil }
-    if let lossPos = run.layers.lastIndex(where: { $0.type.hasSuffix("Loss") }),
+    if let lossPos = run.layers.lastIndex(where: { $0.role == .loss }),
        let blob = diagList(run.layers[lossPos].attributes["bottoms"]).first {
         for p in stride(from: lossPos - 1, through: 0, by: -1)
         where diagList(run.layers[p].attributes["tops"]).contains(blob) && hasForward(run.layers[p]) {
             return p
         }
     }
-    return run.layers.lastIndex { !diagIsLossOrMetric($0.type) && !diagDataLayerTypes.contains($0.type) && hasForward($0) }
+    return run.layers.lastIndex { !$0.isLossOrMetric && !$0.isData && hasForward($0) }
 }
 
 /// The first non-finite value in execution order: the first recorded step with a non-finite loss
@@ -224,23 +224,23 @@ public func logitsLayerPosition(_ run: RunRecord) -> Int? {
 func firstNonFinite(_ run: RunRecord) -> NonFiniteSite? {
     let n = run.iterations.count
     guard n > 0 else { return nil }
-    struct Probe { var layer: String?; var blob: String; var values: [Double]; var isCount: Bool }
+    struct Site { var layer: String?; var blob: String; var values: [Double]; var isCount: Bool }
     func sortedKeys(_ l: LayerRecord, _ suffix: String) -> [String] {
         l.series.keys.filter { $0.hasPrefix("param") && $0.hasSuffix(suffix) }.sorted()
     }
-    var probes: [Probe] = []
+    var probes: [Site] = []
     for l in run.layers {
         for key in sortedKeys(l, "/data/nonfinite_count") {
-            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
+            probes.append(Site(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
-        if let v = l.series["forward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "forward", values: v, isCount: true)) }
+        if let v = l.series["forward/nonfinite_count"] { probes.append(Site(layer: l.name, blob: "forward", values: v, isCount: true)) }
     }
-    let lossLayer = run.layers.last { $0.type.hasSuffix("Loss") }?.name
-    probes.append(Probe(layer: lossLayer, blob: "loss", values: run.loss, isCount: false))
+    let lossLayer = run.layers.last { $0.role == .loss }?.name
+    probes.append(Site(layer: lossLayer, blob: "loss", values: run.loss, isCount: false))
     for l in run.layers.reversed() {
-        if let v = l.series["backward/nonfinite_count"] { probes.append(Probe(layer: l.name, blob: "backward", values: v, isCount: true)) }
+        if let v = l.series["backward/nonfinite_count"] { probes.append(Site(layer: l.name, blob: "backward", values: v, isCount: true)) }
         for key in sortedKeys(l, "/grad/nonfinite_count") {
-            probes.append(Probe(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
+            probes.append(Site(layer: l.name, blob: String(key.dropLast("/nonfinite_count".count)), values: l.series[key] ?? [], isCount: true))
         }
     }
     // update_ratio is not a divergence signal: it is +∞ by definition when a zero-initialised
@@ -295,16 +295,16 @@ func collapseFinding(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> Co
     for step in steps {
         let snaps = layerSnapshots(run, step: step)
         let candidates = snaps.indices.filter {
-            !diagDataLayerTypes.contains(snaps[$0].type) && !diagIsLossOrMetric(snaps[$0].type)
-                && snaps[$0].inputDependence != nil
+            !snaps[$0].isData && !snaps[$0].isLossOrMetric && snaps[$0].inputDependence != nil
         }
-        // Dropout in TRAIN gives every sample its own mask, so what follows a Dropout varies from
-        // sample to sample whatever the input: the layers are split into segments at each
-        // Dropout, and a collapse must hold ("and stays") to the end of its segment. The first
-        // segment whose tail sits below the threshold names the layer.
+        // Dropout in TRAIN gives every sample its own mask, so what follows it varies from sample
+        // to sample whatever the input: the layers are split into segments at each layer with
+        // independent per-sample noise (mean-field rule `noise`), and a collapse must hold ("and
+        // stays") to the end of its segment. The first segment whose tail sits below the
+        // threshold names the layer.
         var segments: [[Int]] = [[]]
         for p in candidates {
-            if snaps[p].type == "Dropout" { segments.append([]) } else { segments[segments.count - 1].append(p) }
+            if case .independentNoise = snaps[p].meanField { segments.append([]) } else { segments[segments.count - 1].append(p) }
         }
         var first: Int? = nil, lastCandidate: Int? = nil
         for segment in segments where first == nil {
@@ -343,24 +343,24 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
         out.append(Finding(kind: .biasDominated, layer: s.name, detail: detail))
     }
     // Dead ReLU units; any layer's dead share if the net has no ReLU recording it.
-    let reluDead = snaps.filter { $0.type == "ReLU" && $0.deadFraction != nil }
-    let deadPool = reluDead.isEmpty ? snaps.filter { $0.deadFraction != nil && !diagIsLossOrMetric($0.type) } : reluDead
+    let reluDead = snaps.filter { $0.isRectifier && $0.deadFraction != nil }
+    let deadPool = reluDead.isEmpty ? snaps.filter { $0.deadFraction != nil && !$0.isLossOrMetric } : reluDead
     for s in deadPool {
         guard let f = s.deadFraction, f > th.deadFractionMin else { continue }
         out.append(Finding(kind: .deadUnits, layer: s.name,
                            detail: "\(diagPercent(f)) of the channels (units) are ≤ 0 for every sample and position at initialisation"))
     }
     // Activation scale through depth, relative to the input's RMS.
-    if let data = snaps.first(where: { diagDataLayerTypes.contains($0.type) }), let q0 = data.secondMoment, q0 > 0 {
+    if let data = snaps.first(where: { $0.isData }), let q0 = data.secondMoment, q0 > 0 {
         let rms0 = q0.squareRoot()
         if let big = snaps.first(where: { s in
-            !diagIsLossOrMetric(s.type) && (s.secondMoment.map { $0.squareRoot() > th.activationGrowthMax * rms0 } ?? false)
+            !s.isLossOrMetric && (s.secondMoment.map { $0.squareRoot() > th.activationGrowthMax * rms0 } ?? false)
         }), let q = big.secondMoment {
             out.append(Finding(kind: .explodingActivation, layer: big.name,
                                detail: "output RMS \(diagFormat(q.squareRoot())) is \(diagFormat(q.squareRoot() / rms0))× the input's \(diagFormat(rms0)) at initialisation"))
         }
         if let small = snaps.first(where: { s in
-            !diagIsLossOrMetric(s.type) && !diagDataLayerTypes.contains(s.type)
+            !s.isLossOrMetric && !s.isData
                 && (s.secondMoment.map { $0.squareRoot() < rms0 / th.activationGrowthMax } ?? false)
         }), let q = small.secondMoment {
             out.append(Finding(kind: .vanishingActivation, layer: small.name,
@@ -381,7 +381,7 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
         }
     }
     // Mean-field vs measured: the probes' prediction when written, else the one-step prediction.
-    for s in snaps where diagLinearLayerTypes.contains(s.type) {
+    for s in snaps where s.isWeighted {
         guard let q = s.secondMoment, q > 0 else { continue }
         let (predicted, source): (Double?, String) = s.attributePredictedQ != nil
             ? (s.attributePredictedQ, "predicted_q") : (s.predictedSecondMoment, "σ_w²·E[x²] + σ_b² from the measured input")
@@ -400,7 +400,8 @@ func trainingFindings(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> [
     var out: [Finding] = []
     let n = run.iterations.count
     guard n > 1 else { return out }
-    for l in run.layers where l.type == "ReLU" {
+    for l in run.layers {
+        guard case .pointwise(.relu) = l.meanFieldRule else { continue }
         guard let s = l.series["forward/dead_fraction"], s.count >= n else { continue }
         let last = (0..<n).last { s[$0].isFinite && ($0 >= run.loss.count || run.loss[$0].isFinite) } ?? 0
         let growth = s[last] - s[0]

@@ -32,7 +32,7 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         }
         if let acc = n.lastTestAccuracy {
             p += " Last test accuracy \(diagPercent(acc)) (chance \(diagPercent(1 / Double(max(n.classes, 1)))))."
-            if run.layers.contains(where: { $0.type == "BatchNorm" }),
+            if run.layers.contains(where: { $0.role == .normalization }),
                acc <= 1 / Double(max(n.classes, 1)) + th.testAccuracyMargin {
                 p += " The test phase normalises with BatchNorm's stored averages, which Caffe accumulates over every iteration so far (moving_average_fraction, 0.999 by default: after a few hundred iterations nearly an even average that still holds the first batches; PyTorch's momentum 0.1 keeps about the last ten), so this early they lag the weights and the test accuracy understates what the training loss shows."
             }
@@ -90,7 +90,7 @@ func lastFiniteLoss(_ run: RunRecord) -> (iteration: Int, loss: Double)? {
 func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisThresholds) -> String? {
     let dominated = d.findings.filter { $0.kind == .biasDominated }.compactMap(\.layer)
     guard !dominated.isEmpty else { return nil }
-    let linear = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.biasShare != nil }
+    let linear = d.initial.filter { $0.role == .weighted && $0.biasShare != nil }
     guard let first = linear.first, let sb = first.biasSecondMoment else { return nil }
     let record = run.layers.first { $0.name == first.name }
     let filler = record?.attributes["bias_filler"] ?? ""
@@ -118,7 +118,7 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     // The input-independent part of E[z²]: the per-element mean over the batch, squared, holds
     // 1 − between_sample_std²/E[z²] of it (this layer's bias plus what earlier biases left in its
     // input). From which layer on does it exceed 1 − collapseInputDependence for good?
-    let constant = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.betweenShare != nil }
+    let constant = d.initial.filter { $0.role == .weighted && $0.betweenShare != nil }
     var from: Int? = nil
     for i in constant.indices.reversed() {
         guard let b = constant[i].betweenShare, 1 - b > 1 - th.collapseInputDependence else { break }
@@ -132,11 +132,12 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     return p
 }
 
-/// The Convolution/InnerProduct layers whose output goes straight into a BatchNorm layer.
+/// The weighted layers (Convolution, InnerProduct, …) whose output goes straight into a
+/// normalisation layer (BatchNorm, …).
 func normalisedLinearLayers(_ run: RunRecord) -> [String] {
     var out: [String] = []
-    for (i, layer) in run.layers.enumerated() where diagLinearLayerTypes.contains(layer.type) {
-        guard i + 1 < run.layers.count, run.layers[i + 1].type == "BatchNorm",
+    for (i, layer) in run.layers.enumerated() where layer.role == .weighted {
+        guard i + 1 < run.layers.count, run.layers[i + 1].role == .normalization,
               let top = diagList(layer.attributes["tops"]).first,
               diagList(run.layers[i + 1].attributes["bottoms"]).first == top else { continue }
         out.append(layer.name)
@@ -146,13 +147,13 @@ func normalisedLinearLayers(_ run: RunRecord) -> [String] {
 
 /// Why a bias-dominated pre-activation does no harm in front of BatchNorm.
 func batchNormParagraph(normalised: [String], run: RunRecord) -> String {
-    let linear = run.layers.filter { diagLinearLayerTypes.contains($0.type) }.count
+    let linear = run.layers.filter { $0.role == .weighted }.count
     return "BatchNorm follows \(normalised.count) of the \(linear) convolution and inner-product layers here (from \(normalised.first ?? "?") on). It subtracts each channel's mean over the batch and divides by its spread, so the constant pattern a bias adds — the same for every input, the part that makes a plain net lose its input — is removed before the ReLU, however large the bias is: the mean-field recursion for a plain ReLU net does not apply to these layers, and what reaches each ReLU varies with the input."
 }
 
 /// Mean-field theory's account of the numbers (Poole et al. 2016; Schoenholz et al. 2017).
 func meanFieldParagraph(_ d: Diagnosis) -> String? {
-    let linear = d.initial.filter { diagLinearLayerTypes.contains($0.type) && $0.sigmaW2 != nil }
+    let linear = d.initial.filter { $0.role == .weighted && $0.sigmaW2 != nil }
     guard linear.count >= 2 else { return nil }
     let sw = linear.compactMap(\.sigmaW2).sorted()
     let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()

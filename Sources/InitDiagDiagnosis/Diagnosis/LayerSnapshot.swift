@@ -12,6 +12,10 @@ public struct LayerSnapshot: Sendable, Equatable {
     public var name: String
     public var type: String
     public var index: Int
+    /// The layer's `role` attribute (nil in a trace written before the attribute existed).
+    public var role: LayerRole?
+    /// The layer's `mean_field` attribute (`.restart` when absent: see `LayerRecord.meanFieldRule`).
+    public var meanField: MeanFieldRule = .restart
     /// forward/mean, forward/std (population std over all elements of the blob).
     public var mean: Double?
     public var std: Double?
@@ -43,8 +47,9 @@ public struct LayerSnapshot: Sendable, Equatable {
     /// One-step prediction of `betweenShare`: c_in from the input's measured share, then
     /// ĉ = (σ_w²·E[x_in²]·c_in + σ_b²)/q̂ and share = (1 − 1/B)(1 − ĉ) for batch size B.
     public var predictedBetweenShare: Double?
-    /// Mean-field chained from the data layer through the net (ReLU: q/2 and the arc-cosine
-    /// correlation map; pooling/dropout pass through; other layers restart from the measurement).
+    /// Mean-field chained from the data layer through the net by each layer's `mean_field` rule
+    /// (`MeanFieldChain.step`, the chain the live prediction uses, with the parameter moments
+    /// measured at this step); layers whose rule restarts show the measurement.
     public var chainSecondMoment: Double?
     public var chainBetweenShare: Double?
     /// The `predicted_q` layer attribute (written by the probes) when present.
@@ -55,18 +60,33 @@ public struct LayerSnapshot: Sendable, Equatable {
     }
 }
 
-/// Layer types whose top is the input itself.
-let diagDataLayerTypes: Set<String> = ["Data", "Input", "ImageData", "HDF5Data", "DummyData",
-                                       "MemoryData", "WindowData", "AnnotatedData"]
-/// Layer types computing z = Wx (+ b): the pre-activations the bias findings look at.
-let diagLinearLayerTypes: Set<String> = ["Convolution", "InnerProduct", "Deconvolution"]
-/// Layers that mean-field treats as passing the second moments through unchanged: in expectation
-/// (Dropout scales kept units by 1/(1−p), E[x²] is kept), exactly (Split, Flatten, Reshape) or as an
-/// approximation (max pooling raises E[x²] of an input-dependent signal; a constant pattern passes).
-let diagPassThroughTypes: Set<String> = ["Pooling", "Dropout", "Split", "Flatten", "Reshape"]
+extension LayerRecord {
+    /// The `role` attribute the trainer writes from `Layer.role`; nil in a trace written before
+    /// the attribute existed (such a trace gets no role-based findings).
+    public var role: LayerRole? { attributes["role"].flatMap(LayerRole.init(rawValue:)) }
+    /// The `mean_field` attribute the trainer writes from `Layer.meanField`. Traces written before
+    /// the attribute existed (or with text this version cannot read) get `.restart`: the chain
+    /// restarts from the measurement at every such layer instead of guessing from the type name.
+    public var meanFieldRule: MeanFieldRule {
+        attributes["mean_field"].flatMap(MeanFieldRule.init(attribute:)) ?? .restart
+    }
+    /// The `mean_field_blobs` attribute (`Layer.meanFieldBlobs`); blob 0 and 1 when absent.
+    public var meanFieldBlobs: MeanFieldBlobs {
+        attributes["mean_field_blobs"].flatMap(MeanFieldBlobs.init(attribute:)) ?? MeanFieldBlobs()
+    }
+    var isData: Bool { role == .data }
+    var isLossOrMetric: Bool { role == .loss || role == .metric }
+}
 
-func diagIsLossOrMetric(_ type: String) -> Bool {
-    type.hasSuffix("Loss") || type == "Accuracy" || type == "Silence"
+extension LayerSnapshot {
+    var isData: Bool { role == .data }
+    var isLossOrMetric: Bool { role == .loss || role == .metric }
+    var isWeighted: Bool { role == .weighted }
+    /// A ReLU (of any slope): the layers whose dead share the findings read.
+    var isRectifier: Bool {
+        if case .pointwise(.relu) = meanField { return true }
+        return false
+    }
 }
 
 func diagList(_ text: String?) -> [String] {
@@ -79,14 +99,6 @@ func diagNumber(_ text: String?) -> Double? {
     return Double(text.trimmingCharacters(in: .whitespaces))
 }
 
-/// The ReLU correlation map's kernel: for zero-mean jointly Gaussian (u, v) with variance q and
-/// correlation c, E[relu(u)·relu(v)] = q/2 · f(c), f(c) = (√(1−c²) + (π − arccos c)·c)/π
-/// (Cho & Saul 2009, arc-cosine kernel of degree 1; f(1) = 1 gives E[relu(z)²] = q/2).
-public func reluCorrelationKernel(_ c: Double) -> Double {
-    let cc = min(1, max(-1, c))
-    return ((1 - cc * cc).squareRoot() + (Double.pi - acos(cc)) * cc) / Double.pi
-}
-
 /// The per-layer snapshot of `run` at recorded step `step` (0 = the first recorded step, the
 /// initialisation for a run started from scratch), in net order.
 public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
@@ -97,6 +109,8 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
 
     func measured(_ l: LayerRecord) -> LayerSnapshot {
         var s = LayerSnapshot(name: l.name, type: l.type, index: l.index)
+        s.role = l.role
+        s.meanField = l.meanFieldRule
         s.mean = l.value("forward/mean", at: step)
         s.std = l.value("forward/std", at: step)
         if let m = s.mean, let sd = s.std { s.secondMoment = m * m + sd * sd }
@@ -116,15 +130,20 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
         s.deadFraction = l.value("forward/dead_fraction", at: step)
         s.backwardL2 = l.value("backward/l2", at: step)
         s.fanIn = diagNumber(l.attributes["fan_in"])
-        if let m = l.value("param0/data/mean", at: step), let sd = l.value("param0/data/std", at: step) {
-            s.weightSecondMoment = m * m + sd * sd
-            if let f = s.fanIn { s.sigmaW2 = (m * m + sd * sd) * f }
+        // The multiplier (W, γ) and offset (b, β) blobs the layer's rule reads.
+        let which = l.meanFieldBlobs
+        func secondMoment(_ k: Int?) -> Double? {
+            guard let k, let m = l.value("param\(k)/data/mean", at: step),
+                  let sd = l.value("param\(k)/data/std", at: step) else { return nil }
+            return m * m + sd * sd
         }
-        if let m = l.value("param1/data/mean", at: step), let sd = l.value("param1/data/std", at: step) {
-            s.biasSecondMoment = m * m + sd * sd
-            if diagLinearLayerTypes.contains(l.type), let q = s.secondMoment, q > 0 {
-                s.biasShare = (m * m + sd * sd) / q
-            }
+        if let w2 = secondMoment(which.multiplier) {
+            s.weightSecondMoment = w2
+            if let f = s.fanIn { s.sigmaW2 = w2 * f }
+        }
+        if let b2 = secondMoment(which.offset) {
+            s.biasSecondMoment = b2
+            if s.isWeighted, let q = s.secondMoment, q > 0 { s.biasShare = b2 / q }
         }
         s.attributePredictedQ = diagNumber(l.attributes["predicted_q"])
         return s
@@ -133,14 +152,22 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
     var snaps = run.layers.map(measured)
     // Mean-field state of each blob by name: (E[x²], E[x_a·x_b]) over the ensemble of weights,
     // for two different inputs a ≠ b. In-place layers overwrite their blob's entry in net order.
-    var chain: [String: (m2: Double, cross: Double)] = [:]
-    func state(of s: LayerSnapshot) -> (m2: Double, cross: Double)? {
+    var chain: [String: MeanFieldState] = [:]
+    func state(of s: LayerSnapshot) -> MeanFieldState? {
         guard let q = s.secondMoment, let sh = s.betweenShare else { return nil }
-        return (q, q * (1 - sh / finite))
+        return MeanFieldState(secondMoment: q, cross: q * (1 - sh / finite))
     }
-    func share(_ st: (m2: Double, cross: Double)) -> Double? {
-        guard st.m2 > 0 else { return nil }
-        return max(0, finite * (1 - st.cross / st.m2))
+    func share(_ st: MeanFieldState) -> Double? {
+        guard st.secondMoment > 0 else { return nil }
+        return max(0, finite * (1 - st.cross / st.secondMoment))
+    }
+    /// The measured parameter moments the rule of `s` reads: σ_w² (or E[γ²]) and σ_b² (E[β²]).
+    func parameters(_ s: LayerSnapshot) -> MeanFieldParameterMoments {
+        switch s.meanField {
+        case .linear: return MeanFieldParameterMoments(multiplier: s.sigmaW2, offset: s.biasSecondMoment)
+        case .affine: return MeanFieldParameterMoments(multiplier: s.weightSecondMoment, offset: s.biasSecondMoment)
+        default: return MeanFieldParameterMoments()
+        }
     }
 
     for (pos, layer) in run.layers.enumerated() {
@@ -157,37 +184,24 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
         }
         if let p = producer { snaps[pos].inputLayer = run.layers[p].name }
 
-        let linear = diagLinearLayerTypes.contains(layer.type)
-        if linear, let p = producer, let sw = snaps[pos].sigmaW2, let inState = state(of: snaps[p]) {
-            // Mean-field for z = Wx + b with zero-mean weights independent of x (the length and
-            // correlation maps of Poole et al. 2016, with the measured input in place of the recursion):
+        let rule = snaps[pos].meanField
+        if rule == .linear, let p = producer, let inState = state(of: snaps[p]),
+           let one = MeanFieldChain.step(rule, input: inState, parameters: parameters(snaps[pos]), measured: nil),
+           !one.restarted {
+            // One step of the chain from the *measured* input (the length and correlation maps of
+            // Poole et al. 2016 with the measurement in place of the recursion):
             // E[z²] = σ_w²·E[x²] + σ_b², E[z_a z_b] = σ_w²·E[x_a x_b] + σ_b².
-            let sb = snaps[pos].biasSecondMoment ?? 0
-            let q = sw * inState.m2 + sb
-            snaps[pos].predictedSecondMoment = q
-            snaps[pos].predictedBetweenShare = share((q, sw * inState.cross + sb))
+            snaps[pos].predictedSecondMoment = one.state.secondMoment
+            snaps[pos].predictedBetweenShare = share(one.state)
         }
 
         guard let out else { continue }
-        if diagDataLayerTypes.contains(layer.type) {
-            if let st = state(of: snaps[pos]) { chain[out] = st } else { chain[out] = nil }
-        } else if linear, let sw = snaps[pos].sigmaW2, let b = bottoms.first, let inState = chain[b] {
-            let sb = snaps[pos].biasSecondMoment ?? 0
-            chain[out] = (sw * inState.m2 + sb, sw * inState.cross + sb)
-        } else if layer.type == "ReLU", let b = bottoms.first, let inState = chain[b],
-                  layer.attributes["negative_slope"].flatMap(diagNumber) ?? 0 == 0 {
-            // E[relu(z)²] = q/2; E[relu(z_a)relu(z_b)] = q/2·f(c) (the ReLU correlation map).
-            let c = inState.m2 > 0 ? inState.cross / inState.m2 : 1
-            chain[out] = (inState.m2 / 2, inState.m2 / 2 * reluCorrelationKernel(c))
-        } else if diagPassThroughTypes.contains(layer.type), let b = bottoms.first, let inState = chain[b] {
-            chain[out] = inState
-        } else {
-            // A layer mean-field is not modelled for here (BatchNorm, Scale, LRN, Eltwise, …):
-            // restart the chain from what was measured.
-            chain[out] = state(of: snaps[pos])
-        }
-        if let st = chain[out], !diagIsLossOrMetric(layer.type) {
-            snaps[pos].chainSecondMoment = st.m2
+        let input = bottoms.first.flatMap { chain[$0] }
+        let step = MeanFieldChain.step(rule, input: input, parameters: parameters(snaps[pos]),
+                                       measured: state(of: snaps[pos]))
+        chain[out] = step?.state
+        if let st = step?.state, !snaps[pos].isLossOrMetric {
+            snaps[pos].chainSecondMoment = st.secondMoment
             snaps[pos].chainBetweenShare = share(st)
         }
     }

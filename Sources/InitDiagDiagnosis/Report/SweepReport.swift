@@ -158,7 +158,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
 
     // Depth profiles at initialisation: pre-activations (Convolution / InnerProduct outputs).
     let linearOrder = reportMergeOrdered(variants.map { v in
-        v.diagnosis.initial.filter { diagLinearLayerTypes.contains($0.type) }.map(\.name)
+        v.diagnosis.initial.filter { $0.role == .weighted }.map(\.name)
     })
     func depthSeries(_ value: (LayerSnapshot) -> Double?, layers: [String],
                      filter: (LayerSnapshot) -> Bool) -> [SVGChart.Series] {
@@ -167,7 +167,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
             return SVGChart.Series(name: v.scheme, values: layers.map { byName[$0].flatMap(value) }, colorIndex: i)
         }
     }
-    let isLinear: (LayerSnapshot) -> Bool = { diagLinearLayerTypes.contains($0.type) }
+    let isLinear: (LayerSnapshot) -> Bool = { $0.role == .weighted }
     let layerAxis = SVGChart.XAxis.categorical(label: "layer (pre-activation: Convolution / InnerProduct output, before its in-place ReLU)", categories: linearOrder)
     if !linearOrder.isEmpty {
         figures.append(ReportFigure(
@@ -188,14 +188,14 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
                           yScale: .log10, series: depthSeries({ $0.backwardL2 }, layers: linearOrder, filter: isLinear)).render()))
     }
     let reluOrder = reportMergeOrdered(variants.map { v in
-        v.diagnosis.initial.filter { $0.type == "ReLU" && $0.deadFraction != nil }.map(\.name)
+        v.diagnosis.initial.filter { $0.isRectifier && $0.deadFraction != nil }.map(\.name)
     })
     if !reluOrder.isEmpty {
         figures.append(ReportFigure(
             file: "dead_fraction.svg", caption: "Share of each ReLU's channels (units) that are ≤ 0 for every sample and position of the batch, at initialisation.",
             svg: SVGChart(title: "Dead fraction vs depth at initialisation", xAxis: .categorical(label: "ReLU layer", categories: reluOrder),
                           yLabel: "dead_fraction",
-                          series: depthSeries({ $0.deadFraction }, layers: reluOrder, filter: { $0.type == "ReLU" }),
+                          series: depthSeries({ $0.deadFraction }, layers: reluOrder, filter: { $0.isRectifier }),
                           yRange: 0...1).render()))
     }
 

@@ -139,3 +139,6 @@ public final class Blob: @unchecked Sendable {
         return p
     }
 }
+
+/// Blobs write themselves into Caffe HDF5 snapshots without a copy (InitDiagTrace/CaffeSnapshot.swift).
+extension Blob: CaffeSnapshotWritable {}

@@ -40,95 +40,108 @@ func caffeMSRAStd(_ filler: FillerParameter, shape: [Int]) -> Float {
     (Float(2) / caffeVarianceNormN(filler.varianceNorm, shape: shape)).squareRoot()
 }
 
-/// The filler type names Caffe's GetFiller accepts.
+/// One of Caffe's filler types (BVLC/caffe include/caffe/filler.hpp): how it fills a blob, drawing
+/// from the run's shared generator in Caffe's order, and the moments and text the probes, the
+/// mean-field prediction and the reports need. One struct per type, each in its own file
+/// (`Fillers/<Type>Filler.swift`), registered once in `FillerRegistry.types`.
+public protocol Filler: Sendable {
+    /// The `type:` text of the FillerParameter ("xavier").
+    static var typeName: String { get }
+    /// Whether the type accepts `sparse` ≥ 0 (only gaussian; the others end with Caffe's
+    /// CHECK_EQ(sparse, -1) "Sparsity not supported by this Filler.").
+    static var supportsSparse: Bool { get }
+    init(_ parameter: FillerParameter)
+    /// Fills `count` values at `data` (a blob of `shape`, count > 0). A Caffe CHECK failure throws
+    /// `FillerCheckFailure` with its reason; `fill(_:with:rng:layer:)` names the layer and blob.
+    func fill(_ data: UnsafeMutablePointer<Float>, count: Int, shape: [Int], rng: RandomSource) throws
+    /// The variance of the values over the draw (over the values for a deterministic filler), nil
+    /// where it is not defined (a shape the filler rejects). Called with count > 0.
+    func variance(shape: [Int]) -> Double?
+    /// The mean of the values, nil where it has no simple closed form.
+    func mean(shape: [Int]) -> Double?
+    /// Short human text: "xavier U(±1.732)", "msra N(0, σ=0.2357)", "constant 0".
+    func describe(shape: [Int]) -> String
+}
+
+public extension Filler {
+    static var supportsSparse: Bool { false }
+}
+
+/// A filler's Caffe CHECK failure: the reason, without the layer (added by `fill`).
+public struct FillerCheckFailure: Error, Sendable {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+}
+
+/// The filler types by `type:` name: Caffe's GetFiller. Adding a filler is its file plus one line
+/// here.
+public enum FillerRegistry {
+    public static let types: [String: Filler.Type] = [
+        ConstantFiller.typeName: ConstantFiller.self,
+        GaussianFiller.typeName: GaussianFiller.self,
+        PositiveUnitballFiller.typeName: PositiveUnitballFiller.self,
+        UniformFiller.typeName: UniformFiller.self,
+        XavierFiller.typeName: XavierFiller.self,
+        MSRAFiller.typeName: MSRAFiller.self,
+        BilinearFiller.typeName: BilinearFiller.self,
+    ]
+
+    /// The filler for `parameter`, nil for a type Caffe does not know.
+    public static func filler(_ parameter: FillerParameter) -> Filler? {
+        types[parameter.type].map { $0.init(parameter) }
+    }
+}
+
+/// The filler type names Caffe's GetFiller accepts, in filler.hpp's order.
 public let caffeFillerTypes = ["constant", "gaussian", "positive_unitball", "uniform", "xavier", "msra", "bilinear"]
 
 /// Fills `blob.data` as Caffe's filler `filler.type` does, drawing from `rng` in Caffe's order.
 /// Errors are Caffe's CHECK failures (and its unknown-filler fatal) as `InputError`s naming `layer`.
 public func fill(_ blob: Blob, with filler: FillerParameter, rng: RandomSource, layer: String) throws {
-    let count = blob.count
-    let shape = blob.shape
-    let data = blob.data
     func fail(_ why: String) -> InputError {
         InputError("layer \(layer): \(filler.type) filler on blob \(blob.shapeString): \(why)")
     }
-    guard caffeFillerTypes.contains(filler.type) else {
+    guard let type = FillerRegistry.types[filler.type] else {
         throw InputError("layer \(layer): unknown filler type '\(filler.type)' (valid: \(caffeFillerTypes.joined(separator: ", ")))")
     }
     // Every Caffe filler starts with CHECK(blob->count()).
-    guard count > 0 else { throw fail("the blob is empty") }
-    // All but gaussian end with CHECK_EQ(sparse, -1) "Sparsity not supported by this Filler."
-    if filler.type != "gaussian" && filler.sparse != -1 {
+    guard blob.count > 0 else { throw fail("the blob is empty") }
+    if !type.supportsSparse && filler.sparse != -1 {
         throw fail("sparse is only supported by the gaussian filler")
     }
-
-    switch filler.type {
-    case "constant":
-        data.update(repeating: filler.value, count: count)
-
-    case "uniform":
-        // caffe_rng_uniform CHECK_LE(a, b).
-        guard filler.min <= filler.max else { throw fail("min \(filler.min) > max \(filler.max)") }
-        rng.caffeUniform(count: count, min: filler.min, max: filler.max, into: data)
-
-    case "gaussian":
-        guard filler.std > 0 else { throw fail("std must be > 0 (got \(filler.std))") }
-        guard filler.sparse >= -1 else { throw fail("sparse must be ≥ -1 (got \(filler.sparse))") }
-        var mask: [Int32] = []
-        var p: Float = 0
-        if filler.sparse >= 0 {
-            // num_outputs = shape(0); p = Dtype(sparse)/Dtype(num_outputs); caffe_rng_bernoulli
-            // CHECK_LE(p, 1), so sparse > shape(0) aborts Caffe. Checked before any draw.
-            guard let outputs = shape.first else { throw fail("sparse needs at least one axis") }
-            p = Float(filler.sparse) / Float(outputs)
-            guard p <= 1 else { throw fail("sparse \(filler.sparse) exceeds shape(0) = \(outputs)") }
-            mask = [Int32](repeating: 0, count: count)
-        }
-        rng.caffeGaussian(count: count, mean: filler.mean, std: filler.std, into: data)
-        if filler.sparse >= 0 {
-            // The mask is drawn after all gaussian values and multiplied in (data[i] *= mask[i]).
-            mask.withUnsafeMutableBufferPointer { m in
-                rng.caffeBernoulli(count: count, p: p, into: m.baseAddress!)
-                for i in 0..<count { data[i] *= Float(m[i]) }
-            }
-        }
-
-    case "positive_unitball":
-        // U(0, 1) over the whole blob, then each of the shape(0) rows divided by its float sum.
-        rng.caffeUniform(count: count, min: 0, max: 1, into: data)
-        let rows = shape.first ?? 1
-        let dim = count / rows
-        for r in 0..<rows {
-            let row = data + r * dim
-            var sum: Float = 0
-            for j in 0..<dim { sum += row[j] }
-            for j in 0..<dim { row[j] /= sum }
-        }
-
-    case "xavier":
-        // One uniform call over all values: U(−s, s), s = sqrt(3/n).
-        let scale = caffeXavierScale(filler, shape: shape)
-        rng.caffeUniform(count: count, min: -scale, max: scale, into: data)
-
-    case "msra":
-        let std = caffeMSRAStd(filler, shape: shape)
-        rng.caffeGaussian(count: count, mean: 0, std: std, into: data)
-
-    case "bilinear":
-        guard shape.count == 4 else { throw fail("Blob must be 4 dim.") }
-        guard shape[2] == shape[3] else { throw fail("Filter must be square") }
-        let k = shape[3]
-        let (f, c) = bilinearParameters(k)
-        let fF = Float(f)
-        for i in 0..<count {
-            let x = Float(i % k)
-            let y = Float((i / k) % k)
-            data[i] = (1 - abs(x / fF - c)) * (1 - abs(y / fF - c))
-        }
-
-    default:
-        break  // unreachable: checked against caffeFillerTypes above
+    do {
+        try type.init(filler).fill(blob.data, count: blob.count, shape: blob.shape, rng: rng)
+    } catch let f as FillerCheckFailure {
+        throw fail(f.reason)
     }
+}
+
+/// The variance the filler gives the values of a blob of `shape` (see `Filler.variance`), or nil
+/// where it is not defined (unknown type, an empty blob, a shape the filler rejects).
+/// constant 0; uniform (max − min)²/12; gaussian σ² — with sparse, value = m·x, m ~ Bernoulli(p),
+/// p = sparse/shape(0): p(σ² + μ²) − p²μ²; xavier s²/3 = 1/n; msra 2/n; positive_unitball the
+/// first-order (delta-method) value for x_i/Σx over a row of d uniforms, (d − 1)/(3d³);
+/// bilinear the population variance of the kernel values. n, s and σ are Caffe's float values.
+public func fillerVariance(_ filler: FillerParameter, shape: [Int]) -> Double? {
+    guard shape.reduce(1, *) > 0 else { return nil }
+    return FillerRegistry.filler(filler)?.variance(shape: shape)
+}
+
+/// The mean of the values a filler gives, for second moments E[b²] = Var + mean²; nil where it
+/// has no simple closed form (bilinear) or the type is unknown.
+public func fillerMean(_ f: FillerParameter, shape: [Int]) -> Double? {
+    FillerRegistry.filler(f)?.mean(shape: shape)
+}
+
+/// Short human text for the filler on a blob of `shape` (`Filler.describe`); "<type> (unknown)"
+/// for a type Caffe does not know.
+public func fillerDescription(_ filler: FillerParameter, shape: [Int]) -> String {
+    FillerRegistry.filler(filler)?.describe(shape: shape) ?? "\(filler.type) (unknown)"
+}
+
+/// " AVERAGE" / " FAN_OUT" after the type word of xavier and msra; nothing for FAN_IN.
+func varianceNormSuffix(_ filler: FillerParameter) -> String {
+    filler.varianceNorm == .FAN_IN ? "" : " \(filler.varianceNorm.rawValue)"
 }
 
 /// Current BilinearFiller (since 2017-10-02): f = ceil(K/2.) (a double ceil stored in an int),
@@ -137,61 +150,6 @@ func bilinearParameters(_ k: Int) -> (f: Int, c: Float) {
     let f = Int((Double(k) / 2).rounded(.up))
     let c = Float(Double(k - 1) / (2 * Double(f)))
     return (f, c)
-}
-
-/// The variance the filler gives the values of a blob of `shape` (over the random draw, or over
-/// the blob's values for a deterministic filler), or nil where it is not defined (unknown type,
-/// an empty blob, a shape the filler rejects).
-/// constant 0; uniform (max − min)²/12; gaussian σ² — with sparse, value = m·x, m ~ Bernoulli(p),
-/// p = sparse/shape(0): p(σ² + μ²) − p²μ²; xavier s²/3 = 1/n; msra 2/n; positive_unitball the
-/// first-order (delta-method) value for x_i/Σx over a row of d uniforms, (d − 1)/(3d³);
-/// bilinear the population variance of the kernel values. n, s and σ are Caffe's float values.
-public func fillerVariance(_ filler: FillerParameter, shape: [Int]) -> Double? {
-    let count = shape.reduce(1, *)
-    guard count > 0 else { return nil }
-    switch filler.type {
-    case "constant":
-        return 0
-    case "uniform":
-        guard filler.min <= filler.max else { return nil }
-        let w = Double(filler.max) - Double(filler.min)
-        return w * w / 12
-    case "gaussian":
-        let s2 = Double(filler.std) * Double(filler.std)
-        guard filler.sparse >= 0 else { return s2 }
-        guard let outputs = shape.first, outputs > 0 else { return nil }
-        let p = Double(Float(filler.sparse) / Float(outputs))
-        guard p <= 1 else { return nil }
-        let mu = Double(filler.mean)
-        return p * (s2 + mu * mu) - p * p * mu * mu
-    case "xavier":
-        let s = Double(caffeXavierScale(filler, shape: shape))
-        return s * s / 3
-    case "msra":
-        let s = Double(caffeMSRAStd(filler, shape: shape))
-        return s * s
-    case "positive_unitball":
-        let d = Double(count / (shape.first ?? 1))
-        return (d - 1) / (3 * d * d * d)
-    case "bilinear":
-        guard shape.count == 4, shape[2] == shape[3], shape[3] > 0 else { return nil }
-        let k = shape[3]
-        let (f, c) = bilinearParameters(k)
-        var sum = 0.0, sumSq = 0.0
-        for y in 0..<k {
-            for x in 0..<k {
-                let fF = Float(f)
-                let v = Double((1 - abs(Float(x) / fF - c)) * (1 - abs(Float(y) / fF - c)))
-                sum += v
-                sumSq += v * v
-            }
-        }
-        let n = Double(k * k)
-        let mean = sum / n
-        return max(0, sumSq / n - mean * mean)
-    default:
-        return nil
-    }
 }
 
 /// Four significant digits, no exponent for ordinary magnitudes ("1.732", "0.05893", "0.01").
@@ -228,34 +186,6 @@ private extension Double {
         while m >= 10 { m /= 10; e += 1 }
         while m < 1 { m *= 10; e -= 1 }
         return Double(e)
-    }
-}
-
-/// Short human text for the filler on a blob of `shape`: "xavier U(±1.732)", "msra N(0, σ=0.2357)",
-/// "gaussian N(0, σ=0.01)", "uniform U(-0.1, 0.3)", "constant 0", "bilinear K=4".
-public func fillerDescription(_ filler: FillerParameter, shape: [Int]) -> String {
-    let norm = filler.varianceNorm == .FAN_IN ? "" : " \(filler.varianceNorm.rawValue)"
-    switch filler.type {
-    case "constant":
-        return "constant \(fillerNumber(Double(filler.value)))"
-    case "uniform":
-        return "uniform \(uniformText(min: filler.min, max: filler.max))"
-    case "gaussian":
-        var text = "gaussian N(\(fillerNumber(Double(filler.mean))), σ=\(fillerNumber(Double(filler.std))))"
-        if filler.sparse >= 0 { text += " sparse \(filler.sparse)/\(shape.first ?? 1)" }
-        return text
-    case "xavier":
-        let s = caffeXavierScale(filler, shape: shape)
-        return "xavier\(norm) U(±\(fillerNumber(Double(s))))"
-    case "msra":
-        let s = caffeMSRAStd(filler, shape: shape)
-        return "msra\(norm) N(0, σ=\(fillerNumber(Double(s))))"
-    case "positive_unitball":
-        return "positive_unitball U(0, 1)/row sum"
-    case "bilinear":
-        return "bilinear K=\(shape.last ?? 0)"
-    default:
-        return "\(filler.type) (unknown)"
     }
 }
 

@@ -137,7 +137,8 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// The filler for a learnable weight blob of `weightShape` whose prototxt filler is `declared`
     /// (nil = omitted, which Caffe treats as constant 0).
     ///
-    /// PyTorch schemes become Caffe filler parameters that `fill` draws on the run's stream:
+    /// PyTorch schemes become Caffe filler parameters (of the `Filler` types in this folder) that
+    /// `fill` draws on the run's stream:
     /// torch-default → uniform ±bound with bound = sqrt(3)·gain/sqrt(fan_in), gain = sqrt(2/(1 + 5))
     /// (kaiming_uniform_ with a = √5; = 1/√fan_in), computed in double as PyTorch does and rounded
     /// to float; torch-kaiming-normal → gaussian σ = sqrt(2)/sqrt(fan_in); torch-xavier-uniform →
@@ -148,20 +149,20 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// (out, in, k…) layout: for an InnerProduct with `transpose: true` (blob K×N) pass [N, K].
     /// Caffe schemes ignore it (`fill` takes Caffe's fans from the blob itself).
     public func weightFiller(declared: FillerParameter?, weightShape: [Int]) -> FillerParameter {
-        let asDeclared = declared ?? FillerParameter(type: "constant")
+        let asDeclared = declared ?? FillerParameter(type: ConstantFiller.typeName)
         switch weights {
         case .asDeclared:
             return asDeclared
         case .caffeXavier:
-            return FillerParameter(type: "xavier")
+            return FillerParameter(type: XavierFiller.typeName)
         case .caffeXavierAvg:
-            var f = FillerParameter(type: "xavier")
+            var f = FillerParameter(type: XavierFiller.typeName)
             f.varianceNorm = .AVERAGE
             return f
         case .caffeMSRA:
-            return FillerParameter(type: "msra")
+            return FillerParameter(type: MSRAFiller.typeName)
         case .caffeGaussian001:
-            var f = FillerParameter(type: "gaussian")
+            var f = FillerParameter(type: GaussianFiller.typeName)
             f.std = 0.01
             return f
         case .torchDefault, .torchKaimingNormal, .torchXavierUniform:
@@ -173,7 +174,7 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
                 let std = gain / fanIn.squareRoot()
                 return symmetricUniform((3.0).squareRoot() * std)
             case .torchKaimingNormal:
-                var f = FillerParameter(type: "gaussian")
+                var f = FillerParameter(type: GaussianFiller.typeName)
                 f.std = Float((2.0).squareRoot() / fanIn.squareRoot())
                 return f
             default:
@@ -187,11 +188,11 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// torch-default: U(±1/sqrt(fan_in)) with the weight's torch fan_in (`1 / math.sqrt(fan_in)` in
     /// double); a weight with fan_in 0 (or < 2 axes) leaves the bias as declared, as PyTorch skips it.
     public func biasFiller(declared: FillerParameter?, weightShape: [Int], biasShape: [Int]) -> FillerParameter {
-        let asDeclared = declared ?? FillerParameter(type: "constant")
+        let asDeclared = declared ?? FillerParameter(type: ConstantFiller.typeName)
         switch biases {
         case .asDeclared: return asDeclared
-        case .zero: return FillerParameter(type: "constant")
-        case .caffeXavier: return FillerParameter(type: "xavier")
+        case .zero: return FillerParameter(type: ConstantFiller.typeName)
+        case .caffeXavier: return FillerParameter(type: XavierFiller.typeName)
         case .torchDefault:
             guard let fans = torchFans(weightShape), fans.fanIn > 0 else { return asDeclared }
             return symmetricUniform(1.0 / Double(fans.fanIn).squareRoot())
@@ -215,10 +216,8 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// schemes produce ("U(±0.05893)", "N(0, σ=0.0589)").
     static func shortText(_ f: FillerParameter, shape: [Int]) -> String {
         let text = fillerDescription(f, shape: shape)
-        switch f.type {
-        case "uniform": return String(text.dropFirst("uniform ".count))
-        default: return text
-        }
+        guard f.type == UniformFiller.typeName else { return text }
+        return String(text.dropFirst("\(UniformFiller.typeName) ".count))
     }
 
     /// Multiplies the solver's base_lr by the scheme's factor (in double, rounded to float).
@@ -238,7 +237,7 @@ public func torchFans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int)? {
 }
 
 private func symmetricUniform(_ bound: Double) -> FillerParameter {
-    var f = FillerParameter(type: "uniform")
+    var f = FillerParameter(type: UniformFiller.typeName)
     let b = Float(bound)
     f.min = -b
     f.max = b

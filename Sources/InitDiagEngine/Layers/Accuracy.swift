@@ -26,6 +26,9 @@ public final class AccuracyLayer: LabelReadingLayer {
     public static var minTops: Int { 1 }
     public static var maxTops: Int? { 2 }
     public func allowForceBackward(bottomIndex: Int) -> Bool { false }
+    public static var role: LayerRole { .metric }
+    /// Its top is a count, not a signal: the chain ends.
+    public var meanField: MeanFieldRule { .stop }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

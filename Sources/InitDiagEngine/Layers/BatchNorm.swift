@@ -45,6 +45,14 @@ public final class BatchNormLayer: Layer {
     public static var exactTops: Int? { 1 }
     public static var hasStateBlobs: Bool { true }
 
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .normalization }
+    /// Batch statistics: `.standardize` (m' = 1, the part common to all inputs removed; the chain
+    /// restarts from the measurement where there is one). Global statistics: y = (x − mean)/σ with
+    /// the stored averages is a fixed affine map whose coefficients are state, not a learned
+    /// blob with a filler, so the chain honestly restarts from the measurement.
+    public var meanField: MeanFieldRule { useGlobalStats ? .restart : .standardize }
+
     public init(param: LayerParameter, context: LayerContext) throws {
         var p = param
         let bn = param.batchNormParam ?? BatchNormParameter()

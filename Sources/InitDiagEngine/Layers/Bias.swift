@@ -115,6 +115,18 @@ public final class BiasLayer: Layer {
     public static var minBottoms: Int { 1 }
     public static var exactTops: Int? { 1 }
 
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .affine }
+    /// One bottom: y = x + b, the `.affine` rule with γ ≡ 1 and β = blob 0: m' = m + E[b²]. With b
+    /// from bottom[1] the sum of two signals is not modelled: the chain restarts.
+    public var meanField: MeanFieldRule { param.bottom.count > 1 ? .restart : .affine }
+    /// No γ blob; the offset is blob 0.
+    public var meanFieldBlobs: MeanFieldBlobs { MeanFieldBlobs(multiplier: nil, offset: blobs.isEmpty ? nil : 0) }
+    /// bias_param.filler (default constant 0) for its one learned blob.
+    public var declaredFillers: [FillerParameter] {
+        blobs.isEmpty ? [] : [param.biasParam?.filler ?? FillerParameter(type: "constant")]
+    }
+
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
         let p = param.biasParam ?? BiasParameter()

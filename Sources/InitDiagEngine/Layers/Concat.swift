@@ -14,6 +14,9 @@ public final class ConcatLayer: Layer {
 
     public static var minBottoms: Int { 1 }
     public static var exactTops: Int? { 1 }
+    /// The chain follows the first bottom: exact for one bottom, approximate for several (the
+    /// top's moments are the count-weighted average of the bottoms').
+    public var meanField: MeanFieldRule { .identity(approximate: param.bottom.count > 1) }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

@@ -70,6 +70,22 @@ public final class ConvolutionLayer: Layer {
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }
 
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .weighted }
+    /// z = W∗x + b with zero-mean i.i.d. weights: m' = σ_w²·m + σ_b² (docs/mean-field.md).
+    public var meanField: MeanFieldRule { .linear }
+    /// weight_filler, then bias_filler when bias_term; an omitted filler is Caffe's constant 0.
+    public var declaredFillers: [FillerParameter] {
+        let p = param.convolutionParam ?? ConvolutionParameter()
+        let zero = FillerParameter(type: "constant")
+        return Array([p.weightFiller ?? zero, p.biasFiller ?? zero].prefix(blobs.count))
+    }
+    /// The schemes replace the weight and the bias; fans from the (out, in/group, kh, kw) weight.
+    public var schemeTargets: SchemeTargets? {
+        guard let w = blobs.first else { return nil }
+        return SchemeTargets(weight: 0, bias: blobs.count > 1 ? 1 : nil, fanShape: w.shape)
+    }
+
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
         let p = param.convolutionParam ?? ConvolutionParameter()

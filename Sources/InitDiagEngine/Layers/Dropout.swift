@@ -10,7 +10,7 @@ import InitDiagTrace
 /// Bernoulli per boost (boostorg/random include/boost/random/bernoulli_distribution.hpp, with
 /// RealType = double): false without drawing if p = 0, else double(u) ≤ p·double(2^32 − 1), u one
 /// MT19937 output. In-place (top === bottom) is supported: elementwise.
-public final class DropoutLayer: Layer {
+public final class DropoutLayer: NeuronLayer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
     public let ratio: Float
@@ -26,9 +26,6 @@ public final class DropoutLayer: Layer {
     private var maskCapacity: Int
     public private(set) var maskCount = 0
 
-    public static var exactBottoms: Int? { 1 }
-    public static var exactTops: Int? { 1 }
-    public static var role: LayerRole { .neuron }
     /// TRAIN: kept units are scaled by 1/(1 − r) with masks independent per sample (docs/mean-field.md).
     public var meanField: MeanFieldRule {
         phase == .TRAIN && keepProbability != 0 ? .independentNoise(factor: 1 / keepProbability) : .identity(approximate: false)
@@ -55,8 +52,7 @@ public final class DropoutLayer: Layer {
 
     deinit { mask.deallocate() }
 
-    public func setUp(bottom: [Blob], top: [Blob]) throws { try reshape(bottom: bottom, top: top) }
-
+    /// NeuronLayer's reshape plus the mask (setUp comes from NeuronLayer and calls this).
     public func reshape(bottom: [Blob], top: [Blob]) throws {
         if top[0] !== bottom[0] { top[0].reshape(like: bottom[0]) }
         let n = bottom[0].count

@@ -23,6 +23,8 @@ public final class EltwiseLayer: Layer {
 
     public static var minBottoms: Int { 2 }
     public static var exactTops: Int? { 1 }
+    /// A sum, product or maximum of several signals is not modelled: the chain restarts.
+    public var meanField: MeanFieldRule { .restart }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

@@ -11,6 +11,8 @@ public final class FlattenLayer: Layer {
 
     public static var exactBottoms: Int? { 1 }
     public static var exactTops: Int? { 1 }
+    /// The values are unchanged, only the shape.
+    public var meanField: MeanFieldRule { .identity(approximate: false) }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

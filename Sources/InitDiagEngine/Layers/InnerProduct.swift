@@ -23,6 +23,24 @@ public final class InnerProductLayer: Layer {
     public static var exactBottoms: Int? { 1 }
     public static var exactTops: Int? { 1 }
 
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .weighted }
+    /// z = Wx + b with zero-mean i.i.d. weights: m' = σ_w²·m + σ_b² (docs/mean-field.md).
+    public var meanField: MeanFieldRule { .linear }
+    /// weight_filler, then bias_filler when bias_term; an omitted filler is Caffe's constant 0.
+    public var declaredFillers: [FillerParameter] {
+        let p = param.innerProductParam ?? InnerProductParameter()
+        let zero = FillerParameter(type: "constant")
+        return Array([p.weightFiller ?? zero, p.biasFiller ?? zero].prefix(blobs.count))
+    }
+    /// The schemes replace the weight and the bias. Their fans are read in PyTorch's (out, in)
+    /// layout: a transposed InnerProduct stores its weight as (in, out), so the shape is reversed.
+    public var schemeTargets: SchemeTargets? {
+        guard let w = blobs.first else { return nil }
+        return SchemeTargets(weight: 0, bias: blobs.count > 1 ? 1 : nil,
+                             fanShape: transpose ? w.shape.reversed() : w.shape)
+    }
+
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
         let p = param.innerProductParam ?? InnerProductParameter()

@@ -7,6 +7,9 @@ public final class InputLayer: Layer {
     public var blobs: [Blob] = []
     public static var exactBottoms: Int? { 0 }
     public static var minTops: Int { 1 }
+    public static var role: LayerRole { .data }
+    /// The chain starts from what is measured at its tops.
+    public var meanField: MeanFieldRule { .source }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
@@ -43,6 +46,9 @@ public final class DataLayer: Layer {
     public var blobs: [Blob] = []
     public static var exactBottoms: Int? { 0 }
     public static var minTops: Int { 1 }
+    public static var role: LayerRole { .data }
+    /// The chain starts from what is measured at its tops.
+    public var meanField: MeanFieldRule { .source }
     public static var maxTops: Int? { 2 }
     public private(set) var source: BatchSource?
     public private(set) var lastError: InputError?

@@ -82,6 +82,9 @@ public protocol Layer: AnyObject {
     /// Numbers drawn from the run's shared generator by one forward pass with the current shapes
     /// (CPU Dropout in TRAIN: one per element). Exact resume replays this many per iteration.
     var generatorDrawsPerForward: Int { get }
+    /// Which blobs hold the multiplier and the offset a `.linear` / `.affine` rule reads (default:
+    /// blob 0 and blob 1, where they exist); written to the trace as `mean_field_blobs`.
+    var meanFieldBlobs: MeanFieldBlobs { get }
 }
 
 public extension Layer {
@@ -99,6 +102,9 @@ public extension Layer {
     var declaredFillers: [FillerParameter] { [] }
     var schemeTargets: SchemeTargets? { nil }
     var generatorDrawsPerForward: Int { 0 }
+    var meanFieldBlobs: MeanFieldBlobs {
+        MeanFieldBlobs(multiplier: blobs.isEmpty ? nil : 0, offset: blobs.count > 1 ? 1 : nil)
+    }
 }
 
 /// Caffe's NeuronLayer (BVLC/caffe include/caffe/layers/neuron_layer.hpp): one bottom, one top of

@@ -26,6 +26,13 @@ public final class PoolingLayer: Layer {
 
     public static var exactBottoms: Int? { 1 }
     public static var minTops: Int { 1 }
+
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .pooling }
+    /// Both methods pass the moments through approximately: MAX raises E[x²] of an
+    /// input-dependent signal (a constant pattern passes exactly); AVE averages correlated
+    /// neighbours, which keeps E[x²] only as far as they are correlated.
+    public var meanField: MeanFieldRule { .identity(approximate: true) }
     public static var maxTops: Int? { 2 }
 
     public init(param: LayerParameter, context: LayerContext) throws {

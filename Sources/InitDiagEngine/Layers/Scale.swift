@@ -26,6 +26,22 @@ public final class ScaleLayer: Layer {
     public static var minBottoms: Int { 1 }
     public static var exactTops: Int? { 1 }
 
+    // Per-type knowledge (Core/LayerTraits.swift).
+    public static var role: LayerRole { .affine }
+    /// One bottom: y = γ·x + β with learned γ, β: m' = E[γ²]·m + E[β²]. With γ from bottom[1] the
+    /// product of two signals is not modelled: the chain restarts.
+    public var meanField: MeanFieldRule { param.bottom.count > 1 ? .restart : .affine }
+    /// One bottom: γ's filler (default constant 1), then bias_filler (default constant 0) with
+    /// bias_term. Two bottoms: γ is bottom[1], so only β (bias_filler) is left.
+    public var declaredFillers: [FillerParameter] {
+        let p = param.scaleParam ?? ScaleParameter()
+        let zero = FillerParameter(type: "constant")
+        var one = FillerParameter(type: "constant")
+        one.value = 1
+        if param.bottom.count > 1 { return blobs.isEmpty ? [] : [p.biasFiller ?? zero] }
+        return Array([p.filler ?? one, p.biasFiller ?? zero].prefix(blobs.count))
+    }
+
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
         let p = param.scaleParam ?? ScaleParameter()

@@ -60,6 +60,9 @@ public final class SoftmaxLayer: Layer {
 
     public static var exactBottoms: Int? { 1 }
     public static var exactTops: Int? { 1 }
+    /// Probabilities, not a Gaussian signal: the chain restarts from the measurement (not `.stop`,
+    /// so a Softmax feeding a loss still shows its measured moments in the chained series).
+    public var meanField: MeanFieldRule { .restart }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

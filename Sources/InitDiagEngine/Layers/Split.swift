@@ -11,6 +11,8 @@ public final class SplitLayer: Layer {
 
     public static var exactBottoms: Int? { 1 }
     public static var minTops: Int { 1 }
+    /// Every top is a copy of the bottom.
+    public var meanField: MeanFieldRule { .identity(approximate: false) }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param

@@ -42,7 +42,7 @@ public struct NetInspection: Codable, Sendable {
         // Parameters are not filled: inspect only reads shapes and fillers, so nothing large is
         // ever allocated.
         let net = try Net(transformed, state: NetState(phase: phase), context: LayerContext(phase: phase, rng: RandomSource(seed: 0)),
-                          memory: memory, initializer: { _, _, _ in })
+                          memory: memory, initializer: { _, _ in })
         self.net = param.name
         self.phase = phase.rawValue.lowercased()
         self.paramCount = net.parameterCount
@@ -52,10 +52,10 @@ public struct NetInspection: Codable, Sendable {
         }
         layers = net.layerParams.enumerated().map { li, lp in
             let blobs = net.layers[li].blobs
-            let fillers = initializer.fillers(for: lp, blobs: blobs)
+            let fillers = initializer.fillers(for: net.layers[li])
             // Name the scheme only when one was asked for.
             let labels = scheme == Scheme() ? zip(blobs, fillers).map { fillerDescription($1, shape: $0.shape) }
-                : initializer.labels(for: lp, blobs: blobs)
+                : initializer.labels(for: net.layers[li])
             let params = zip(blobs, zip(fillers, labels)).map { blob, fl in
                 let (filler, label) = fl
                 let fans = caffeFans(blob.shape)

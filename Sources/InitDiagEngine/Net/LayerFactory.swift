@@ -1,5 +1,7 @@
 import InitDiagCore
 import InitDiagTrace
+import Foundation
+
 /// Layer type names (as written in `type:`) → the class that implements them.
 public enum LayerFactory {
     nonisolated(unsafe) public static let implemented: [String: Layer.Type] = [
@@ -45,8 +47,19 @@ public enum LayerFactory {
         "SPP", "Tile", "WindowData",
     ]
 
+    /// Types added at run time by `register` (a test's layer, a plug-in), looked up after
+    /// `implemented`.
+    private static let registered = RegisteredLayerTypes()
+
+    /// Makes `type` available under `name` for nets built from now on (`implemented` wins where
+    /// both have the name). For layers that live outside the library, e.g. in a test target.
+    public static func register(_ type: Layer.Type, as name: String) {
+        registered.set(type, for: name)
+    }
+
     public static func type(named name: String, layer: LayerParameter, location: String) throws -> Layer.Type {
         if let t = implemented[name] { return t }
+        if let t = registered.type(for: name) { return t }
         let supported = implemented.keys.sorted().joined(separator: ", ")
         if knownCaffeTypes.contains(name) {
             throw InputError("\(location)layer '\(layer.name)': type '\(name)' is a Caffe layer initdiag does not implement (supported: \(supported))")
@@ -56,4 +69,12 @@ public enum LayerFactory {
         }
         throw InputError("\(location)layer '\(layer.name)': unknown layer type '\(name)' (supported: \(supported))")
     }
+}
+
+/// The run-time additions to the factory, behind a lock (registration may come from any thread).
+private final class RegisteredLayerTypes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var types: [String: Layer.Type] = [:]
+    func set(_ type: Layer.Type, for name: String) { lock.withLock { types[name] = type } }
+    func type(for name: String) -> Layer.Type? { lock.withLock { types[name] } }
 }

@@ -52,7 +52,9 @@ public final class Net {
     public private(set) var forwardSeconds: [Double] = []
     public private(set) var backwardSeconds: [Double] = []
 
-    public typealias Initializer = (_ layer: LayerParameter, _ blobs: [Blob], _ rng: RandomSource) throws -> Void
+    /// Fills the blobs of a layer right after its setUp (its declared fillers, or a scheme's:
+    /// `ParameterInitializer.initialize`), drawing from the run's generator.
+    public typealias Initializer = (_ layer: Layer, _ rng: RandomSource) throws -> Void
 
     /// - Parameters:
     ///   - state: phase, level and stages; layers' rules are evaluated against it.
@@ -114,7 +116,7 @@ public final class Net {
                     blobLossWeights.append(0)
                 }
                 available.insert(name)
-                if lp.type == "Input" { inputBlobIDs.append(tIDs[j]) }
+                if layer is InputLayer { inputBlobIDs.append(tIDs[j]) }
             }
             let bottomBlobs = bIDs.map { blobs[$0] }, topBlobs = tIDs.map { blobs[$0] }
             try layer.setUp(bottom: bottomBlobs, top: topBlobs)
@@ -139,7 +141,7 @@ public final class Net {
             if !lp.blobs.isEmpty {
                 try Net.copyGiven(lp, into: layer, location: where_(lp))
             } else {
-                try initializer(lp, layer.blobs, context.rng)
+                try initializer(layer, context.rng)
             }
             // Caffe Net::AppendParam reads the layer's own layer_param(): BatchNorm adds its
             // lr_mult 0 specs there at setup when the prototxt gives none.
@@ -298,7 +300,7 @@ public final class Net {
     public func paramPropagatesDown(layer li: Int, blob i: Int) -> Bool {
         if parameter.forceBackward { return true }
         let lp = layerParams[li]
-        if LayerFactory.implemented[lp.type]?.hasStateBlobs == true { return false }
+        if type(of: layers[li]).hasStateBlobs { return false }
         return (i < lp.param.count ? lp.param[i].lrMult : 1) != 0
     }
 

@@ -43,9 +43,9 @@ public struct BlobStats: Sendable {
     public var inputDependence: Double
 
     /// Statistic names of every recorded blob, in the order of `values`.
-    public static let names = TraceStatNames.blob
+    public static let names = TraceStatisticNames.blob
     /// Statistic names of forward blobs, in the order of `forwardValues`.
-    public static let forwardNames = TraceStatNames.forward
+    public static let forwardNames = TraceStatisticNames.forward
 
     public init(mean: Double = .nan, std: Double = .nan, meanAbs: Double = .nan, l2: Double = 0,
                 min: Double = .nan, max: Double = .nan, zeroFraction: Double = .nan, nonfiniteCount: Int = 0,

@@ -70,7 +70,7 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     public static func layout(for net: Net, attributes: (Int) -> TraceLayerLayout.Attributes) -> TraceLayout {
         TraceLayout(layers: net.layerParams.enumerated().map { li, lp in
             let a = attributes(li)
-            let learnable = LayerFactory.implemented[lp.type]?.hasStateBlobs == true ? 0 : net.layers[li].blobs.count
+            let learnable = type(of: net.layers[li]).hasStateBlobs ? 0 : net.layers[li].blobs.count
             return TraceLayerLayout(name: lp.name, type: lp.type, index: li, bottoms: lp.bottom, tops: lp.top,
                                     fanIn: a.fanIn, fanOut: a.fanOut, weightFiller: a.weightFiller,
                                     biasFiller: a.biasFiller, extraAttributes: a.extra,

@@ -23,6 +23,29 @@ enum DiagFixture {
 
     struct Stats { var mean: Double; var std: Double; var bss: Double; var dead: Double }
 
+    /// The `role` and `mean_field` attributes the trainer writes for the layer types the fixtures
+    /// use (what `Layer.role` / `Layer.meanField` declare; Dropout in TRAIN with ratio 0.5).
+    static func traits(_ type: String) -> [String: String] {
+        let table: [String: (LayerRole, MeanFieldRule)] = [
+            "Data": (.data, .source),
+            "Convolution": (.weighted, .linear), "InnerProduct": (.weighted, .linear),
+            "ReLU": (.neuron, .pointwise(.relu(slope: 0))),
+            "Pooling": (.pooling, .identity(approximate: true)),
+            "Dropout": (.neuron, .independentNoise(factor: 2)),
+            "BatchNorm": (.normalization, .standardize),
+            "SoftmaxWithLoss": (.loss, .stop),
+        ]
+        guard let (role, rule) = table[type] else { return [:] }
+        return ["role": role.rawValue, "mean_field": rule.attribute]
+    }
+
+    /// A LayerRecord with its type's `traits` among the attributes.
+    static func record(_ name: String, _ type: String, index: Int, attributes: [String: String],
+                       series: [String: [Double]] = [:]) -> LayerRecord {
+        LayerRecord(name: name, type: type, index: index,
+                    attributes: attributes.merging(traits(type)) { given, _ in given }, series: series)
+    }
+
     /// Builds a run of `steps` recorded iterations (0, 1, 2, …) whose forward statistics are the
     /// mean-field values for weights with σ_w² = `sigmaW2` and biases of variance `biasVariance`,
     /// the same at every step; `loss(i)` gives the loss, `logitSpread(i)` fc8's between_sample_std.
@@ -50,7 +73,7 @@ enum DiagFixture {
             }
             var attrs = attributes
             attrs["bottoms"] = bottoms; attrs["tops"] = tops
-            layers.append(LayerRecord(name: name, type: type, index: layers.count, attributes: attrs, series: series))
+            layers.append(record(name, type, index: layers.count, attributes: attrs, series: series))
         }
         // Data: E[x²] = 0.25, uncentred correlation 0.9 ⇒ between share (1 − 1/B)(1 − 0.9).
         var m2 = 0.25, cross = 0.25 * 0.9

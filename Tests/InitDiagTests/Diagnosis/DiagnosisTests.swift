@@ -96,8 +96,8 @@ import Testing
         for layer in run.layers {
             layers.append(layer)
             if layer.type == "Convolution" {
-                layers.append(LayerRecord(name: layer.name + "_bn", type: "BatchNorm", index: 0,
-                                          attributes: ["bottoms": layer.name, "tops": layer.name]))
+                layers.append(DiagFixture.record(layer.name + "_bn", "BatchNorm", index: 0,
+                                                 attributes: ["bottoms": layer.name, "tops": layer.name]))
             }
         }
         run.layers = layers.enumerated().map { i, l in var l = l; l.index = i; return l }
@@ -360,9 +360,9 @@ import Testing
     }
 
     @Test func reluKernel() {
-        #expect(abs(reluCorrelationKernel(1) - 1) < 1e-15)
-        #expect(abs(reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)   // √1/π
-        #expect(abs(reluCorrelationKernel(-1)) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(1) - 1) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)   // √1/π
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(-1)) < 1e-15)
     }
 
     @Test func findingJSONHasExplicitNullLayer() throws {
@@ -429,8 +429,8 @@ import Testing
     /// noise (the seed net's pool5 → drop6 → fc6).
     @Test func collapseBeforeDropoutIsFound() {
         func layer(_ name: String, _ type: String, _ i: Int, idep: Double, bottoms: String, tops: String) -> LayerRecord {
-            LayerRecord(name: name, type: type, index: i, attributes: ["bottoms": bottoms, "tops": tops],
-                        series: ["forward/input_dependence": [idep, idep], "forward/std": [1, 1],
+            DiagFixture.record(name, type, index: i, attributes: ["bottoms": bottoms, "tops": tops],
+                               series: ["forward/input_dependence": [idep, idep], "forward/std": [1, 1],
                                  "forward/mean": [0.5, 0.5], "forward/between_sample_std": [idep.squareRoot(), idep.squareRoot()]])
         }
         let run = RunRecord(attributes: ["status": "finished"], iterations: [0, 1], loss: [2.3, 2.3], lr: [0.01, 0.01],
@@ -440,8 +440,8 @@ import Testing
                                      layer("pool", "Pooling", 3, idep: 1e-6, bottoms: "conv2", tops: "pool"),
                                      layer("drop", "Dropout", 4, idep: 0.3, bottoms: "pool", tops: "pool"),
                                      layer("fc", "InnerProduct", 5, idep: 0.3, bottoms: "pool", tops: "fc"),
-                                     LayerRecord(name: "loss", type: "SoftmaxWithLoss", index: 6,
-                                                 attributes: ["bottoms": "fc,label", "tops": "loss"])])
+                                     DiagFixture.record("loss", "SoftmaxWithLoss", index: 6,
+                                                        attributes: ["bottoms": "fc,label", "tops": "loss"])])
         #expect(diagnose(run).firstCollapsedLayer == "conv2")
         #expect(logitsIndependentOfInput(run, step: 0))
     }

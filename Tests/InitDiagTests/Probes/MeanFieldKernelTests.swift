@@ -9,9 +9,9 @@ import Testing
 
 @Suite struct MeanFieldKernelTests {
     @Test func reluKernelEndpoints() {
-        #expect(abs(MeanField.reluCorrelationKernel(1) - 1) < 1e-15)
-        #expect(abs(MeanField.reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)
-        #expect(abs(MeanField.reluCorrelationKernel(-1)) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(1) - 1) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(0) - 1 / Double.pi) < 1e-15)
+        #expect(abs(MeanFieldChain.reluCorrelationKernel(-1)) < 1e-15)
     }
 
     /// The kernel against a Monte Carlo estimate of E[relu(z_a)relu(z_b)]/(q/2) for correlated
@@ -29,7 +29,7 @@ import Testing
                 s += max(a, 0) * max(b, 0)
             }
             let estimate = s / Double(n) / 0.5
-            #expect(abs(estimate - MeanField.reluCorrelationKernel(c)) < 0.015, "c = \(c)")
+            #expect(abs(estimate - MeanFieldChain.reluCorrelationKernel(c)) < 0.015, "c = \(c)")
         }
     }
 }
