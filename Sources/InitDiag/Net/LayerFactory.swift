@@ -7,14 +7,20 @@ public enum LayerFactory {
         "Concat": ConcatLayer.self,
         "Convolution": ConvolutionLayer.self,
         "Data": DataLayer.self,
+        "ContrastiveLoss": ContrastiveLossLayer.self,
         "Dropout": DropoutLayer.self,
         "Eltwise": EltwiseLayer.self,
+        "EuclideanLoss": EuclideanLossLayer.self,
         "Flatten": FlattenLayer.self,
+        "HingeLoss": HingeLossLayer.self,
+        "InfogainLoss": InfogainLossLayer.self,
         "InnerProduct": InnerProductLayer.self,
         "Input": InputLayer.self,
+        "MultinomialLogisticLoss": MultinomialLogisticLossLayer.self,
         "Pooling": PoolingLayer.self,
         "ReLU": ReLULayer.self,
         "Scale": ScaleLayer.self,
+        "SigmoidCrossEntropyLoss": SigmoidCrossEntropyLossLayer.self,
         "Softmax": SoftmaxLayer.self,
         "SoftmaxWithLoss": SoftmaxWithLossLayer.self,
         "Split": SplitLayer.self,
@@ -23,11 +29,11 @@ public enum LayerFactory {
     /// Caffe layer types that exist upstream but have no implementation here; named in errors so
     /// a user knows it is a limitation, not a typo.
     static let knownCaffeTypes: Set<String> = [
-        "AbsVal", "ArgMax", "BNLL", "Clip", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
-        "Embed", "ELU", "EuclideanLoss", "Exp", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
-        "Im2col", "ImageData", "InfogainLoss", "Log", "LRN", "LSTM", "MemoryData",
-        "MultinomialLogisticLoss", "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
-        "Reduction", "Reshape", "RNN", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice",
+        "AbsVal", "ArgMax", "BNLL", "Clip", "Crop", "Deconvolution", "DummyData",
+        "Embed", "ELU", "Exp", "Filter", "HDF5Data", "HDF5Output",
+        "Im2col", "ImageData", "Log", "LRN", "LSTM", "MemoryData",
+        "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
+        "Reduction", "Reshape", "RNN", "Sigmoid", "Silence", "Slice",
         "SPP", "Swish", "TanH", "Threshold", "Tile", "WindowData",
     ]
 

@@ -292,6 +292,9 @@ public struct LayerParameter: Sendable, Equatable {
     public var reluParam: ReLUParameter? = nil                     // 123
     public var scaleParam: ScaleParameter? = nil                   // 142
     public var softmaxParam: SoftmaxParameter? = nil               // 125
+    public var contrastiveLossParam: ContrastiveLossParameter? = nil // 105
+    public var hingeLossParam: HingeLossParameter? = nil           // 114
+    public var infogainLossParam: InfogainLossParameter? = nil     // 116
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public init(name: String = "", type: String = "") { self.name = name; self.type = type }
@@ -343,6 +346,9 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var softmaxParam: SoftmaxParameter? = nil               // 39
     public var transformParam: TransformationParameter? = nil      // 36
     public var lossParam: LossParameter? = nil                     // 42
+    public var contrastiveLossParam: ContrastiveLossParameter? = nil // 40
+    public var hingeLossParam: HingeLossParameter? = nil           // 29
+    public var infogainLossParam: InfogainLossParameter? = nil     // 16
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public var column: Int = 0
