@@ -12,6 +12,7 @@ public enum LayerFactory {
         "Eltwise": EltwiseLayer.self,
         "EuclideanLoss": EuclideanLossLayer.self,
         "Flatten": FlattenLayer.self,
+        "HDF5Data": HDF5DataLayer.self,
         "HingeLoss": HingeLossLayer.self,
         "InfogainLoss": InfogainLossLayer.self,
         "InnerProduct": InnerProductLayer.self,
@@ -30,7 +31,7 @@ public enum LayerFactory {
     /// a user knows it is a limitation, not a typo.
     static let knownCaffeTypes: Set<String> = [
         "AbsVal", "ArgMax", "BNLL", "Clip", "Crop", "Deconvolution", "DummyData",
-        "Embed", "ELU", "Exp", "Filter", "HDF5Data", "HDF5Output",
+        "Embed", "ELU", "Exp", "Filter", "HDF5Output",
         "Im2col", "ImageData", "Log", "LRN", "LSTM", "MemoryData",
         "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
         "Reduction", "Reshape", "RNN", "Sigmoid", "Silence", "Slice",
