@@ -93,7 +93,7 @@ public final class HDF5DataReader: BatchSource {
             for (t, top) in tops.enumerated() {
                 let (shape, v) = try file.readNumericDataset(top)
                 guard shape.count >= 1 else {
-                    throw InputError("\(path): dataset '\(top)' is a scalar; HDF5Data needs at least 1 axis (rows first) (layer '\(layerName)')")
+                    throw InputError("\(path): dataset '\(top)' is a scalar; HDF5Data needs at least 1 axis (rows first) (layer '\(layerName)' (HDF5Data))")
                 }
                 if let count, shape[0] != count {
                     throw InputError("\(path): dataset '\(top)' has \(shape[0]) rows but '\(tops[0])' has \(count) (layer '\(layerName)' (HDF5Data))")
