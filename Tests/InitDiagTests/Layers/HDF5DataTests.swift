@@ -55,6 +55,18 @@ import Glibc
         return out
     }
 
+    @Test func dataSpecHDF5Form() throws {
+        #expect(try DataSpec.parse("hdf5:lists/train.txt") == .hdf5(list: "lists/train.txt"))
+        #expect(DataSpec.hdf5(list: "a.txt").description == "hdf5:a.txt")
+        #expect(throws: InputError.self) { try DataSpec.parse("hdf5:") }
+        // hdf5:LIST feeds HDF5Data layers only.
+        #expect(throws: InputError.self) { try DataSpec.hdf5(list: "a.txt").open(phase: .TRAIN) }
+        // --batch-size reaches HDF5Data's batch_size.
+        var net = NetParameter()
+        net.layer = [param(list: "l.txt", batch: 10)]
+        #expect(net.withBatchSize(4).layer[0].hdf5DataParam?.batchSize == 4)
+    }
+
     @Test func rowsInOrderAcrossFilesWrapping() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
