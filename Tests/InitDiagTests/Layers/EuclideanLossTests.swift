@@ -42,4 +42,26 @@ import Testing
         }
         #expect(throws: InputError.self) { try make().setUp(bottom: [Blob(shape: [1, 1, 1, 1, 2]), Blob(shape: [1, 1, 1, 1, 2])], top: [Blob()]) }
     }
+
+    /// Through a Net: loss_weight 0.5 scales the loss the net sums and the gradient it writes
+    /// (the net puts the weight into top[0].diff[0]); force_backward reaches both inputs.
+    @Test func lossWeightThroughTheNet() throws {
+        let net = try Prototxt.parseNet("""
+        force_backward: true
+        layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 4 dim: 3 } } }
+        layer { name: "loss" type: "EuclideanLoss" bottom: "a" bottom: "b" top: "loss" loss_weight: 0.5 }
+        """, path: "euclid.prototxt")
+        let built = try ConformanceSupport.buildNet(net, phase: .TRAIN)
+        let a = try #require(built.blob(named: "a")), b = try #require(built.blob(named: "b"))
+        fillUniform(a, seed: 1)
+        fillUniform(b, seed: 2)
+        let total = try built.forward()
+        let loss = try #require(built.blob(named: "loss")).data[0]
+        #expect(total == 0.5 * loss)
+        built.backward()
+        for i in 0..<a.count {
+            #expect(abs(a.diff[i] - 0.5 / 4 * (a.data[i] - b.data[i])) < 1e-7)
+            #expect(abs(b.diff[i] + 0.5 / 4 * (a.data[i] - b.data[i])) < 1e-7)
+        }
+    }
 }
