@@ -54,7 +54,7 @@ public enum MeanField {
             let input = bottoms.first.flatMap { moments[$0] }
             var result: MeanFieldPrediction? = nil
             switch lp.type {
-            case "Data", "Input":
+            case "Data", "Input", "HDF5Data":
                 result = MeanFieldPrediction(secondMoment: inputSecondMoment, correlation: inputCorrelation,
                                              sigmaW2: nil, biasSecondMoment: nil, approximate: false)
             case "Convolution", "InnerProduct":

@@ -409,7 +409,7 @@ public final class Trainer {
     /// layer attributes `predicted_q`, `predicted_correlation`, `sigma_w2`, `bias_second_moment`.
     private func writePredictions() throws {
         predictionsWritten = true
-        guard let dataLayer = trainNet.layers.indices.first(where: { trainNet.layerParams[$0].type == "Data" || trainNet.layerParams[$0].type == "Input" }),
+        guard let dataLayer = trainNet.layers.indices.first(where: { ["Data", "Input", "HDF5Data"].contains(trainNet.layerParams[$0].type) }),
               let x = trainNet.topVecs[dataLayer].first, x.shape.count >= 2, x.shape[0] > 1 else { return }
         let n = x.shape[0], j = x.count / n
         var sumSq = 0.0, total = [Double](repeating: 0, count: j)
