@@ -86,7 +86,9 @@ public final class InfogainLossLayer: LabelReadingLayer {
         return b
     }
 
-    private func matrix(_ bottom: [Blob]) -> Blob { bottom.count >= 3 ? bottom[2] : fileMatrix! }
+    private func matrix(_ bottom: [Blob]) -> Blob { bottom.count >= 3 ? bottom[2] : (fileMatrix ?? emptyMatrix) }
+    /// Stands in when set up with fewer bottoms than declared: reshape then refuses its size.
+    private let emptyMatrix = Blob(name: "infogain_H_missing", shape: [0])
 
     public func setUp(bottom: [Blob], top: [Blob]) throws {
         try CaffeLoss.checkLossWeights(param, top: top)
