@@ -108,6 +108,18 @@ public struct RunSetup: Sendable {
     public func batchSources(phase: Phase, rng: RandomSource) -> @Sendable (LayerParameter) throws -> BatchSource {
         let setup = self
         return { layer in
+            if layer.type == "HDF5Data" {
+                // Its own list or --data hdf5:LIST; another --data source stands in for data and
+                // label (no draws: Caffe's HDF5Data takes none from the run's generator).
+                switch setup.data {
+                case nil: return try HDF5DataLayer.reader(layer, listPath: nil)
+                case .hdf5(let list)?: return try HDF5DataLayer.reader(layer, listPath: list)
+                case let spec?:
+                    return try DataFeeder(source: try spec.open(phase: phase),
+                                          transformer: try DataTransformer(param: TransformationParameter(), phase: phase),
+                                          batchSize: Int(layer.hdf5DataParam?.batchSize ?? 0))
+                }
+            }
             let spec = try setup.dataSpec(for: layer)
             let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
             let feeder = try DataFeeder(source: try spec.open(phase: phase), transformer: transformer,
@@ -135,6 +147,7 @@ public struct RunSetup: Sendable {
     public var batchSize: Int {
         for l in net.layer {
             if l.type == "Data", let b = l.dataParam?.batchSize { return Int(b) }
+            if l.type == "HDF5Data", let b = l.hdf5DataParam?.batchSize { return Int(b) }
             if l.type == "Input", let d = l.inputParam?.shape.first?.dim.first { return Int(d) }
         }
         return 0
@@ -156,6 +169,10 @@ extension NetParameter {
                 var dp = out.layer[i].dataParam ?? DataParameter()
                 dp.batchSize = UInt32(clamping: b)
                 out.layer[i].dataParam = dp
+            } else if out.layer[i].type == "HDF5Data" {
+                var hp = out.layer[i].hdf5DataParam ?? HDF5DataParameter()
+                hp.batchSize = UInt32(clamping: b)
+                out.layer[i].hdf5DataParam = hp
             } else if out.layer[i].type == "Input", var ip = out.layer[i].inputParam {
                 for k in ip.shape.indices where !ip.shape[k].dim.isEmpty { ip.shape[k].dim[0] = Int64(b) }
                 out.layer[i].inputParam = ip

@@ -539,14 +539,15 @@ public final class Trainer {
     /// and the run generator's state (and how many draws it has given), restores the generator and
     /// replays the data positions on resume; the
     /// trajectory (losses, weights) is then bit-identical to the uninterrupted run's.
-    private var feeders: [(key: String, feeder: DataFeeder)] {
-        var out: [(key: String, feeder: DataFeeder)] = []
+    private var feeders: [(key: String, feeder: ResumableBatchPosition)] {
+        var out: [(key: String, feeder: ResumableBatchPosition)] = []
         if let f = inputFeeder { out.append(("train_input_records", f)) }
         if let f = testInputFeeder { out.append(("test_input_records", f)) }
         for (tag, net) in [("train", trainNet), ("test", testNet)] {
             guard let net else { continue }
             for (li, layer) in net.layers.enumerated() {
                 if let d = layer as? DataLayer, let f = d.source as? DataFeeder { out.append(("\(tag)_layer\(li)_records", f)) }
+                if let d = layer as? HDF5DataLayer, let f = d.source as? ResumableBatchPosition { out.append(("\(tag)_layer\(li)_records", f)) }
             }
         }
         return out
@@ -579,8 +580,7 @@ public final class Trainer {
             }
             // Re-reading the batches (not seeking) also replays the transformer's own draws
             // (mirror, crop) in order.
-            let data = Blob(name: "resume_skip_data"), label = Blob(name: "resume_skip_label")
-            for _ in 0..<(read / Int64(feeder.batchSize)) { try feeder.nextBatch(data: data, label: label) }
+            for _ in 0..<(read / Int64(feeder.batchSize)) { try feeder.skipBatch() }
         }
         if let draws = counters["generator_draws"] {
             guard draws >= 0 else { throw InputError("\(path): \(CaffeSnapshot.resumeGroup)/generator_draws is negative (\(draws))") }

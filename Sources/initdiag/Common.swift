@@ -11,8 +11,8 @@ struct RunFlags: ParsableArguments {
     @Option(help: "The net prototxt (overrides the solver's net; alone, runs with a fixed-lr SGD solver).")
     var net: String?
 
-    @Option(help: ArgumentHelp("Where the images come from: cifar10:DIR, lmdb:PATH or synthetic[:SEED].",
-                               discussion: "Without --data each Data layer reads its data_param.source (an LMDB)."))
+    @Option(help: ArgumentHelp("Where the images come from: cifar10:DIR, lmdb:PATH, synthetic[:SEED] or hdf5:LIST.",
+                               discussion: "Without --data each Data layer reads its data_param.source (an LMDB) and each HDF5Data layer its hdf5_data_param.source; hdf5:LIST gives HDF5Data layers another list of HDF5 files."))
     var data: String?
 
     @Option(help: "Initialisation scheme, e.g. 'w=caffe-msra,b=zero' or 'w=torch-default,b=torch-default,bn=on,lr=0.1'. Default: as declared.")

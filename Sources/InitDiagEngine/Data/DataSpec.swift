@@ -7,13 +7,15 @@ import Darwin
 #endif
 
 /// Where a run's images come from (SPEC.md §1, `--data SPEC`): `cifar10:DIR`, `lmdb:PATH` or
-/// `synthetic[:SEED]`.
+/// `synthetic[:SEED]`, or `hdf5:LIST` (an HDF5Data layer's file list).
 public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
     case cifar10(directory: String)
     case lmdb(path: String)
     case synthetic(seed: UInt64)
+    /// A text file listing HDF5 files: replaces the source of the net's HDF5Data layers.
+    case hdf5(list: String)
 
-    public static let forms = "cifar10:DIR, lmdb:PATH, synthetic or synthetic:SEED"
+    public static let forms = "cifar10:DIR, lmdb:PATH, synthetic or synthetic:SEED, hdf5:LIST"
 
     /// Parses a `--data` value. A bad value throws `InputError` listing the accepted forms.
     public static func parse(_ s: String) throws -> DataSpec {
@@ -31,6 +33,9 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         case "lmdb":
             guard !rest.isEmpty else { throw bad("missing path") }
             return .lmdb(path: rest)
+        case "hdf5":
+            guard !rest.isEmpty else { throw bad("missing list file") }
+            return .hdf5(list: rest)
         case "synthetic":
             guard let seed = UInt64(rest) else { throw bad("the seed must be a non-negative integer") }
             return .synthetic(seed: seed)
@@ -44,6 +49,7 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         case .cifar10(let d): return "cifar10:\(d)"
         case .lmdb(let p): return "lmdb:\(p)"
         case .synthetic(let s): return "synthetic:\(s)"
+        case .hdf5(let l): return "hdf5:\(l)"
         }
     }
 
@@ -54,6 +60,8 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         case .cifar10(let d): return try CIFAR10Source(directory: d, phase: phase)
         case .lmdb(let p): return try LMDBSource(path: p)
         case .synthetic(let s): return try SyntheticSource(seed: s, phase: phase)
+        case .hdf5(let l):
+            throw InputError("--data hdf5:\(l) feeds HDF5Data layers; this net's data comes through a Data or Input layer")
         }
     }
 

@@ -34,18 +34,30 @@ public enum LayerFactory {
         "Swish": SwishLayer.self,
         "TanH": TanHLayer.self,
         "Threshold": ThresholdLayer.self,
+        "ContrastiveLoss": ContrastiveLossLayer.self,
+        "EuclideanLoss": EuclideanLossLayer.self,
+        "HDF5Data": HDF5DataLayer.self,
+        "HingeLoss": HingeLossLayer.self,
+        "InfogainLoss": InfogainLossLayer.self,
+        "MultinomialLogisticLoss": MultinomialLogisticLossLayer.self,
+        "SigmoidCrossEntropyLoss": SigmoidCrossEntropyLossLayer.self,
     ]
 
-    /// Caffe layer types that exist upstream but have no implementation here; named in errors so
+    /// Every layer type of BVLC Caffe's final master (src/caffe/layers/, registered with
+    /// REGISTER_LAYER_CLASS): those without an implementation here are named as such in errors, so
     /// a user knows it is a limitation, not a typo.
-    static let knownCaffeTypes: Set<String> = [
-        "ArgMax", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
-        "Embed", "EuclideanLoss", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
-        "Im2col", "ImageData", "InfogainLoss", "LRN", "LSTM", "MemoryData",
-        "MultinomialLogisticLoss", "MVN", "Parameter", "Python", "Recurrent",
-        "Reduction", "Reshape", "RNN", "SigmoidCrossEntropyLoss", "Silence", "Slice",
-        "SPP", "Tile", "WindowData",
+    static let caffeTypes: Set<String> = [
+        "AbsVal", "Accuracy", "ArgMax", "BatchNorm", "BatchReindex", "Bias", "BNLL", "Clip", "Concat",
+        "ContrastiveLoss", "Convolution", "Crop", "Data", "Deconvolution", "Dropout", "DummyData",
+        "Eltwise", "ELU", "Embed", "EuclideanLoss", "Exp", "Filter", "Flatten", "HDF5Data",
+        "HDF5Output", "HingeLoss", "Im2col", "ImageData", "InfogainLoss", "InnerProduct", "Input",
+        "Log", "LRN", "LSTM", "LSTMUnit", "MemoryData", "MultinomialLogisticLoss", "MVN", "Parameter",
+        "Pooling", "Power", "PReLU", "Python", "Recurrent", "Reduction", "ReLU", "Reshape", "RNN",
+        "Scale", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice", "Softmax",
+        "SoftmaxWithLoss", "Split", "SPP", "Swish", "TanH", "Threshold", "Tile", "WindowData",
     ]
+    /// The upstream types initdiag does not implement.
+    static var knownCaffeTypes: Set<String> { caffeTypes.subtracting(implemented.keys) }
 
     /// Types added at run time by `register` (a test's layer, a plug-in), looked up after
     /// `implemented`.

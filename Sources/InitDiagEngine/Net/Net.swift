@@ -264,6 +264,7 @@ public final class Net {
             // Layers that cannot throw keep the first bad input they met (a corrupt record, a
             // label outside [0, C)); the run stops here with it.
             if let data = layers[li] as? DataLayer, let error = data.lastError { throw error }
+            if let data = layers[li] as? HDF5DataLayer, let error = data.lastError { throw error }
             if let reader = layers[li] as? LabelReadingLayer, let error = reader.labelError {
                 throw error
             }

@@ -304,6 +304,9 @@ public struct LayerParameter: Sendable, Equatable {
     public var swishParam: SwishParameter? = nil                   // 147
     public var tanhParam: TanHParameter? = nil                     // 127
     public var thresholdParam: ThresholdParameter? = nil           // 128
+    public var contrastiveLossParam: ContrastiveLossParameter? = nil // 105
+    public var hingeLossParam: HingeLossParameter? = nil           // 114
+    public var infogainLossParam: InfogainLossParameter? = nil     // 116
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public init(name: String = "", type: String = "") { self.name = name; self.type = type }
@@ -360,6 +363,9 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var thresholdParam: ThresholdParameter? = nil           // 25
     public var transformParam: TransformationParameter? = nil      // 36
     public var lossParam: LossParameter? = nil                     // 42
+    public var contrastiveLossParam: ContrastiveLossParameter? = nil // 40
+    public var hingeLossParam: HingeLossParameter? = nil           // 29
+    public var infogainLossParam: InfogainLossParameter? = nil     // 16
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public var column: Int = 0

@@ -308,12 +308,13 @@ extension LayerParameter: CaffeMessage {
         .message("swish_param", 147, \.swishParam),
         .message("tanh_param", 127, \.tanhParam),
         .message("threshold_param", 128, \.thresholdParam),
+        .message("contrastive_loss_param", 105, \.contrastiveLossParam),
+        .message("hinge_loss_param", 114, \.hingeLossParam),
+        .message("infogain_loss_param", 116, \.infogainLossParam),
     ], unsupported: [
         // BVLC/caffe master LayerParameter fields without an initdiag implementation.
-        "argmax_param": 103, "contrastive_loss_param": 105, "crop_param": 144,
-        "dummy_data_param": 109, "embed_param": 137,
-        "hdf5_output_param": 113, "hinge_loss_param": 114, "image_data_param": 115,
-        "infogain_loss_param": 116, "lrn_param": 118, "memory_data_param": 119,
+        "argmax_param": 103, "crop_param": 144, "dummy_data_param": 109, "embed_param": 137,
+        "hdf5_output_param": 113, "image_data_param": 115, "lrn_param": 118, "memory_data_param": 119,
         "mvn_param": 120, "parameter_param": 145,
         "python_param": 130, "recurrent_param": 146, "reduction_param": 136, "reshape_param": 133,
         "spp_param": 132, "slice_param": 126,
@@ -379,14 +380,13 @@ extension V1LayerParameter: CaffeMessage {
         .message("threshold_param", 25, \.thresholdParam),
         .message("transform_param", 36, \.transformParam),
         .message("loss_param", 42, \.lossParam),
+        .message("contrastive_loss_param", 40, \.contrastiveLossParam),
+        .message("hinge_loss_param", 29, \.hingeLossParam),
+        .message("infogain_loss_param", 16, \.infogainLossParam),
     ], unsupported: [
         // `layer` (1) is the V0 format nested in V1 `layers`; the rest are layer parameters
         // without an initdiag implementation.
-        "layer": 1, "argmax_param": 23, "contrastive_loss_param": 40, "dummy_data_param": 26,
-        "hdf5_output_param": 14, "hinge_loss_param": 29, "image_data_param": 15,
-        "infogain_loss_param": 16, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34,
-        "slice_param": 31,
-        "window_data_param": 20,
+        "layer": 1, "argmax_param": 23, "dummy_data_param": 26, "hdf5_output_param": 14, "image_data_param": 15, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34, "slice_param": 31, "window_data_param": 20,
     ], notes: ["layer": "'layer' inside V1 'layers' (the V0 net format)"])
 }
 

@@ -87,6 +87,9 @@ enum CaffeUpgrade {
         layer.thresholdParam = v1.thresholdParam
         layer.transformParam = v1.transformParam
         layer.lossParam = v1.lossParam
+        layer.contrastiveLossParam = v1.contrastiveLossParam
+        layer.hingeLossParam = v1.hingeLossParam
+        layer.infogainLossParam = v1.infogainLossParam
         layer.line = v1.line
         return layer
     }

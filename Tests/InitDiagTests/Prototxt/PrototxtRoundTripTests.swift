@@ -107,6 +107,7 @@ import Testing
             SoftmaxParameter.self, InputParameter.self, EltwiseParameter.self, ConcatParameter.self,
             FlattenParameter.self, DataParameter.self, HDF5DataParameter.self, LayerParameter.self,
             V1LayerParameter.self, NetParameter.self, SolverParameter.self,
+            ContrastiveLossParameter.self, HingeLossParameter.self, InfogainLossParameter.self,
         ]
         var out: [String: [(name: String, type: String)]] = [:]
         for t in types { out[t.protoName] = t.fieldSummary }
@@ -186,5 +187,6 @@ import Testing
         #expect(SolverParameter.SolverMode.GPU.protoNumber == 1)
         #expect(SolverParameter.SnapshotFormat.BINARYPROTO.protoNumber == 1)
         #expect(ParamSpec.ShareMode.PERMISSIVE.protoNumber == 1)
+        #expect(HingeLossParameter.Norm.L1.protoNumber == 1 && HingeLossParameter.Norm.L2.protoNumber == 2)  // Norm starts at 1
     }
 }
