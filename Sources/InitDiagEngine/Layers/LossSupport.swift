@@ -92,6 +92,4 @@ enum CaffeLoss {
     }
 }
 
-/// Caffe's sigmoid (BVLC/caffe src/caffe/layers/sigmoid_layer.cpp): 0.5·tanh(0.5·x) + 0.5, the
-/// literals double, so computed in double and rounded to float.
-@inline(__always) func caffeSigmoid(_ x: Float) -> Float { Float(0.5 * tanh(0.5 * Double(x)) + 0.5) }
+// Caffe's sigmoid, `caffeSigmoid`, is shared with the Sigmoid layer (NeuronSupport.swift).
