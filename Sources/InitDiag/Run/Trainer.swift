@@ -497,7 +497,7 @@ public final class Trainer {
     }
 
     private func resume(from path: String) throws {
-        let state = try CaffeSnapshot.readSolverState(from: path)
+        let state = try CaffeSnapshot.readAnySolverState(from: path)
         var weights = state.learnedNet
         if !FileManager.default.fileExists(atPath: weights) {
             weights = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent((weights as NSString).lastPathComponent)

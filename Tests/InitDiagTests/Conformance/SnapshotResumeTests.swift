@@ -228,6 +228,38 @@ import Testing
         let first = try weights(dir + "/straight/tiny_iter_3.caffemodel.h5")
         #expect(try weights(dir + "/straight/tiny_iter_7.caffemodel.h5")["fc"] != first["fc"])
 
+        // The same state as Caffe's BINARYPROTO .solverstate: every history blob round-trips, and
+        // resuming from it is bit-identical to resuming from the HDF5 state without initdiag's
+        // extras (both start the data over, as Caffe does).
+        var plain = state
+        plain.resumeCounters = [:]
+        plain.generatorState = nil
+        try CaffeSnapshot.writeSolverState(plain, to: dir + "/plain.solverstate.h5")
+        try CaffeSnapshot.writeBinarySolverState(plain, to: dir + "/binary.solverstate")
+        let binary = try CaffeSnapshot.readAnySolverState(from: dir + "/binary.solverstate")
+        #expect(binary == plain)
+        func finalState(_ from: String, _ out: String) throws -> CaffeSolverState {
+            var options = TrainingOptions()
+            options.resumeFrom = from
+            options.snapshotDirectory = out
+            _ = try Trainer(setup: setup, options: options).run()
+            return try CaffeSnapshot.readSolverState(from: out + "/tiny_iter_7.solverstate.h5")
+        }
+        let fromBinary = try finalState(dir + "/binary.solverstate", dir + "/from-binary")
+        let fromPlain = try finalState(dir + "/plain.solverstate.h5", dir + "/from-plain")
+        #expect(fromBinary.history.count == sets * params && fromBinary.history == fromPlain.history)
+        let sameBinaryWeights = try weights(dir + "/from-binary/tiny_iter_7.caffemodel.h5") == weights(dir + "/from-plain/tiny_iter_7.caffemodel.h5")
+        #expect(sameBinaryWeights)
+        // A truncated binary state is one InputError naming the file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/binary.solverstate"))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: dir + "/cut.solverstate"))
+        do {
+            _ = try CaffeSnapshot.readAnySolverState(from: dir + "/cut.solverstate")
+            Issue.record("a truncated solverstate was read")
+        } catch let e as InputError {
+            #expect(e.message.contains("cut.solverstate"))
+        }
+
         // A state of another solver's history length is refused naming the count.
         let other = try setUp(dir, solver: Self.solver)
         if sets == 2 {
