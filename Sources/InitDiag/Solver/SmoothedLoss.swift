@@ -1,4 +1,4 @@
-/// Caffe's smoothed loss for display (Solver::UpdateSmoothedLoss, SEMANTICS §5 step 3): the float
+/// Caffe's smoothed loss for display (BVLC/caffe src/caffe/solver.cpp, Solver::UpdateSmoothedLoss): the float
 /// running mean of the first average_loss losses, (s·(size − 1) + loss)/size; once full, a ring
 /// buffer indexed by (iter − start_iter) mod average_loss with s += (loss − old)/average_loss.
 public struct SmoothedLoss: Sendable {

@@ -5,7 +5,8 @@ import Glibc
 import Darwin
 #endif
 
-/// How momentum enters the SGD and Nesterov updates (docs: Caffe vs PyTorch SGD).
+/// How momentum enters the SGD and Nesterov updates (BVLC/caffe src/caffe/solvers/sgd_solver.cpp
+/// vs PyTorch torch/optim/sgd.py).
 public enum MomentumStyle: String, Sendable, CaseIterable {
     /// Caffe: h ← μ·h + lr·lr_mult·g; w ← w − h. The rate lives inside the history.
     case caffe
@@ -84,7 +85,7 @@ public protocol Solver: AnyObject {
 /// (`updatesFrozenParams`) run them as Caffe does, since weight decay moves their history.
 public class SolverBase: Solver, @unchecked Sendable {
     /// Caffe's type name; the factory (`makeSolver`) picks the class by it.
-    public class var typeName: String { fatalError("SolverBase.typeName must be overridden") }
+    public class var typeName: String { "SolverBase" }
     /// One name per history set (a suffix of the blob names): ["history"], Adam ["m", "v"].
     class var historyNames: [String] { ["history"] }
     /// Scratch blobs per param (Caffe's update_/temp_), allocated once at construction.
