@@ -61,14 +61,14 @@ public struct TrainingResult: Sendable {
 }
 
 /// A training run with Caffe's solver semantics (Solver::Step), instrumented by a `Probe`: the
-/// train net, its test net sharing the weights, the SGD solver, the trace.
+/// train net, its test net sharing the weights, the solver (`makeSolver`), the trace.
 public final class Trainer {
     public let setup: RunSetup
     public let options: TrainingOptions
     public let rng: RandomSource
     public let trainNet: Net
     public let testNet: Net?
-    public let solver: SGDSolver
+    public let solver: any Solver
     public let probe: Probe
     /// Takes the debug_info lines during the passes (nil unless the solver sets debug_info).
     private var debugObserver: DebugInfoObserver?
@@ -124,9 +124,9 @@ public final class Trainer {
             self.testInputFeeder = nil
         }
         if let w = options.weightsPath { try Trainer.loadWeights(w, into: train) }
-        self.solver = try SGDSolver(param: setup.solver,
-                                    params: train.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
-                                    momentumStyle: options.momentumStyle)
+        self.solver = try makeSolver(param: setup.solver,
+                                     params: train.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
+                                     momentumStyle: options.momentumStyle)
         self.smoothed = try SmoothedLoss(averageLoss: Int(max(1, setup.solver.averageLoss)))
         let layout = Probe.layout(for: train) { li in Trainer.layerAttributes(train, li, initializer) }
         self.probe = Probe(net: train, layout: layout, threads: options.threads, fuseReLU: options.fuseReLUStatistics)
@@ -515,7 +515,7 @@ public final class Trainer {
     }
 
     private func resume(from path: String) throws {
-        let state = try CaffeSnapshot.readSolverState(from: path)
+        let state = try CaffeSnapshot.readAnySolverState(from: path)
         var weights = state.learnedNet
         if !FileManager.default.fileExists(atPath: weights) {
             weights = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent((weights as NSString).lastPathComponent)

@@ -30,10 +30,10 @@ struct Train: ParsableCommand {
     @Option(help: "Write Caffe HDF5 snapshots (<prefix>_iter_<i>.caffemodel.h5 + .solverstate.h5) into this folder at the solver's snapshot interval and at the end.")
     var snapshot: String?
 
-    @Option(help: "Resume from a .solverstate.h5 (its .caffemodel.h5 is found beside it).")
+    @Option(help: "Resume from a .solverstate.h5 or a Caffe binary .solverstate (its weights file is found beside it).")
     var resume: String?
 
-    @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD).")
+    @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD). SGD and Nesterov only.")
     var momentumStyle: MomentumStyle = .caffe
 
     @Option(help: "Overrides test_iter (batches per test phase).")

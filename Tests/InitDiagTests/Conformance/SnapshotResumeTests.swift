@@ -70,9 +70,9 @@ import Testing
     layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }
     """
 
-    private func setUp(_ dir: String, net: String = SnapshotResumeTests.net) throws -> RunSetup {
+    private func setUp(_ dir: String, net: String = SnapshotResumeTests.net, solver: String = SnapshotResumeTests.solver) throws -> RunSetup {
         try net.write(toFile: dir + "/net.prototxt", atomically: true, encoding: .utf8)
-        try Self.solver.write(toFile: dir + "/solver.prototxt", atomically: true, encoding: .utf8)
+        try solver.write(toFile: dir + "/solver.prototxt", atomically: true, encoding: .utf8)
         return try RunSetup.load(solverPath: dir + "/solver.prototxt", netPath: nil, data: "synthetic:3",
                                  scheme: Scheme(), seed: nil, batchSize: nil)
     }
@@ -191,5 +191,89 @@ import Testing
         bad.generatorState![624] = 700                         // … 700 is not
         try CaffeSnapshot.writeSolverState(bad, to: dir + "/bad.solverstate.h5")
         #expect(throws: InputError.self) { try CaffeSnapshot.readSolverState(from: dir + "/bad.solverstate.h5") }
+    }
+
+    /// The solver of each type (the SGD run above plus momentum-free SGD's siblings): snapshot at
+    /// 3, resume, and the losses, final weights and every history blob (2N for AdaDelta and Adam,
+    /// in Caffe's order) agree bit for bit with the uninterrupted run.
+    @Test(arguments: SolverRegistry.typeNames.filter { $0 != "SGD" })
+    func everySolverResumesBitIdentically(_ type: String) throws {
+        let dir = try ConformanceSupport.makeTempDir("resume-\(type)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var solver = Self.solver + "\ntype: \"\(type)\"\n"
+        // Solvers that refuse momentum (AdaGrad, RMSProp) run with momentum 0.
+        var check = SolverParameter()
+        check.type = type; check.lrPolicy = "fixed"; check.momentum = 0.9
+        if (try? makeSolver(param: check, params: [])) == nil { solver = solver.replacingOccurrences(of: "momentum: 0.9", with: "momentum: 0") }
+        if type == "RMSProp" { solver += "rms_decay: 0.95\n" }
+        if type == "Adam" { solver += "momentum2: 0.99\ndelta: 1e-6\n" }
+        let setup = try setUp(dir, solver: solver)
+        var straight = TrainingOptions()
+        straight.snapshotDirectory = dir + "/straight"
+        let full = try Trainer(setup: setup, options: straight).run()
+        #expect(full.iterations == 7)
+        let params = 5
+        let sets = try #require(SolverRegistry.types.first { $0.typeName == type }).historyNames.count
+        let state = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_3.solverstate.h5")
+        #expect(state.history.count == sets * params)
+        // The second set is not a copy of the first (it holds v, or the squared updates).
+        if sets == 2 { #expect(state.history[params + 2].values != state.history[2].values) }
+
+        var resumed = TrainingOptions()
+        resumed.snapshotDirectory = dir + "/resumed"
+        resumed.resumeFrom = dir + "/straight/tiny_iter_3.solverstate.h5"
+        let trainer = try Trainer(setup: setup, options: resumed)
+        #expect(trainer.solver.typeName == type && trainer.solver.iter == 3)
+        let rest = try trainer.run()
+        let a = full.record.loss.suffix(4).map { Float($0).bitPattern }, b = rest.record.loss.map { Float($0).bitPattern }
+        #expect(a == b, "\(type): losses after the resume differ")
+        let sameWeights = try weights(dir + "/straight/tiny_iter_7.caffemodel.h5") == weights(dir + "/resumed/tiny_iter_7.caffemodel.h5")
+        #expect(sameWeights, "\(type): the final weights differ")
+        let h1 = try CaffeSnapshot.readSolverState(from: dir + "/straight/tiny_iter_7.solverstate.h5")
+        let h2 = try CaffeSnapshot.readSolverState(from: dir + "/resumed/tiny_iter_7.solverstate.h5")
+        #expect(h1.history.count == sets * params && h1.history == h2.history, "\(type): the final history differs")
+        // The weights moved (the run trained), so the equality above is not vacuous.
+        let first = try weights(dir + "/straight/tiny_iter_3.caffemodel.h5")
+        #expect(try weights(dir + "/straight/tiny_iter_7.caffemodel.h5")["fc"] != first["fc"])
+
+        // The same state as Caffe's BINARYPROTO .solverstate: every history blob round-trips, and
+        // resuming from it is bit-identical to resuming from the HDF5 state without initdiag's
+        // extras (both start the data over, as Caffe does).
+        var plain = state
+        plain.resumeCounters = [:]
+        plain.generatorState = nil
+        try CaffeSnapshot.writeSolverState(plain, to: dir + "/plain.solverstate.h5")
+        try CaffeSnapshot.writeBinarySolverState(plain, to: dir + "/binary.solverstate")
+        let binary = try CaffeSnapshot.readAnySolverState(from: dir + "/binary.solverstate")
+        #expect(binary == plain)
+        func finalState(_ from: String, _ out: String) throws -> CaffeSolverState {
+            var options = TrainingOptions()
+            options.resumeFrom = from
+            options.snapshotDirectory = out
+            _ = try Trainer(setup: setup, options: options).run()
+            return try CaffeSnapshot.readSolverState(from: out + "/tiny_iter_7.solverstate.h5")
+        }
+        let fromBinary = try finalState(dir + "/binary.solverstate", dir + "/from-binary")
+        let fromPlain = try finalState(dir + "/plain.solverstate.h5", dir + "/from-plain")
+        #expect(fromBinary.history.count == sets * params && fromBinary.history == fromPlain.history)
+        let sameBinaryWeights = try weights(dir + "/from-binary/tiny_iter_7.caffemodel.h5") == weights(dir + "/from-plain/tiny_iter_7.caffemodel.h5")
+        #expect(sameBinaryWeights)
+        // A truncated binary state is one InputError naming the file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/binary.solverstate"))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: dir + "/cut.solverstate"))
+        do {
+            _ = try CaffeSnapshot.readAnySolverState(from: dir + "/cut.solverstate")
+            Issue.record("a truncated solverstate was read")
+        } catch let e as InputError {
+            #expect(e.message.contains("cut.solverstate"))
+        }
+
+        // A state of another solver's history length is refused naming the count.
+        let other = try setUp(dir, solver: Self.solver)
+        if sets == 2 {
+            var wrong = TrainingOptions()
+            wrong.resumeFrom = dir + "/straight/tiny_iter_3.solverstate.h5"
+            #expect(throws: InputError.self) { _ = try Trainer(setup: other, options: wrong) }
+        }
     }
 }

@@ -34,9 +34,10 @@ import Testing
         let net = try ConformanceSupport.buildNet(netParam, phase: .TRAIN, seed: UInt32(solverParam.randomSeed))
         try Trainer.loadWeights(dir + "/weights.caffemodel.h5", into: net)
         #expect(net.params.map(\.displayName) == Self.paramNames)
-        let solver = try SGDSolver(param: solverParam,
-                                   params: net.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
-                                   momentumStyle: style)
+        let solver = try makeSolver(param: solverParam,
+                                    params: net.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
+                                    momentumStyle: style)
+        #expect(solver is SGDSolver)
         let dataFile = try HDF5File.open(path: dir + "/data.h5")
         let data = try ConformanceSupport.floats(dataFile, "data").values
         let label = try ConformanceSupport.floats(dataFile, "label").values
