@@ -1,3 +1,4 @@
+import InitDiagTrace
 import InitDiagCore
 import Foundation
 
