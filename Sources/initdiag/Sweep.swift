@@ -19,7 +19,11 @@ struct SweepCommand: ParsableCommand {
         w=caffe-msra,b=zero,lr=0.1; w=torch-default,b=torch-default; \
         w=as-declared,b=as-declared,bn=on; w=torch-default,b=torch-default,bn=on
 
-        Rerunning the same command resumes: finished variants are not run again. On a cluster, \
+        Rerunning the same command resumes: finished variants are not run again. A folder holding \
+        another experiment's sweep (another net, solver, --data, --batch-size, --seed, --iterations, \
+        --test-iter, --test-interval or --record-every) is refused (exit 2, naming what differs); \
+        --force removes that sweep's files (traces, figures, README.md, summary.json) and starts \
+        afresh. On a cluster, \
         give each job one shard and merge afterwards, e.g. a Slurm array of 4:
           initdiag sweep --solver S --out OUT --shard $SLURM_ARRAY_TASK_ID/4
           initdiag report OUT        # after all shards
@@ -42,26 +46,38 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Batches per test phase (default: about 1,000 test images, at most the solver's test_iter).")
     var testIter: Int?
 
+    @Option(help: "Test every N iterations (default: once, at the ceiling or where a variant settles).")
+    var testInterval: Int?
+
     @Option(help: "Record statistics every N iterations.")
     var recordEvery: Int = 1
 
+    @Flag(help: "Start afresh: remove the sweep already in --out (its traces, figures, README.md, summary.json) instead of refusing another experiment's.")
+    var force = false
+
     func run() throws {
-        if flags.scheme != nil { throw InputError("sweep takes --schemes (a list), not --scheme") }
-        let list = try schemes.map { try Scheme.parseList($0) } ?? Scheme.defaultSweep
+        if flags.scheme != nil && schemes != nil { throw InputError("give --scheme (one) or --schemes (a list), not both") }
+        // --scheme S is the one-variant list "S".
+        let list = try (schemes ?? flags.scheme).map { try Scheme.parseList($0) } ?? Scheme.defaultSweep
         guard !list.isEmpty else { throw InputError("--schemes: the list is empty") }
         if Set(list.map(\.slug)).count != list.count { throw InputError("--schemes: a scheme is listed twice") }
         if flags.solver == nil && flags.net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
         if let i = iterations, i < 1 { throw InputError("--iterations must be at least 1, got \(i)") }
         if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
         if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
+        if let t = testInterval, t < 0 { throw InputError("--test-interval must be non-negative, got \(t)") }
         // Resolve once up front so bad input fails before any variant runs.
-        let probeSetup = try flags.setup()
+        var f = flags
+        f.scheme = nil
+        let probeSetup = try f.setup()
         let ceiling = iterations ?? min(1000, max(1, Int(probeSetup.solver.maxIter)))
         var plan = SweepPlan(solverPath: flags.solver, netPath: flags.net, data: flags.data, schemes: list,
                              iterations: ceiling, batchSize: flags.batchSize, seed: flags.seed, outputDirectory: out,
                              shard: try shard.map(SweepPlan.parseShard), testIterations: testIter,
                              command: invocation())
         plan.recordEvery = recordEvery
+        plan.testInterval = testInterval
+        plan.force = force
         plan.threads = try flags.threadCount
         Signals.install()
         let printer = ProgressPrinter()

@@ -10,10 +10,7 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
 
     switch d.verdict {
     case .stuckAtChance:
-        var p = "**Stuck at chance.**"
-        if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
-            p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the first)."
-        }
+        var p = "**Stuck at chance.** " + stuckEvidenceSentence(n, thresholds: th)
         if let layer = n.logitsLayer, let s = n.logitsBetweenSampleStd {
             if s < th.logitSpreadMax {
                 p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
@@ -25,10 +22,18 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         paragraphs.append(p)
     case .learning:
         var p = "**Learning.**"
-        if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
-            p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
+        if case .testAccuracy(let t)? = n.evidence {
+            p += " Test accuracy \(diagPercent(t.accuracy)) at iteration \(t.iteration) on \(t.samples) images, above the one-sided chance band 1/\(n.classes) + max(\(diagFormat(th.testAccuracyMargin)), \(diagFormat(th.testAccuracyZ))·√(p(1−p)/n)) = \(diagPercent(t.threshold))."
+        } else if case let .settled(a, b, k, mean, _)? = n.evidence {
+            p += " The mean loss of the last \(k) recorded steps (iterations \(a)–\(b)) was \(diagFormat(mean, digits: 4)), \(diagPercent(mean / n.chanceLoss)) of \(lnCText) (below \(diagPercent(th.settleLearningFraction)))."
         }
-        if let acc = n.lastTestAccuracy {
+        if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
+            p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b) (\(n.windowSteps) recorded steps), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
+            if mean >= th.barelyLearningLossFraction * n.chanceLoss {
+                p += " That is still barely below chance (≥ \(diagPercent(th.barelyLearningLossFraction)) of ln \(n.classes)): the net has only started to learn."
+            }
+        }
+        if case .testAccuracy? = n.evidence {} else if let acc = n.lastTestAccuracy {
             p += " Last test accuracy \(diagPercent(acc)) (chance \(diagPercent(1 / Double(max(n.classes, 1)))))."
             if run.layers.contains(where: { $0.type == "BatchNorm" }),
                acc <= 1 / Double(max(n.classes, 1)) + th.testAccuracyMargin {
@@ -58,6 +63,13 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
                 p += ", yet the logits still depend on the input (between-sample std \(diagFormat(s, digits: 2)))"
             }
             paragraphs.append(p + ".")
+        }
+        if let t = n.testEvidence, !t.enoughSamples || t.accuracy <= t.threshold {
+            paragraphs.append(t.enoughSamples
+                ? "The test accuracy at iteration \(t.iteration), \(diagPercent(t.accuracy)) on \(t.samples) images, is inside the one-sided chance band (up to \(diagPercent(t.threshold)))."
+                : "The test accuracy at iteration \(t.iteration), \(diagPercent(t.accuracy)), rests on \(t.samples) images: too few to tell learning from chance (the rule needs at least \(th.minTestSamplesPerClass * n.classes), \(th.minTestSamplesPerClass) per class).")
+        } else if n.testEvidence == nil, !run.testIterations.isEmpty {
+            paragraphs.append("The only test was at iteration 0: it shows the initialisation, not learning.")
         }
     }
 
@@ -241,9 +253,11 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     let b = baseline.diagnosis
     var first = "With `\(baseline.scheme)` the net is **\(b.verdict.rawValue)** (\(result(baseline)))"
-    if b.verdict == .stuckAtChance, let a = b.numbers.bandEntryIteration, let last = b.numbers.windowLastIteration,
-       let dev = b.numbers.bandMaxDeviation {
-        first += ": the loss stayed within \(diagFormat(dev, digits: 2)) of ln \(b.numbers.classes) = \(String(format: "%.4f", b.numbers.chanceLoss)) from iteration \(a) to \(last)"
+    if b.verdict == .stuckAtChance, b.numbers.evidence != nil {
+        var sentence = stuckEvidenceSentence(b.numbers, thresholds: .default)
+        sentence = sentence.prefix(1).lowercased() + sentence.dropFirst()
+        if sentence.hasSuffix(".") { sentence.removeLast() }
+        first += ": " + sentence
     } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
         first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }
@@ -266,11 +280,20 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         return l.scheme < r.scheme
     }
     if let best = ranked.first {
+        let bn = best.diagnosis.numbers
+        let barely = bn.windowMeanLoss.map { $0 >= DiagnosisThresholds.default.barelyLearningLossFraction * bn.chanceLoss } ?? false
         var p = "**Recommendation: `\(best.scheme)`** — \(result(best))"
-        if let mean = best.diagnosis.numbers.windowMeanLoss {
-            p += "; mean loss \(diagFormat(mean, digits: 4)) over the last \(best.diagnosis.numbers.windowSteps) recorded steps, \(diagPercent(mean / best.diagnosis.numbers.chanceLoss)) of ln \(best.diagnosis.numbers.classes)"
+        if let mean = bn.windowMeanLoss {
+            p += "; mean loss \(diagFormat(mean, digits: 4)) over the last \(bn.windowSteps) recorded steps, \(diagPercent(mean / bn.chanceLoss)) of ln \(bn.classes)"
         }
         p += "."
+        if barely {
+            p += " Its training loss is still barely below chance (≥ \(diagPercent(DiagnosisThresholds.default.barelyLearningLossFraction)) of ln \(bn.classes))"
+            if case .testAccuracy(let t)? = bn.evidence {
+                p += "; it counts as learning by its test accuracy (\(diagPercent(t.accuracy)) on \(t.samples) images, above the chance band's \(diagPercent(t.threshold)))"
+            }
+            p += ": it has only started to learn, so run it longer before relying on it."
+        }
         if ranked.count > 1 {
             p += " Also learning: " + ranked.dropFirst().map { "`\($0.scheme)` (\(result($0)))" }.joined(separator: ", ") + "."
         }
@@ -283,4 +306,29 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         paragraphs.append("Not learning: " + failing.map { "`\($0.scheme)` (\($0.diagnosis.verdict.rawValue), \(result($0)))" }.joined(separator: ", ") + ".")
     }
     return paragraphs.joined(separator: "\n\n")
+}
+
+/// The evidence of a stuck-at-chance verdict as one sentence: which steps, which band.
+func stuckEvidenceSentence(_ n: DiagnosisNumbers, thresholds th: DiagnosisThresholds) -> String {
+    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    var s: String
+    switch n.evidence {
+    case let .settled(a, b, k, mean, dev)?:
+        s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs \(th.settleSteps), all at iterations ≥ \(th.settleMinIteration)) "
+        if dev < th.settleChanceBand * n.chanceLoss {
+            s += "every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
+        } else {
+            s += "no loss fell below \(lnCText) − \(diagPercent(th.settleChanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed above it, within \(diagPercent(th.chanceBandAbove)) (an input-independent net can only do worse than chance)"
+        }
+    case let .windowInBand(a, b, k, mean, dev, oneSided)?:
+        if oneSided {
+            s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs at least \(th.minWindowSteps)) no loss fell below \(lnCText) − \(diagPercent(th.chanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed within \(diagPercent(th.chanceBandAbove)) above it (an input-independent net can only do worse than chance)"
+        } else {
+            s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs at least \(th.minWindowSteps)) every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
+        }
+    default:
+        s = "The loss stayed near \(lnCText)"
+    }
+    if let first = n.lossFirst { s += " (\(diagFormat(first, digits: 5)) at the first step)" }
+    return s + "."
 }

@@ -37,6 +37,9 @@ public struct TrainingOptions: Sendable {
     public var fuseReLUStatistics = Probe.fusesReLUByDefault
     /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
     public var phase: Phase = .TRAIN
+    /// What defines the run, written to the trace as `run_identity` (nil: computed from the
+    /// setup and these options, `RunIdentity(setup:options:)`).
+    public var identity: RunIdentity?
     public init() {}
 }
 
@@ -137,10 +140,21 @@ public final class Trainer {
             train.observer = d
         }
         solver.gradientObserver = { [probe] k, _ in probe.recordGradient(param: k) }
+        if let samples = testSamplesPerPhase { record.attributes["test_samples"] = String(samples) }
         if let resume = options.resumeFrom { try self.resume(from: resume) }
     }
 
     // MARK: Attributes
+
+    /// Images per test phase (test_iter × the test net's batch), what a test accuracy's binomial
+    /// spread depends on (RULES.md); nil without a test net.
+    var testSamplesPerPhase: Int? {
+        guard let net = testNet else { return nil }
+        let n = options.testIterations ?? Int(setup.solver.testIter.first ?? 0)
+        guard n > 0, let li = net.layers.indices.first(where: { ["Data", "Input"].contains(net.layerParams[$0].type) }),
+              let top = net.topVecs[li].first, let b = top.shape.first else { return nil }
+        return n * b
+    }
 
     static func layerAttributes(_ net: Net, _ li: Int, _ initializer: ParameterInitializer) -> TraceLayerLayout.Attributes {
         let lp = net.layerParams[li]
@@ -456,10 +470,12 @@ public final class Trainer {
         let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
                                 batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
                                 netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
-                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath)]
+                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath),
+                                                  "run_identity": .string((options.identity ?? RunIdentity(setup: setup, options: options)).json)]
+                                    .merging(testSamplesPerPhase.map { ["test_samples": .int(Int64($0))] } ?? [:]) { a, _ in a }
                                     .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
-        record.attributes = ["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
-                             "batch_size": String(info.batchSize), "data": info.data, "status": "running"]
+        record.attributes.merge(["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
+                                 "batch_size": String(info.batchSize), "data": info.data, "status": "running"]) { _, b in b }
         return try TraceWriter(path: path, run: info, layout: probe.layout)
     }
 
