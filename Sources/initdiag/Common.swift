@@ -18,14 +18,23 @@ struct RunFlags: ParsableArguments {
     @Option(help: "Initialisation scheme, e.g. 'w=caffe-msra,b=zero' or 'w=torch-default,b=torch-default,bn=on,lr=0.1'. Default: as declared.")
     var scheme: String?
 
-    @Option(help: "Overrides every Data layer's batch_size (and an Input layer's first dimension).")
+    @Option(parsing: .unconditional, help: "Overrides every Data layer's batch_size (and an Input layer's first dimension).")
     var batchSize: Int?
 
-    @Option(help: "Seeds the run's generator (overrides the solver's random_seed; default 1701).")
+    @Option(parsing: .unconditional, help: "Seeds the run's generator (overrides the solver's random_seed; default 1701).")
     var seed: Int64?
 
-    @Option(help: "Threads for the engine and OpenBLAS (default: all cores). Same seed and thread count give identical traces.")
+    @Option(parsing: .unconditional, help: "Threads for the engine and OpenBLAS (default: all cores). Same seed and thread count give identical traces.")
     var threads: Int?
+
+    /// Range checks (exit 2, one line) before anything runs. Numeric options parse their value
+    /// unconditionally, so `--iterations -1` reaches these checks instead of ArgumentParser's
+    /// "Missing value" (it would read -1 as an option).
+    func validate() throws {
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be positive, got \(b)") }
+        if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative, got \(s)") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be positive, got \(t)") }
+    }
 
     func setup() throws -> RunSetup {
         if solver == nil && net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }

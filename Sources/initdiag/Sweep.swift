@@ -12,7 +12,7 @@ struct SweepCommand: ParsableCommand {
         logits, or diverged) or at --iterations. Then OUT/README.md (with SVG figures) and \
         OUT/summary.json name the cause, with the numbers and the variant that fixes it.
 
-        Schemes (SPEC §2): w=as-declared|caffe-xavier|caffe-xavier-avg|caffe-msra|caffe-gaussian-0.01|\
+        Schemes (docs/schemes.md): w=as-declared|caffe-xavier|caffe-xavier-avg|caffe-msra|caffe-gaussian-0.01|\
         torch-default|torch-kaiming-normal|torch-xavier-uniform, b=as-declared|zero|caffe-xavier|\
         torch-default, bn=off|on, lr=<factor>. Default list:
           w=as-declared,b=as-declared; w=as-declared,b=zero; w=caffe-msra,b=zero; \
@@ -27,6 +27,10 @@ struct SweepCommand: ParsableCommand {
         give each job one shard and merge afterwards, e.g. a Slurm array of 4:
           initdiag sweep --solver S --out OUT --shard $SLURM_ARRAY_TASK_ID/4
           initdiag report OUT        # after all shards
+
+        Exit codes: 0 done, 2 bad input or usage (one line), 1 internal failure, 130 interrupted \
+        (SIGINT/SIGTERM: finished variants are kept; the same command resumes). See docs/cli.md; \
+        summary.json is described in docs/summary-json.md.
         """)
 
     @OptionGroup var flags: RunFlags
@@ -34,7 +38,7 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Schemes separated by ';' (or newlines). Default: the list above.")
     var schemes: String?
 
-    @Option(help: "Iteration ceiling of every variant (default: the solver's max_iter, at most 1000).")
+    @Option(parsing: .unconditional, help: "Iteration ceiling of every variant (default: the solver's max_iter, at most 1000).")
     var iterations: Int?
 
     @Option(help: "Output folder for traces, figures, README.md and summary.json.")
@@ -43,29 +47,32 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Run only every n-th variant starting at i (0-based), e.g. 1/4; merge with `initdiag report`.")
     var shard: String?
 
-    @Option(help: "Batches per test phase (default: about 1,000 test images, at most the solver's test_iter).")
+    @Option(parsing: .unconditional, help: "Batches per test phase (default: about 1,000 test images, at most the solver's test_iter).")
     var testIter: Int?
 
-    @Option(help: "Test every N iterations (default: once, at the ceiling or where a variant settles).")
+    @Option(parsing: .unconditional, help: "Test every N iterations (default: once, at the ceiling or where a variant settles).")
     var testInterval: Int?
 
-    @Option(help: "Record statistics every N iterations.")
+    @Option(parsing: .unconditional, help: "Record statistics every N iterations.")
     var recordEvery: Int = 1
 
     @Flag(help: "Start afresh: remove the sweep already in --out (its traces, figures, README.md, summary.json) instead of refusing another experiment's.")
     var force = false
 
+    func validate() throws {
+        if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
+        if flags.scheme != nil && schemes != nil { throw ValidationError("give --scheme (one) or --schemes (a list), not both") }
+        if let i = iterations, i < 1 { throw ValidationError("--iterations must be at least 1, got \(i)") }
+        if recordEvery < 1 { throw ValidationError("--record-every must be at least 1, got \(recordEvery)") }
+        if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
+        if let t = testInterval, t < 0 { throw ValidationError("--test-interval must be non-negative, got \(t)") }
+    }
+
     func run() throws {
-        if flags.scheme != nil && schemes != nil { throw InputError("give --scheme (one) or --schemes (a list), not both") }
         // --scheme S is the one-variant list "S".
         let list = try (schemes ?? flags.scheme).map { try Scheme.parseList($0) } ?? Scheme.defaultSweep
         guard !list.isEmpty else { throw InputError("--schemes: the list is empty") }
         if Set(list.map(\.slug)).count != list.count { throw InputError("--schemes: a scheme is listed twice") }
-        if flags.solver == nil && flags.net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
-        if let i = iterations, i < 1 { throw InputError("--iterations must be at least 1, got \(i)") }
-        if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
-        if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
-        if let t = testInterval, t < 0 { throw InputError("--test-interval must be non-negative, got \(t)") }
         // Resolve once up front so bad input fails before any variant runs.
         var f = flags
         f.scheme = nil

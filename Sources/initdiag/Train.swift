@@ -9,8 +9,13 @@ struct Train: ParsableCommand {
         Runs Caffe's Solver::Step: test phases per test_interval/test_iter, the lr policy, momentum, \
         weight decay, lr_mult/decay_mult, iter_size, clip_gradients, display lines in Caffe's wording \
         (and debug_info lines when the solver sets debug_info). With --trace, every recorded step's \
-        statistics go to an HDF5 trace (SPEC §3) that h5py, HDFView and h5dump open, also while the \
-        run goes on. SIGINT/SIGTERM stop at the next iteration and leave the trace `interrupted`.
+        statistics go to an HDF5 trace (docs/trace-format.md) that h5py, HDFView and h5dump open, \
+        also while the run goes on.
+
+        Exit codes: 0 done, 2 bad input or usage (one line naming the file and line, or the layer), \
+        1 internal failure, 130 interrupted: SIGINT/SIGTERM stop at the next iteration boundary (a \
+        test phase within one test batch), leave the trace `interrupted` and, with --snapshot, \
+        write a snapshot to --resume from (docs/cli.md).
         """)
 
     @OptionGroup var flags: RunFlags
@@ -18,13 +23,13 @@ struct Train: ParsableCommand {
     @Option(help: "Initial weights: a Caffe HDF5 snapshot (.caffemodel.h5) or a binary .caffemodel, matched by layer name.")
     var weights: String?
 
-    @Option(help: "Overrides the solver's max_iter.")
+    @Option(parsing: .unconditional, help: "Overrides the solver's max_iter.")
     var iterations: Int?
 
     @Option(help: "Write the HDF5 trace here.")
     var trace: String?
 
-    @Option(help: "Record statistics every N iterations (1 = every iteration).")
+    @Option(parsing: .unconditional, help: "Record statistics every N iterations (1 = every iteration).")
     var recordEvery: Int = 1
 
     @Option(help: "Write Caffe HDF5 snapshots (<prefix>_iter_<i>.caffemodel.h5 + .solverstate.h5) into this folder at the solver's snapshot interval and at the end.")
@@ -36,17 +41,21 @@ struct Train: ParsableCommand {
     @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD).")
     var momentumStyle: MomentumStyle = .caffe
 
-    @Option(help: "Overrides test_iter (batches per test phase).")
+    @Option(parsing: .unconditional, help: "Overrides test_iter (batches per test phase).")
     var testIter: Int?
 
-    @Option(help: "Overrides test_interval.")
+    @Option(parsing: .unconditional, help: "Overrides test_interval.")
     var testInterval: Int?
 
+    func validate() throws {
+        if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
+        if let i = iterations, i < 0 { throw ValidationError("--iterations must be non-negative, got \(i)") }
+        if recordEvery < 1 { throw ValidationError("--record-every must be at least 1, got \(recordEvery)") }
+        if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
+        if let t = testInterval, t < 0 { throw ValidationError("--test-interval must be non-negative, got \(t)") }
+    }
+
     func run() throws {
-        if let i = iterations, i < 0 { throw InputError("--iterations must be non-negative, got \(i)") }
-        if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
-        if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
-        if let t = testInterval, t < 0 { throw InputError("--test-interval must be non-negative, got \(t)") }
         let setup = try flags.setup()
         var options = TrainingOptions()
         options.iterations = iterations
@@ -76,7 +85,7 @@ struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Diagnose before you train: one forward and one backward pass at initialisation, recorded.",
-        discussion: "Writes a trace with one step (iteration 0) and prints the verdict and findings at initialisation.")
+        discussion: "Prints what the initialisation predicts (where the input is gone, the cause, what to try) and the findings at initialisation; with --trace, also writes a trace with that one step (iteration 0).")
 
     @OptionGroup var flags: RunFlags
 
@@ -86,8 +95,12 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Which phase's net to probe: train or test.")
     var phase: PhaseOption = .train
 
-    @Option(help: "Write the HDF5 trace here.")
-    var trace: String
+    @Option(help: "Write the HDF5 trace here (as train: none by default).")
+    var trace: String?
+
+    func validate() throws {
+        if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
+    }
 
     func run() throws {
         let setup = try flags.setup()
@@ -107,7 +120,7 @@ struct ProbeCommand: ParsableCommand {
 struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the verdict and findings of one trace.",
-        discussion: "Applies the verdict rules (Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
+        discussion: "Applies the verdict rules (docs/verdicts.md; Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
 
     @Argument(help: "An initdiag trace (.h5).")
     var trace: String

@@ -68,11 +68,6 @@ public enum Sweep {
     /// Runs the plan's variants that are not finished yet, then writes the report from every trace
     /// in the output directory (all variants of the plan that have a trace).
     public static func run(_ plan: SweepPlan, emit: @escaping (SweepEvent) -> Void) throws {
-        // e.g. --out names an existing file: bad input (exit 2), not an internal failure.
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: plan.outputDirectory, isDirectory: &isDir), !isDir.boolValue {
-            throw InputError("--out \(plan.outputDirectory): is a file, not a folder")
-        }
         // What defines this sweep: every finished trace in the folder must be of the same
         // experiment, or the report would mix (or silently reuse) another sweep's runs.
         let base = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
@@ -84,6 +79,7 @@ public enum Sweep {
         do {
             try FileManager.default.createDirectory(atPath: plan.traceDirectory, withIntermediateDirectories: true)
         } catch {
+            // e.g. --out names an existing file: bad input (exit 2), not an internal failure.
             throw InputError("\(plan.traceDirectory): cannot create the sweep's trace folder (\(posixReason(error, path: plan.traceDirectory)))")
         }
         let total = plan.schemes.count

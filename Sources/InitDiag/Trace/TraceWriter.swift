@@ -212,6 +212,16 @@ public final class TraceWriter: @unchecked Sendable {
         for layer in layout.layers where !seen.insert(TraceNames.escape(layer.name)).inserted {
             throw InputError("trace \(path): two layers are named '\(layer.name)'")
         }
+        // Said plainly, before HDF5 reports it in its own terms.
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if !folder.isEmpty {
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+                throw InputError("cannot create trace file \(path): folder \(folder) does not exist")
+            } else if !isDir.boolValue {
+                throw InputError("cannot create trace file \(path): \(folder) is a file, not a folder")
+            }
+        }
         let file: HDF5File
         do {
             file = try HDF5File.create(path: path, fileLocking: false)
