@@ -65,8 +65,10 @@ func note(_ s: String) { FileHandle.standardError.write(Data("initdiag: note: \(
 
 func printError(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
-/// SIGINT and SIGTERM ask the run to stop at the next iteration boundary (the trace is then
-/// finished as `interrupted`); a second signal ends the process at once.
+/// SIGINT and SIGTERM ask the run to stop at the next iteration boundary, or after the current
+/// batch of a test phase (the trace is then finished as `interrupted` and, with --snapshot, a
+/// snapshot is written as Caffe's Solve() does after a SIGINT stop, so `--resume` continues);
+/// a second signal ends the process at once (exit 130).
 enum Signals {
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
 
@@ -77,7 +79,7 @@ enum Signals {
             src.setEventHandler {
                 if InterruptSignal.isSet { Foundation.exit(130) }
                 InterruptSignal.set()
-                printError("\ninitdiag: interrupted; finishing the current iteration and closing the trace (again to quit now)\n")
+                printError("\ninitdiag: interrupted; finishing the current iteration (or test batch), writing a snapshot when --snapshot is given, closing the trace (again to quit now)\n")
             }
             src.resume()
             sources.append(src)

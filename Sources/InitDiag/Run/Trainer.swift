@@ -220,7 +220,24 @@ public final class Trainer {
     /// Opens the trace (if asked) and runs to max_iter, a settled verdict, a divergence or an
     /// interrupt. The trace ends with its status and diagnosis in every case.
     public func run() throws -> TrainingResult {
-        if let path = options.tracePath { trace = try openTrace(path) }
+        if let path = options.tracePath {
+            // `train --resume` onto the trace of the run it continues: the trace is appended to
+            // (its steps before the resumed iteration kept, the rest recorded anew).
+            let previous = options.resumeFrom != nil && FileManager.default.fileExists(atPath: path)
+                ? try previousTrace(path) : nil
+            // The old file is moved aside (HDF5 may still hold its inode) until its steps are in
+            // the new one.
+            let aside = path + ".before-resume"
+            if previous != nil {
+                try? FileManager.default.removeItem(atPath: aside)
+                try FileManager.default.moveItem(atPath: path, toPath: aside)
+            }
+            trace = try openTrace(path)
+            if let previous {
+                try carryOver(previous)
+                try? FileManager.default.removeItem(atPath: aside)
+            }
+        }
         let start = Date()
         let startIter = solver.iter
         var status = TraceStatus.finished
@@ -233,6 +250,7 @@ public final class Trainer {
                 if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter)"; break }
                 if testNet != nil, testInterval > 0, iter % testInterval == 0, iter > 0 || setup.solver.testInitialization {
                     try test(iteration: iter)
+                    if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter) (in its test phase)"; break }
                 }
                 let recording = iter % max(1, options.recordEvery) == 0 || iter == maxIter - 1
                 probe.beginStep(recording: recording)
@@ -275,9 +293,12 @@ public final class Trainer {
                     break
                 }
             }
+            // Caffe's Solver::Solve snapshots after Step() returns, also when SIGINT stopped it
+            // (sigint_effect STOP, snapshot_after_train true by default): `--resume` continues.
+            if status == .finished || status == .interrupted,
+               setup.solver.snapshotAfterTrain, options.snapshotDirectory != nil,
+               setup.solver.snapshot <= 0 || solver.iter % Int(setup.solver.snapshot) != 0 { try snapshot() }
             if status == .finished {
-                if setup.solver.snapshotAfterTrain, options.snapshotDirectory != nil,
-                   setup.solver.snapshot <= 0 || solver.iter % Int(setup.solver.snapshot) != 0 { try snapshot() }
                 if testNet != nil, testInterval > 0, solver.iter % testInterval == 0 || stopReason != nil {
                     try test(iteration: solver.iter)
                 }
@@ -368,7 +389,9 @@ public final class Trainer {
         guard n > 0 else { return }
         log("Iteration \(iteration), Testing net (#0)")
         var sums = [Double](repeating: 0, count: net.outputBlobIDs.reduce(0) { $0 + net.blobs[$1].count })
-        for _ in 0..<n {
+        for b in 0..<n {
+            // SIGINT takes effect within one test batch; a partial test phase is not recorded.
+            if InterruptSignal.isSet { log("Test phase interrupted after \(b) of \(n) batches"); return }
             if let f = testInputFeeder {
                 let ids = net.inputBlobIDs
                 try f.nextBatch(data: net.blobs[ids[0]], label: ids.count > 1 ? net.blobs[ids[1]] : nil)
@@ -479,6 +502,78 @@ public final class Trainer {
         return try TraceWriter(path: path, run: info, layout: probe.layout)
     }
 
+    // MARK: Resuming a trace
+
+    /// The trace a resumed run continues: refused when it is of another experiment (its
+    /// `run_identity` differs in anything but the iteration ceiling, test_iter/test_interval,
+    /// record_every and threads — a resume may change how long and how often, not what).
+    private func previousTrace(_ path: String) throws -> RunRecord {
+        let reader: TraceReader
+        do { reader = try TraceReader(path: path) } catch {
+            throw InputError("--trace \(path) exists but is not an initdiag trace; give another --trace to resume into")
+        }
+        let loose: Set<String> = ["iterations", "test_iter", "test_interval", "record_every", "threads"]
+        let mine = (options.identity ?? RunIdentity(setup: setup, options: options))
+        if let recorded = RunIdentity(trace: reader) {
+            let diffs = mine.removing(loose).differences(recorded: recorded.removing(loose))
+            if !diffs.isEmpty {
+                throw InputError(RunIdentity.mismatchLine("--trace \(path) holds a run with", diffs) + "; give another --trace (or remove it) to resume into")
+            }
+            if recorded["threads"] != mine["threads"] {
+                log("\(path) was recorded with --threads \(recorded["threads"] ?? "?"), this run uses \(mine["threads"] ?? "?"): the resumed steps are not bit-identical to an uninterrupted run")
+            }
+        } else {
+            throw InputError("--trace \(path) records no run identity (an older initdiag): it cannot be checked against this run; give another --trace")
+        }
+        return try RunRecord(trace: path)
+    }
+
+    /// Writes the previous trace's steps and tests before the resumed iteration into the new
+    /// trace (and the in-memory record), with its mean-field predictions, so the trace holds the
+    /// whole run.
+    private func carryOver(_ previous: RunRecord) throws {
+        let start = solver.iter
+        let layout = probe.layout
+        let byName = Dictionary(previous.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let steps = min(previous.iterations.count, previous.loss.count, previous.lr.count)
+        var values = [Double](repeating: .nan, count: layout.seriesCount)
+        for k in 0..<steps where previous.iterations[k] < start {
+            for (s, name) in layout.seriesNames.enumerated() {
+                let series = byName[layout.layers[layout.seriesLayer[s]].name]?.series[name]
+                values[s] = series.map { k < $0.count ? $0[k] : .nan } ?? .nan
+            }
+            record.iterations.append(previous.iterations[k])
+            record.loss.append(previous.loss[k])
+            record.lr.append(previous.lr[k])
+            for (s, name) in layout.seriesNames.enumerated() {
+                record.layers[layout.seriesLayer[s]].series[name, default: []].append(values[s])
+            }
+            try trace?.append(iteration: previous.iterations[k], loss: previous.loss[k], learningRate: previous.lr[k], values: values)
+        }
+        for k in 0..<min(previous.testIterations.count, previous.testLoss.count, previous.testAccuracy.count)
+        where previous.testIterations[k] < start {
+            record.testIterations.append(previous.testIterations[k])
+            record.testLoss.append(previous.testLoss[k])
+            record.testAccuracy.append(previous.testAccuracy[k])
+            try trace?.appendTest(iteration: previous.testIterations[k], loss: previous.testLoss[k], accuracy: previous.testAccuracy[k])
+        }
+        // The predictions were made from the first batch of the run: keep those.
+        let keys = ["predicted_q", "predicted_correlation", "sigma_w2", "bias_second_moment", "prediction_note"]
+        for (li, layer) in layout.layers.enumerated() {
+            guard let old = byName[layer.name] else { continue }
+            var attrs: [String: HDF5AttributeValue] = [:]
+            for key in keys {
+                guard let v = old.attributes[key] else { continue }
+                attrs[key] = key == "prediction_note" ? .string(v) : Double(v).map { .double($0) } ?? .string(v)
+                record.layers[li].attributes[key] = v
+            }
+            if !attrs.isEmpty { try trace?.setLayerAttributes(layer: li, attrs) }
+        }
+        if previous.layers.contains(where: { $0.attributes["predicted_q"] != nil }) { predictionsWritten = true }
+        try trace?.flushNow()
+        log("Appending to the trace: \(record.iterations.count) recorded steps before iteration \(start) kept")
+    }
+
     // MARK: Snapshots
 
     /// `<dir>/<prefix stem>_iter_<i>.caffemodel.h5` and `.solverstate.h5` (Caffe's names and HDF5
@@ -524,6 +619,17 @@ public final class Trainer {
             b.setData(h.values)
             return b
         }
+        // Resume only the same experiment (a state without these counters predates them).
+        let identity = options.identity ?? RunIdentity(setup: setup, options: options)
+        let differing = Trainer.resumeIdentityKeys.filter { key in
+            guard let saved = state.resumeCounters["identity_" + key], let v = identity[key],
+                  let h = UInt64(RunIdentity.hash(v), radix: 16) else { return false }
+            return saved != Int64(bitPattern: h)
+        }
+        if !differing.isEmpty {
+            let named = differing.map { RunIdentity.describe($0, identity[$0] ?? "").replacingOccurrences(of: "a net whose", with: "the net whose").replacingOccurrences(of: "a solver whose", with: "the solver whose") }
+            throw InputError("\(path) was written by another experiment: this run differs in \(differing.joined(separator: ", ")) (this one has \(named.joined(separator: ", "))); resume with the same net, solver and flags")
+        }
         try solver.restore(iter: state.iter, currentStep: state.currentStep, history: history)
         log("Resuming from \(path) at iteration \(state.iter)")
         try restoreCounters(state.resumeCounters, generatorState: state.generatorState, path: path)
@@ -561,8 +667,16 @@ public final class Trainer {
         return draws
     }
 
+    /// The identity entries a solver state must share with the run that resumes it, as 64-bit
+    /// hashes in the state's counters (`identity_<key>`).
+    static let resumeIdentityKeys = ["net", "solver", "data", "batch_size", "scheme", "seed"]
+
     private func resumeCounters() -> [String: Int64] {
         var counters: [String: Int64] = ["generator_draws": generatorDraws]
+        let identity = options.identity ?? RunIdentity(setup: setup, options: options)
+        for key in Trainer.resumeIdentityKeys {
+            if let v = identity[key], let h = UInt64(RunIdentity.hash(v), radix: 16) { counters["identity_" + key] = Int64(bitPattern: h) }
+        }
         // The generator's next output, to check the replay against on resume.
         var copy = rng.engine
         counters["generator_next"] = Int64(copy.next())
