@@ -87,29 +87,44 @@ enum Signals {
     }
 }
 
-/// Progress on a terminal: one line rewritten in place; elsewhere (logs, CI) Caffe's periodic lines.
+/// Progress on a terminal: one line rewritten in place; elsewhere (a log file, CI) one line per
+/// `logInterval` seconds on stderr, besides Caffe's periodic lines on stdout. Iterations are
+/// Caffe's numbers (the one just done, as its display line says). In a sweep the line names the
+/// variant k of n, its ETA (an upper bound: a variant stops once its verdict settles) and the
+/// sweep's. `quiet`: no progress and no Caffe lines.
 final class ProgressPrinter: @unchecked Sendable {
     let isTerminal = isatty(STDERR_FILENO) != 0
+    var quiet = false
+    var logInterval: Double = 30
     var prefix = ""
-    private var lastPrint = Date.distantPast
+    /// In a sweep: variants of this invocation finished so far, how many it runs, when it began.
+    var sweep: (done: Int, total: Int, started: Date)?
+    private var lastPrint = Date()
 
     func handle(_ e: TrainingEvent) {
+        guard !quiet else { return }
         switch e.kind {
         case .log(let line):
             if isTerminal { printError("\r\u{1B}[K") }
             say(line)
         case let .progress(iteration, total, loss, lr, itPerSec):
-            guard isTerminal else { return }
             let now = Date()
-            guard now.timeIntervalSince(lastPrint) > 0.2 || iteration == total else { return }
+            let wait = isTerminal ? 0.2 : logInterval
+            guard now.timeIntervalSince(lastPrint) >= wait || (isTerminal && iteration == total - 1) else { return }
             lastPrint = now
-            let eta = itPerSec > 0 ? Double(total - iteration) / itPerSec : 0
-            printError(String(format: "\r\u{1B}[K%@iter %d/%d  loss %.4f  lr %.3g  %.2f it/s  ETA %@",
-                              prefix, iteration, total, Double(loss), Double(lr), itPerSec, formatDuration(eta)))
+            let eta = itPerSec > 0 ? Double(max(0, total - iteration - 1)) / itPerSec : .infinity
+            var text = String(format: "%@iteration %d of %d  loss %.4f  lr %.3g  %.2f it/s  ETA %@%@", prefix, iteration, total,
+                              Double(loss), Double(lr), itPerSec, sweep == nil ? "" : "≤ ", formatDuration(eta))
+            if let sw = sweep, sw.total > 0 {
+                let done = Double(sw.done) + Double(iteration + 1) / Double(max(1, total))
+                let elapsed = now.timeIntervalSince(sw.started)
+                text += "  sweep ETA ≤ " + formatDuration(done > 0 ? elapsed * (Double(sw.total) - done) / done : .infinity)
+            }
+            printError(isTerminal ? "\r\u{1B}[K" + text : "progress: " + text + "\n")
         }
     }
 
-    func finishLine() { if isTerminal { printError("\r\u{1B}[K") } }
+    func finishLine() { if isTerminal && !quiet { printError("\r\u{1B}[K") } }
 }
 
 func formatDuration(_ s: Double) -> String {

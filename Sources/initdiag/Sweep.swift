@@ -56,6 +56,12 @@ struct SweepCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Record statistics every N iterations.")
     var recordEvery: Int = 1
 
+    @Flag(help: "Only the variant lines and the report's path: no progress, no Caffe log lines.")
+    var quiet = false
+
+    @Option(parsing: .unconditional, help: "Seconds between progress lines on stderr when it is not a terminal (a log file).")
+    var progressEvery: Double = 30
+
     @Flag(help: "Start afresh: remove the sweep already in --out (its traces, figures, README.md, summary.json) instead of refusing another experiment's.")
     var force = false
 
@@ -66,6 +72,7 @@ struct SweepCommand: ParsableCommand {
         if recordEvery < 1 { throw ValidationError("--record-every must be at least 1, got \(recordEvery)") }
         if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
         if let t = testInterval, t < 0 { throw ValidationError("--test-interval must be non-negative, got \(t)") }
+        if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds, got \(progressEvery)") }
     }
 
     func run() throws {
@@ -88,15 +95,24 @@ struct SweepCommand: ParsableCommand {
         plan.threads = try flags.threadCount
         Signals.install()
         let printer = ProgressPrinter()
+        printer.quiet = quiet
+        printer.logInterval = progressEvery
         let started = Date()
+        let running = plan.selected.count
+        var finished = 0, toRun = running
+        printer.sweep = (0, running, started)
         try Sweep.run(plan) { event in
             switch event {
             case let .variantStarted(k, n, scheme):
                 printer.prefix = "[\(k + 1)/\(n) \(scheme.description)] "
                 say("== variant \(k + 1) of \(n): \(scheme.description) (elapsed \(formatDuration(Date().timeIntervalSince(started))))")
             case let .variantSkipped(k, n, scheme, status):
+                toRun -= 1
+                printer.sweep = (finished, toRun, started)
                 say("== variant \(k + 1) of \(n): \(scheme.description) already \(status); not run again")
             case let .variantFinished(k, n, scheme, verdict, its, reason):
+                finished += 1
+                printer.sweep = (finished, toRun, started)
                 printer.finishLine()
                 say("== variant \(k + 1) of \(n): \(scheme.description): \(verdict.rawValue) after \(its) iterations\(reason.map { " (\($0))" } ?? "")")
             case .training(let e):

@@ -47,12 +47,19 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Overrides test_interval.")
     var testInterval: Int?
 
+    @Flag(help: "No progress and no Caffe log lines; only the result (errors still go to stderr).")
+    var quiet = false
+
+    @Option(parsing: .unconditional, help: "Seconds between progress lines on stderr when it is not a terminal (a log file).")
+    var progressEvery: Double = 30
+
     func validate() throws {
         if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
         if let i = iterations, i < 0 { throw ValidationError("--iterations must be non-negative, got \(i)") }
         if recordEvery < 1 { throw ValidationError("--record-every must be at least 1, got \(recordEvery)") }
         if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
         if let t = testInterval, t < 0 { throw ValidationError("--test-interval must be non-negative, got \(t)") }
+        if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds, got \(progressEvery)") }
     }
 
     func run() throws {
@@ -71,6 +78,8 @@ struct Train: ParsableCommand {
         options.command = invocation()
         Signals.install()
         let printer = ProgressPrinter()
+        printer.quiet = quiet
+        printer.logInterval = progressEvery
         let trainer = try Trainer(setup: setup, options: options, emit: printer.handle)
         let result = try trainer.run()
         printer.finishLine()
@@ -125,12 +134,38 @@ struct Diagnose: ParsableCommand {
     @Argument(help: "An initdiag trace (.h5).")
     var trace: String
 
-    @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, …}.")
+    @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, status, …}.")
     var json = false
 
     func run() throws {
         let record = try RunRecord(trace: trace)
         let d = diagnose(record)
-        say(json ? try formatDiagnosisJSON(d) : formatDiagnosisText(d, trace: trace), terminator: json ? "\n" : "")
+        // How the run ended, when it did not finish: the verdict covers only what was recorded.
+        var status: String?
+        let last = record.iterations.last.map { " after iteration \($0)" } ?? ""
+        switch record.status {
+        case "interrupted": status = "interrupted\(last): the run was stopped before it finished; the verdict covers its \(record.iterations.count) recorded steps"
+        case "running": status = "not closed\(last): the run is still going or was killed; the verdict covers the \(record.iterations.count) steps flushed so far"
+        default: status = nil
+        }
+        if json {
+            var text = try formatDiagnosisJSON(d)
+            if let data = text.data(using: .utf8), var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                object["status"] = record.status
+                if let status { object["status_note"] = status }
+                if let out = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+                    text = String(decoding: out, as: UTF8.self)
+                }
+            }
+            say(text)
+        } else {
+            var text = formatDiagnosisText(d, trace: trace)
+            if let status {
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                let at = lines.first?.hasPrefix("trace:") == true ? 1 : 0
+                text = (lines[..<at] + ["status:                \(status)"] + lines[at...]).joined(separator: "\n")
+            }
+            say(text, terminator: "")
+        }
     }
 }

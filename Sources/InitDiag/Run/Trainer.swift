@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import Synchronization
 
@@ -253,6 +254,7 @@ public final class Trainer {
                     if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter) (in its test phase)"; break }
                 }
                 let recording = iter % max(1, options.recordEvery) == 0 || iter == maxIter - 1
+                let stepStart = monotonicSeconds()
                 probe.beginStep(recording: recording)
                 trainNet.clearParamDiffs()
                 let debug = setup.solver.debugInfo && display > 0 && iter % display == 0
@@ -267,13 +269,18 @@ public final class Trainer {
                     log("Iteration \(iter) (\(fmt(Double(done) / max(elapsed, 1e-9))) iter/s, \(fmt(elapsed))s/\(display) iters), loss = \(fmt(Double(smooth)))")
                     logOutputs(trainNet, prefix: "Train net output")
                 }
+                let gradNorm = recording ? gradientNorm() : .nan
                 probe.recordParameterData()
                 if debug { log(DebugInfo.allParamsLine(net: trainNet)) }
                 let ratios = solver.applyUpdate()
                 if display > 0 && iter % display == 0 { log("Iteration \(iter), lr = \(fmt(Double(solver.lastRate)))") }
                 probe.recordUpdateRatios(ratios)
-                if recording { try appendStep(iteration: iter, loss: Double(loss), lr: Double(solver.lastRate)) }
-                emit(TrainingEvent(kind: .progress(iteration: iter + 1, of: maxIter, loss: smooth, lr: solver.lastRate,
+                if recording {
+                    try appendStep(iteration: iter, loss: Double(loss), lr: Double(solver.lastRate),
+                                   wallTime: monotonicSeconds() - stepStart, gradNorm: gradNorm)
+                }
+                // Caffe's numbering: the iteration just done (its display line says the same).
+                emit(TrainingEvent(kind: .progress(iteration: iter, of: maxIter, loss: smooth, lr: solver.lastRate,
                                                    itPerSec: Double(iter + 1 - startIter) / max(Date().timeIntervalSince(start), 1e-9))))
                 if !loss.isFinite || probe.firstNonFinite != nil {
                     status = .diverged
@@ -332,7 +339,7 @@ public final class Trainer {
         probe.recordParameterData()
         for k in trainNet.params.indices { probe.recordGradient(param: k) }
         let rate = LearningRatePolicy.rateIfValid(setup.solver, iter: solver.iter)
-        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate))
+        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate), gradNorm: gradientNorm())
         let status: TraceStatus = loss.isFinite && probe.firstNonFinite == nil ? .finished : .diverged
         record.attributes["status"] = status.rawValue
         let diagnosis = diagnose(record)
@@ -476,7 +483,18 @@ public final class Trainer {
         }
     }
 
-    private func appendStep(iteration: Int, loss: Double, lr: Double) throws {
+    /// The global l2 norm of the parameter gradients as backward left them (before clipping,
+    /// normalisation, weight decay — Caffe's ClipGradients measures the same), owners only.
+    private func gradientNorm() -> Double {
+        var sumSq = 0.0
+        for p in trainNet.params where p.blob.count > 0 {
+            let n = Double(cblas_snrm2(Int32(p.blob.count), p.blob.diff, 1))
+            sumSq += n * n
+        }
+        return sumSq.squareRoot()
+    }
+
+    private func appendStep(iteration: Int, loss: Double, lr: Double, wallTime: Double = .nan, gradNorm: Double = .nan) throws {
         if !predictionsWritten { try writePredictions() }
         record.iterations.append(iteration)
         record.loss.append(loss)
@@ -486,7 +504,7 @@ public final class Trainer {
         for (k, name) in layout.seriesNames.enumerated() {
             record.layers[layout.seriesLayer[k]].series[name, default: []].append(values[k])
         }
-        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values)
+        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values, wallTime: wallTime, gradientNorm: gradNorm)
     }
 
     private func openTrace(_ path: String) throws -> TraceWriter {
@@ -507,6 +525,8 @@ public final class Trainer {
     /// The trace a resumed run continues: refused when it is of another experiment (its
     /// `run_identity` differs in anything but the iteration ceiling, test_iter/test_interval,
     /// record_every and threads — a resume may change how long and how often, not what).
+    private var previousWallTime: [Double] = [], previousGradNorm: [Double] = []
+
     private func previousTrace(_ path: String) throws -> RunRecord {
         let reader: TraceReader
         do { reader = try TraceReader(path: path) } catch {
@@ -525,6 +545,8 @@ public final class Trainer {
         } else {
             throw InputError("--trace \(path) records no run identity (an older initdiag): it cannot be checked against this run; give another --trace")
         }
+        previousWallTime = (try? reader.stepSeries("wall_time")) ?? nil ?? []
+        previousGradNorm = (try? reader.stepSeries("grad_norm")) ?? nil ?? []
         return try RunRecord(trace: path)
     }
 
@@ -548,7 +570,9 @@ public final class Trainer {
             for (s, name) in layout.seriesNames.enumerated() {
                 record.layers[layout.seriesLayer[s]].series[name, default: []].append(values[s])
             }
-            try trace?.append(iteration: previous.iterations[k], loss: previous.loss[k], learningRate: previous.lr[k], values: values)
+            try trace?.append(iteration: previous.iterations[k], loss: previous.loss[k], learningRate: previous.lr[k], values: values,
+                              wallTime: k < previousWallTime.count ? previousWallTime[k] : .nan,
+                              gradientNorm: k < previousGradNorm.count ? previousGradNorm[k] : .nan)
         }
         for k in 0..<min(previous.testIterations.count, previous.testLoss.count, previous.testAccuracy.count)
         where previous.testIterations[k] < start {
