@@ -122,6 +122,8 @@ struct ProbeCommand: ParsableCommand {
         options.testIterations = 0
         let trainer = try Trainer(setup: setup, options: options, emit: ProgressPrinter().handle)
         let result = try trainer.probeOnce()
+        // What the initialisation predicts first; the verdict of one step is always inconclusive.
+        say(formatProbePrediction(result.diagnosis, run: result.record))
         say(formatDiagnosisText(result.diagnosis, trace: trace), terminator: "")
     }
 }

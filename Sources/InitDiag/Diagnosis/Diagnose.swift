@@ -388,8 +388,12 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
     // Bias-dominated pre-activations.
     for s in snaps {
         guard let share = s.biasShare, share > th.biasShareMin, let sb = s.biasSecondMoment else { continue }
-        var detail = "the bias holds \(diagPercent(share)) of the pre-activation's second moment "
-            + "(E[b²] = \(diagFormat(sb)) of E[z²] = \(diagFormat(s.secondMoment ?? .nan)))"
+        // E[b²] can exceed the measured E[z²] (the weighted input partly cancels the bias in this
+        // batch): no share above 100%.
+        var detail = share <= 1
+            ? "the bias holds \(diagPercent(share)) of the pre-activation's second moment "
+                + "(E[b²] = \(diagFormat(sb)) of E[z²] = \(diagFormat(s.secondMoment ?? .nan)))"
+            : "the bias alone is as large as the whole pre-activation: E[b²] = \(diagFormat(sb)) is \(diagFormat(share, digits: 2))× the measured E[z²] = \(diagFormat(s.secondMoment ?? .nan)) (the weighted input partly cancels the bias in this batch)"
         if let sw = s.sigmaW2 { detail += "; σ_w² = Var(w)·fan_in = \(diagFormat(sw))" }
         if let b = s.betweenShare { detail += "; only \(diagPercent(b)) of E[z²] varies with the input" }
         out.append(Finding(kind: .biasDominated, layer: s.name, detail: detail))

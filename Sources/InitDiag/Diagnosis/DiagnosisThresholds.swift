@@ -101,6 +101,10 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// Not 2: zero padding on small maps lowers the measured moment (a 3×3 kernel with pad 1 on a
     /// 2×2 map sees data on 4 of its 9 taps: a factor 2.25) and the prediction does not model it.
     public var meanFieldMismatchFactor: Double = 3
+    /// The explanation says "mean-field theory predicts this" only when the chained prediction of
+    /// the deepest layer's input-dependent share is within this factor of the measurement (an
+    /// order of magnitude); otherwise it says the theory accounts for the mechanism, not the number.
+    public var meanFieldAgreementFactor: Double = 10
 
     public init() {}
 

@@ -123,7 +123,11 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     p += "."
     let shares = linear.compactMap(\.biasShare).filter { $0 > th.biasShareMin }.sorted()
     if let lo = shares.first, let hi = shares.last {
-        p += " The bias alone supplies \(diagPercent(lo))–\(diagPercent(hi)) of E[z²] in \(shares.count) of the \(linear.count) pre-activations (E[b²]/E[z²]; a bias-free net has 0)."
+        let over = shares.filter { $0 > 1 }.count
+        p += " The bias alone supplies \(diagPercent(min(lo, 1)))–\(diagPercent(min(hi, 1))) of E[z²] in \(shares.count) of the \(linear.count) pre-activations (E[b²]/E[z²]; a bias-free net has 0)."
+        if over > 0 {
+            p += " In \(over) of them E[b²] even exceeds the measured E[z²] (up to \(diagFormat(hi, digits: 2))×): the weighted input partly cancels the bias there, so the bias is all of it and more."
+        }
     }
     // The input-independent part of E[z²]: the per-element mean over the batch, squared, holds
     // 1 − between_sample_std²/E[z²] of it (this layer's bias plus what earlier biases left in its
@@ -168,7 +172,17 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
     let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()
     let swMedian = sw[sw.count / 2], sbMedian = sb[sb.count / 2]
     guard sbMedian > 0 else { return nil }
-    var p = "Mean-field theory predicts this. With σ_w² = Var(w)·fan_in ≈ \(diagFormat(swMedian, digits: 2)) and σ_b² = Var(b) ≈ \(diagFormat(sbMedian, digits: 2)), the recursion q_{l+1} = σ_w²·q_l/2 + σ_b² (E[relu(z)²] = q/2)"
+    // "Predicts this" only when the chained prediction is within `meanFieldAgreementFactor` of
+    // the measurement at the deepest layer; otherwise the theory explains the mechanism, not
+    // the numbers, and the paragraph says so.
+    let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil })
+    let predicted = deepest?.chainBetweenShare, measured = deepest?.betweenShare
+    let factor = DiagnosisThresholds.default.meanFieldAgreementFactor
+    var agrees = true
+    if let predicted, let measured {
+        agrees = predicted > 0 && measured > 0 && max(predicted / measured, measured / predicted) <= factor
+    }
+    var p = (agrees ? "Mean-field theory predicts this." : "Mean-field theory accounts for the mechanism, not for the numbers here.") + " With σ_w² = Var(w)·fan_in ≈ \(diagFormat(swMedian, digits: 2)) and σ_b² = Var(b) ≈ \(diagFormat(sbMedian, digits: 2)), the recursion q_{l+1} = σ_w²·q_l/2 + σ_b² (E[relu(z)²] = q/2)"
     if swMedian < 2 {
         let qStar = sbMedian / (1 - swMedian / 2)
         p += " settles at q* = σ_b²/(1 − σ_w²/2) = \(diagFormat(qStar, digits: 3)), of which the bias is \(diagPercent(sbMedian / qStar))"
@@ -176,9 +190,11 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
         p += " grows without bound"
     }
     p += ", and the ReLU correlation map c' = (σ_w²·q/2·f(c) + σ_b²)/q', f(c) = (√(1−c²) + (π − arccos c)·c)/π, drives the correlation between any two inputs to 1 when σ_b² dominates."
-    if let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil }),
-       let predicted = deepest.chainBetweenShare, let measured = deepest.betweenShare {
+    if let deepest, let predicted, let measured {
         p += " Chained from the data layer it predicts that \(diagFormat(predicted, digits: 2)) of \(deepest.name)'s second moment still varies with the input; measured: \(diagFormat(measured, digits: 2))."
+        if !agrees {
+            p += " That misses by more than a factor of \(diagFormat(factor)): the chain passes pooling and Dropout through as if the signal were input-independent (and Dropout's per-sample masks in TRAIN add spread the chain does not model), so read the direction, not the number."
+        }
     }
     return p
 }
@@ -272,13 +288,7 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
             paragraphs.append("Changing only the bias filler fixes it: `\(biasOnly.scheme)` is **learning** (\(result(biasOnly))). The weights, the net and the learning rate are the declared ones, so the bias filler is the cause.")
         }
     }
-    let ranked = learners.sorted { l, r in
-        let la = l.diagnosis.numbers.lastTestAccuracy ?? -1, ra = r.diagnosis.numbers.lastTestAccuracy ?? -1
-        if la != ra { return la > ra }
-        let ll = l.diagnosis.numbers.windowMeanLoss ?? .infinity, rl = r.diagnosis.numbers.windowMeanLoss ?? .infinity
-        if ll != rl { return ll < rl }
-        return l.scheme < r.scheme
-    }
+    let ranked = rankedLearners(variants)
     if let best = ranked.first {
         let bn = best.diagnosis.numbers
         let barely = bn.windowMeanLoss.map { $0 >= DiagnosisThresholds.default.barelyLearningLossFraction * bn.chanceLoss } ?? false
@@ -331,4 +341,16 @@ func stuckEvidenceSentence(_ n: DiagnosisNumbers, thresholds th: DiagnosisThresh
     }
     if let first = n.lossFirst { s += " (\(diagFormat(first, digits: 5)) at the first step)" }
     return s + "."
+}
+
+/// The learning variants, best first: highest last test accuracy, then lowest window mean loss,
+/// then scheme text (the recommendation is the first).
+public func rankedLearners(_ variants: [VariantOutcome]) -> [VariantOutcome] {
+    variants.filter { $0.diagnosis.verdict == .learning }.sorted { l, r in
+        let la = l.diagnosis.numbers.lastTestAccuracy ?? -1, ra = r.diagnosis.numbers.lastTestAccuracy ?? -1
+        if la != ra { return la > ra }
+        let ll = l.diagnosis.numbers.windowMeanLoss ?? .infinity, rl = r.diagnosis.numbers.windowMeanLoss ?? .infinity
+        if ll != rl { return ll < rl }
+        return l.scheme < r.scheme
+    }
 }

@@ -63,7 +63,7 @@ public struct NetInspection: Codable, Sendable {
                let vw = fillerVariance(fillers[0], shape: blobs[0].shape),
                let vb = fillerVariance(fillers[1], shape: blobs[1].shape), vb > 0 {
                 let sigmaW2 = vw * Double(caffeFans(blobs[0].shape).fanIn)
-                if vb >= sigmaW2 {
+                if vb >= sigmaW2 * (1 - 1e-3) {   // xavier: both 1, up to float rounding
                     biasOverSignal.append("\(lp.name) (bias \(fillers[1].type) variance \(fillerNumber(vb)) ≥ σ_w² \(fillerNumber(sigmaW2)))")
                 }
             }
