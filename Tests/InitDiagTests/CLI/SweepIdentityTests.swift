@@ -63,6 +63,31 @@ struct SweepIdentityTests {
         #expect(RunIdentity(trace: trace)?["data"] == "synthetic:2")
     }
 
+    @Test("report refuses to merge traces of different experiments (shards of two sweeps)")
+    func reportRefusesMixedTraces() throws {
+        let dir = try CLIHarness.temporaryDirectory("report-mixed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, solver) = try CLIHarness.writeTinyNet(in: dir)
+        let schemes = try Scheme.parseList("w=caffe-msra,b=zero;w=caffe-xavier,b=zero")
+        func plan(_ out: String, _ data: String, shard: Int) -> SweepPlan {
+            var p = SweepPlan(solverPath: solver, netPath: nil, data: data, schemes: schemes, iterations: 4, batchSize: 2, seed: 1,
+                              outputDirectory: out, shard: (shard, 2), testIterations: 0, command: "test")
+            p.threads = 1
+            return p
+        }
+        let a = dir.appendingPathComponent("a").path, b = dir.appendingPathComponent("b").path
+        try Sweep.run(plan(a, "synthetic:1", shard: 0)) { _ in }
+        try Sweep.run(plan(b, "synthetic:2", shard: 1)) { _ in }
+        // Shard 1 of the other sweep copied in beside shard 0.
+        try FileManager.default.copyItem(atPath: b + "/traces/\(schemes[1].slug).h5", toPath: a + "/traces/\(schemes[1].slug).h5")
+        #expect {
+            try Sweep.writeReport(directory: a, schemes: nil, iterations: nil, command: "initdiag report")
+        } throws: { e in
+            let m = (e as? InputError)?.message ?? ""
+            return m.contains("--data synthetic:1") && m.contains("synthetic:2") && m.contains("one report covers one experiment")
+        }
+    }
+
     @Test("a file of the user's own in --out survives --force")
     func forceRemovesOnlyOurFiles() throws {
         let dir = try CLIHarness.temporaryDirectory("sweep-force")
