@@ -55,9 +55,8 @@ public struct RunSetup: Sendable {
             where !value.isFinite {
             throw InputError("\(solver.sourcePath): \(field) must be a finite number, got \(value)")
         }
-        if solver.solverMode == .GPU, !notices.contains(where: { $0.message.contains("GPU") }) {
-            notices.append(Notice("solver_mode GPU: initdiag runs on the CPU"))
-        }
+        // The "solver_mode GPU" note comes from the solver's parser, only when the file says GPU
+        // (caffe.proto's default is GPU, which tools/caffe.cpp ignores unless given).
         // An empty net (an empty or all-comment file) would "train" with no loss and exit 0.
         if net.layer.isEmpty {
             throw InputError("\(net.sourcePath.isEmpty ? "net '\(net.name)'" : net.sourcePath): the net has no layers")

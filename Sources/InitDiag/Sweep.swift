@@ -21,6 +21,11 @@ public struct SweepPlan: Sendable {
     /// (i, n): run variants i, i+n, i+2n, … (0-based i).
     public var shard: (index: Int, count: Int)?
     public var testIterations: Int?
+    /// Test every N iterations (nil: once, at the ceiling or where the variant settles).
+    public var testInterval: Int?
+    /// Start afresh: remove the sweep files already in `outputDirectory` (traces, figures,
+    /// README.md, summary.json, report.html, fixed/) instead of refusing another experiment's.
+    public var force = false
     public var recordEvery: Int = 1
     public var threads: Int = 1
     /// The command line, for the report.
@@ -67,6 +72,14 @@ public enum Sweep {
     /// Runs the plan's variants that are not finished yet, then writes the report from every trace
     /// in the output directory (all variants of the plan that have a trace).
     public static func run(_ plan: SweepPlan, emit: @escaping (SweepEvent) -> Void) throws {
+        // What defines this sweep: every finished trace in the folder must be of the same
+        // experiment, or the report would mix (or silently reuse) another sweep's runs.
+        let base = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
+                                     scheme: Scheme(), seed: plan.seed, batchSize: plan.batchSize)
+        let testIters = plan.testIterations ?? defaultTestIterations(base)
+        let testInterval = plan.testInterval ?? (testIters > 0 ? plan.iterations : 0)
+        let identity = sweepIdentity(plan, base: base, testIterations: testIters, testInterval: testInterval)
+        if plan.force { try removeSweepFiles(plan.outputDirectory) } else { try checkSameExperiment(plan, identity: identity) }
         do {
             try FileManager.default.createDirectory(atPath: plan.traceDirectory, withIntermediateDirectories: true)
         } catch {
@@ -95,9 +108,9 @@ public enum Sweep {
             options.recordEvery = plan.recordEvery
             options.threads = plan.threads
             options.command = plan.command
-            let testIters = plan.testIterations ?? defaultTestIterations(setup)
             options.testIterations = testIters
-            options.testInterval = testIters > 0 ? plan.iterations : 0
+            options.testInterval = testInterval
+            options.identity = identity.setting("scheme", scheme.description)
             let trainer = try Trainer(setup: setup, options: options) { emit(.training($0)) }
             let result = try trainer.run()
             if result.status == .interrupted { break }
@@ -112,6 +125,64 @@ public enum Sweep {
                                        command: plan.command)
             emit(.reportWritten(path: path))
         }
+    }
+
+    /// The entries of a sweep's identity (see `RunIdentity`) that two sweeps must share for one
+    /// folder to hold both: net, solver, data, batch size, seed, iteration ceiling, test_iter,
+    /// test_interval, record_every. The scheme is per variant (its trace's file name); the thread
+    /// count is recorded but not compared: a variant is never resumed part-way (an unfinished one
+    /// runs again from iteration 0), so variants run with other thread counts are each a whole,
+    /// reproducible run of the same experiment.
+    static func sweepIdentity(_ plan: SweepPlan, base: RunSetup, testIterations: Int, testInterval: Int) -> RunIdentity {
+        var options = TrainingOptions()
+        options.iterations = plan.iterations
+        options.testIterations = testIterations
+        options.testInterval = testInterval
+        options.recordEvery = plan.recordEvery
+        options.threads = plan.threads
+        return RunIdentity(setup: base, options: options)
+    }
+
+    static let identityKeysNotCompared: Set<String> = ["scheme", "threads"]
+
+    /// Refuses (InputError, exit 2) when a finished trace in the folder is of another experiment.
+    static func checkSameExperiment(_ plan: SweepPlan, identity: RunIdentity) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: plan.traceDirectory) else { return }
+        let asked = identity.removing(identityKeysNotCompared)
+        let out = plan.outputDirectory
+        for name in names.sorted() where name.hasSuffix(".h5") {
+            let path = (plan.traceDirectory as NSString).appendingPathComponent(name)
+            guard let reader = try? TraceReader(path: path) else {
+                throw InputError("\(out) holds traces/\(name), which is not an initdiag trace; use another --out or --force to start afresh")
+            }
+            guard let recorded = RunIdentity(trace: reader) else {
+                throw InputError("\(out) holds a sweep whose traces record no run identity (traces/\(name), an older initdiag), so it cannot be resumed safely; use another --out or --force to start afresh")
+            }
+            let diffs = asked.differences(recorded: recorded.removing(identityKeysNotCompared))
+            if !diffs.isEmpty {
+                throw InputError(RunIdentity.mismatchLine("\(out) holds a sweep with", diffs) + "; use another --out or --force to start afresh")
+            }
+        }
+    }
+
+    /// The files a sweep writes into its folder (and nothing else): traces/*.h5 and *.h5.partial,
+    /// figures/*.svg, README.md, summary.json, report.html, fixed/; emptied folders go too.
+    static func removeSweepFiles(_ directory: String) throws {
+        let fm = FileManager.default
+        func remove(_ path: String) throws {
+            guard fm.fileExists(atPath: path) else { return }
+            do { try fm.removeItem(atPath: path) } catch {
+                throw InputError("\(path): cannot remove it to start afresh (\(error.localizedDescription))")
+            }
+        }
+        let d = directory as NSString
+        for (sub, suffixes) in [("traces", [".h5", ".h5.partial"]), ("figures", [".svg"])] {
+            let folder = d.appendingPathComponent(sub)
+            guard let names = try? fm.contentsOfDirectory(atPath: folder) else { continue }
+            for n in names where suffixes.contains(where: n.hasSuffix) { try remove((folder as NSString).appendingPathComponent(n)) }
+            if (try? fm.contentsOfDirectory(atPath: folder))?.isEmpty == true { try? fm.removeItem(atPath: folder) }
+        }
+        for f in ["README.md", "summary.json", "report.html", "fixed"] { try remove(d.appendingPathComponent(f)) }
     }
 
     /// About one pass over 1,000 test images: enough for a test accuracy, cheap next to training.
@@ -157,6 +228,18 @@ public enum Sweep {
             maxIterations = max(maxIterations, (record.iterations.last ?? -1) + 1)
             variants.append(SweepVariantResult(scheme: record.scheme, slug: String(f.dropLast(3)), trace: "traces/" + f,
                                                run: record, diagnosis: d, testAccuracy: record.testAccuracy.last))
+        }
+        // One report, one experiment: shards merged here must share what defines their runs.
+        var firstIdentity: (file: String, identity: RunIdentity)?
+        for (f, v) in zip(files, variants) {
+            guard let json = v.run.attributes["run_identity"], let id = RunIdentity(json: json) else { continue }
+            let compared = id.removing(identityKeysNotCompared)
+            guard let first = firstIdentity else { firstIdentity = (f, compared); continue }
+            let diffs = compared.differences(recorded: first.identity)
+            if !diffs.isEmpty {
+                throw InputError(RunIdentity.mismatchLine("\(traceDir): \(first.file) is of a run with", diffs)
+                                 .replacingOccurrences(of: ", this one", with: ", \(f)") + "; one report covers one experiment")
+            }
         }
         // To reproduce: the sweep command(s) the traces recorded (one per shard), then this one if
         // it differs (`initdiag report` merging shards).

@@ -2,6 +2,7 @@ import InitDiagCore
 import InitDiagTrace
 import InitDiagEngine
 import InitDiagDiagnosis
+import CBLAS
 import Foundation
 import Synchronization
 
@@ -41,6 +42,9 @@ public struct TrainingOptions: Sendable {
     public var fuseReLUStatistics = Probe.fusesReLUByDefault
     /// The phase of the instrumented net (`probe --phase test`); training always uses TRAIN.
     public var phase: Phase = .TRAIN
+    /// What defines the run, written to the trace as `run_identity` (nil: computed from the
+    /// setup and these options, `RunIdentity(setup:options:)`).
+    public var identity: RunIdentity?
     public init() {}
 }
 
@@ -141,10 +145,21 @@ public final class Trainer {
             train.observer = d
         }
         solver.gradientObserver = { [probe] k, _ in probe.recordGradient(param: k) }
+        if let samples = testSamplesPerPhase { record.attributes["test_samples"] = String(samples) }
         if let resume = options.resumeFrom { try self.resume(from: resume) }
     }
 
     // MARK: Attributes
+
+    /// Images per test phase (test_iter × the test net's batch), what a test accuracy's binomial
+    /// spread depends on (RULES.md); nil without a test net.
+    var testSamplesPerPhase: Int? {
+        guard let net = testNet else { return nil }
+        let n = options.testIterations ?? Int(setup.solver.testIter.first ?? 0)
+        guard n > 0, let li = net.layers.indices.first(where: { type(of: net.layers[$0]).role == .data }),
+              let top = net.topVecs[li].first, let b = top.shape.first else { return nil }
+        return n * b
+    }
 
     /// The attributes of layer `li`'s trace group, from what the layer declares: `role`,
     /// `mean_field` (`MeanFieldRule.attribute`) and `mean_field_blobs` for every layer; for the
@@ -228,7 +243,24 @@ public final class Trainer {
     /// Opens the trace (if asked) and runs to max_iter, a settled verdict, a divergence or an
     /// interrupt. The trace ends with its status and diagnosis in every case.
     public func run() throws -> TrainingResult {
-        if let path = options.tracePath { trace = try openTrace(path) }
+        if let path = options.tracePath {
+            // `train --resume` onto the trace of the run it continues: the trace is appended to
+            // (its steps before the resumed iteration kept, the rest recorded anew).
+            let previous = options.resumeFrom != nil && FileManager.default.fileExists(atPath: path)
+                ? try previousTrace(path) : nil
+            // The old file is moved aside (HDF5 may still hold its inode) until its steps are in
+            // the new one.
+            let aside = path + ".before-resume"
+            if previous != nil {
+                try? FileManager.default.removeItem(atPath: aside)
+                try FileManager.default.moveItem(atPath: path, toPath: aside)
+            }
+            trace = try openTrace(path)
+            if let previous {
+                try carryOver(previous)
+                try? FileManager.default.removeItem(atPath: aside)
+            }
+        }
         let start = Date()
         let startIter = solver.iter
         var status = TraceStatus.finished
@@ -241,8 +273,10 @@ public final class Trainer {
                 if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter)"; break }
                 if testNet != nil, testInterval > 0, iter % testInterval == 0, iter > 0 || setup.solver.testInitialization {
                     try test(iteration: iter)
+                    if InterruptSignal.isSet { status = .interrupted; stopReason = "interrupted at iteration \(iter) (in its test phase)"; break }
                 }
                 let recording = iter % max(1, options.recordEvery) == 0 || iter == maxIter - 1
+                let stepStart = monotonicSeconds()
                 probe.beginStep(recording: recording)
                 trainNet.clearParamDiffs()
                 let debug = setup.solver.debugInfo && display > 0 && iter % display == 0
@@ -257,13 +291,18 @@ public final class Trainer {
                     log("Iteration \(iter) (\(fmt(Double(done) / max(elapsed, 1e-9))) iter/s, \(fmt(elapsed))s/\(display) iters), loss = \(fmt(Double(smooth)))")
                     logOutputs(trainNet, prefix: "Train net output")
                 }
+                let gradNorm = recording ? gradientNorm() : .nan
                 probe.recordParameterData()
                 if debug { log(DebugInfo.allParamsLine(net: trainNet)) }
                 let ratios = solver.applyUpdate()
                 if display > 0 && iter % display == 0 { log("Iteration \(iter), lr = \(fmt(Double(solver.lastRate)))") }
                 probe.recordUpdateRatios(ratios)
-                if recording { try appendStep(iteration: iter, loss: Double(loss), lr: Double(solver.lastRate)) }
-                emit(TrainingEvent(kind: .progress(iteration: iter + 1, of: maxIter, loss: smooth, lr: solver.lastRate,
+                if recording {
+                    try appendStep(iteration: iter, loss: Double(loss), lr: Double(solver.lastRate),
+                                   wallTime: monotonicSeconds() - stepStart, gradNorm: gradNorm)
+                }
+                // Caffe's numbering: the iteration just done (its display line says the same).
+                emit(TrainingEvent(kind: .progress(iteration: iter, of: maxIter, loss: smooth, lr: solver.lastRate,
                                                    itPerSec: Double(iter + 1 - startIter) / max(Date().timeIntervalSince(start), 1e-9))))
                 if !loss.isFinite || probe.firstNonFinite != nil {
                     status = .diverged
@@ -283,9 +322,12 @@ public final class Trainer {
                     break
                 }
             }
+            // Caffe's Solver::Solve snapshots after Step() returns, also when SIGINT stopped it
+            // (sigint_effect STOP, snapshot_after_train true by default): `--resume` continues.
+            if status == .finished || status == .interrupted,
+               setup.solver.snapshotAfterTrain, options.snapshotDirectory != nil,
+               setup.solver.snapshot <= 0 || solver.iter % Int(setup.solver.snapshot) != 0 { try snapshot() }
             if status == .finished {
-                if setup.solver.snapshotAfterTrain, options.snapshotDirectory != nil,
-                   setup.solver.snapshot <= 0 || solver.iter % Int(setup.solver.snapshot) != 0 { try snapshot() }
                 if testNet != nil, testInterval > 0, solver.iter % testInterval == 0 || stopReason != nil {
                     try test(iteration: solver.iter)
                 }
@@ -319,7 +361,7 @@ public final class Trainer {
         probe.recordParameterData()
         for k in trainNet.params.indices { probe.recordGradient(param: k) }
         let rate = LearningRatePolicy.rateIfValid(setup.solver, iter: solver.iter)
-        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate))
+        try appendStep(iteration: solver.iter, loss: Double(loss), lr: Double(rate), gradNorm: gradientNorm())
         let status: TraceStatus = loss.isFinite && probe.firstNonFinite == nil ? .finished : .diverged
         record.attributes["status"] = status.rawValue
         let diagnosis = diagnose(record)
@@ -376,7 +418,9 @@ public final class Trainer {
         guard n > 0 else { return }
         log("Iteration \(iteration), Testing net (#0)")
         var sums = [Double](repeating: 0, count: net.outputBlobIDs.reduce(0) { $0 + net.blobs[$1].count })
-        for _ in 0..<n {
+        for b in 0..<n {
+            // SIGINT takes effect within one test batch; a partial test phase is not recorded.
+            if InterruptSignal.isSet { log("Test phase interrupted after \(b) of \(n) batches"); return }
             if let f = testInputFeeder {
                 let ids = net.inputBlobIDs
                 try f.nextBatch(data: net.blobs[ids[0]], label: ids.count > 1 ? net.blobs[ids[1]] : nil)
@@ -457,7 +501,18 @@ public final class Trainer {
         }
     }
 
-    private func appendStep(iteration: Int, loss: Double, lr: Double) throws {
+    /// The global l2 norm of the parameter gradients as backward left them (before clipping,
+    /// normalisation, weight decay — Caffe's ClipGradients measures the same), owners only.
+    private func gradientNorm() -> Double {
+        var sumSq = 0.0
+        for p in trainNet.params where p.blob.count > 0 {
+            let n = Double(cblas_snrm2(Int32(p.blob.count), p.blob.diff, 1))
+            sumSq += n * n
+        }
+        return sumSq.squareRoot()
+    }
+
+    private func appendStep(iteration: Int, loss: Double, lr: Double, wallTime: Double = .nan, gradNorm: Double = .nan) throws {
         if !predictionsWritten { try writePredictions() }
         record.iterations.append(iteration)
         record.loss.append(loss)
@@ -467,18 +522,98 @@ public final class Trainer {
         for (k, name) in layout.seriesNames.enumerated() {
             record.layers[layout.seriesLayer[k]].series[name, default: []].append(values[k])
         }
-        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values)
+        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values, wallTime: wallTime, gradientNorm: gradNorm)
     }
 
     private func openTrace(_ path: String) throws -> TraceWriter {
         let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
                                 batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
                                 netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
-                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath)]
+                                extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath),
+                                                  "run_identity": .string((options.identity ?? RunIdentity(setup: setup, options: options)).json)]
+                                    .merging(testSamplesPerPhase.map { ["test_samples": .int(Int64($0))] } ?? [:]) { a, _ in a }
                                     .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
-        record.attributes = ["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
-                             "batch_size": String(info.batchSize), "data": info.data, "status": "running"]
+        record.attributes.merge(["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
+                                 "batch_size": String(info.batchSize), "data": info.data, "status": "running"]) { _, b in b }
         return try TraceWriter(path: path, run: info, layout: probe.layout)
+    }
+
+    // MARK: Resuming a trace
+
+    /// The trace a resumed run continues: refused when it is of another experiment (its
+    /// `run_identity` differs in anything but the iteration ceiling, test_iter/test_interval,
+    /// record_every and threads — a resume may change how long and how often, not what).
+    private var previousWallTime: [Double] = [], previousGradNorm: [Double] = []
+
+    private func previousTrace(_ path: String) throws -> RunRecord {
+        let reader: TraceReader
+        do { reader = try TraceReader(path: path) } catch {
+            throw InputError("--trace \(path) exists but is not an initdiag trace; give another --trace to resume into")
+        }
+        let loose: Set<String> = ["iterations", "test_iter", "test_interval", "record_every", "threads"]
+        let mine = (options.identity ?? RunIdentity(setup: setup, options: options))
+        if let recorded = RunIdentity(trace: reader) {
+            let diffs = mine.removing(loose).differences(recorded: recorded.removing(loose))
+            if !diffs.isEmpty {
+                throw InputError(RunIdentity.mismatchLine("--trace \(path) holds a run with", diffs) + "; give another --trace (or remove it) to resume into")
+            }
+            if recorded["threads"] != mine["threads"] {
+                log("\(path) was recorded with --threads \(recorded["threads"] ?? "?"), this run uses \(mine["threads"] ?? "?"): the resumed steps are not bit-identical to an uninterrupted run")
+            }
+        } else {
+            throw InputError("--trace \(path) records no run identity (an older initdiag): it cannot be checked against this run; give another --trace")
+        }
+        previousWallTime = (try? reader.stepSeries("wall_time")) ?? nil ?? []
+        previousGradNorm = (try? reader.stepSeries("grad_norm")) ?? nil ?? []
+        return try RunRecord(trace: path)
+    }
+
+    /// Writes the previous trace's steps and tests before the resumed iteration into the new
+    /// trace (and the in-memory record), with its mean-field predictions, so the trace holds the
+    /// whole run.
+    private func carryOver(_ previous: RunRecord) throws {
+        let start = solver.iter
+        let layout = probe.layout
+        let byName = Dictionary(previous.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let steps = min(previous.iterations.count, previous.loss.count, previous.lr.count)
+        var values = [Double](repeating: .nan, count: layout.seriesCount)
+        for k in 0..<steps where previous.iterations[k] < start {
+            for (s, name) in layout.seriesNames.enumerated() {
+                let series = byName[layout.layers[layout.seriesLayer[s]].name]?.series[name]
+                values[s] = series.map { k < $0.count ? $0[k] : .nan } ?? .nan
+            }
+            record.iterations.append(previous.iterations[k])
+            record.loss.append(previous.loss[k])
+            record.lr.append(previous.lr[k])
+            for (s, name) in layout.seriesNames.enumerated() {
+                record.layers[layout.seriesLayer[s]].series[name, default: []].append(values[s])
+            }
+            try trace?.append(iteration: previous.iterations[k], loss: previous.loss[k], learningRate: previous.lr[k], values: values,
+                              wallTime: k < previousWallTime.count ? previousWallTime[k] : .nan,
+                              gradientNorm: k < previousGradNorm.count ? previousGradNorm[k] : .nan)
+        }
+        for k in 0..<min(previous.testIterations.count, previous.testLoss.count, previous.testAccuracy.count)
+        where previous.testIterations[k] < start {
+            record.testIterations.append(previous.testIterations[k])
+            record.testLoss.append(previous.testLoss[k])
+            record.testAccuracy.append(previous.testAccuracy[k])
+            try trace?.appendTest(iteration: previous.testIterations[k], loss: previous.testLoss[k], accuracy: previous.testAccuracy[k])
+        }
+        // The predictions were made from the first batch of the run: keep those.
+        let keys = ["predicted_q", "predicted_correlation", "sigma_w2", "bias_second_moment", "prediction_note"]
+        for (li, layer) in layout.layers.enumerated() {
+            guard let old = byName[layer.name] else { continue }
+            var attrs: [String: HDF5AttributeValue] = [:]
+            for key in keys {
+                guard let v = old.attributes[key] else { continue }
+                attrs[key] = key == "prediction_note" ? .string(v) : Double(v).map { .double($0) } ?? .string(v)
+                record.layers[li].attributes[key] = v
+            }
+            if !attrs.isEmpty { try trace?.setLayerAttributes(layer: li, attrs) }
+        }
+        if previous.layers.contains(where: { $0.attributes["predicted_q"] != nil }) { predictionsWritten = true }
+        try trace?.flushNow()
+        log("Appending to the trace: \(record.iterations.count) recorded steps before iteration \(start) kept")
     }
 
     // MARK: Snapshots
@@ -526,6 +661,17 @@ public final class Trainer {
             b.setData(h.values)
             return b
         }
+        // Resume only the same experiment (a state without these counters predates them).
+        let identity = options.identity ?? RunIdentity(setup: setup, options: options)
+        let differing = Trainer.resumeIdentityKeys.filter { key in
+            guard let saved = state.resumeCounters["identity_" + key], let v = identity[key],
+                  let h = UInt64(RunIdentity.hash(v), radix: 16) else { return false }
+            return saved != Int64(bitPattern: h)
+        }
+        if !differing.isEmpty {
+            let named = differing.map { RunIdentity.describe($0, identity[$0] ?? "").replacingOccurrences(of: "a net whose", with: "the net whose").replacingOccurrences(of: "a solver whose", with: "the solver whose") }
+            throw InputError("\(path) was written by another experiment: this run differs in \(differing.joined(separator: ", ")) (this one has \(named.joined(separator: ", "))); resume with the same net, solver and flags")
+        }
         try solver.restore(iter: state.iter, currentStep: state.currentStep, history: history)
         log("Resuming from \(path) at iteration \(state.iter)")
         try restoreCounters(state.resumeCounters, generatorState: state.generatorState, path: path)
@@ -559,8 +705,16 @@ public final class Trainer {
         net.layers.reduce(Int64(0)) { $0 + Int64($1.generatorDrawsPerForward) }
     }
 
+    /// The identity entries a solver state must share with the run that resumes it, as 64-bit
+    /// hashes in the state's counters (`identity_<key>`).
+    static let resumeIdentityKeys = ["net", "solver", "data", "batch_size", "scheme", "seed"]
+
     private func resumeCounters() -> [String: Int64] {
         var counters: [String: Int64] = ["generator_draws": generatorDraws]
+        let identity = options.identity ?? RunIdentity(setup: setup, options: options)
+        for key in Trainer.resumeIdentityKeys {
+            if let v = identity[key], let h = UInt64(RunIdentity.hash(v), radix: 16) { counters["identity_" + key] = Int64(bitPattern: h) }
+        }
         // The generator's next output, to check the replay against on resume.
         var copy = rng.engine
         counters["generator_next"] = Int64(copy.next())

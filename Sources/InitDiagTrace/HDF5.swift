@@ -31,6 +31,8 @@ public enum HDF5AttributeValue: Sendable, Equatable, CustomStringConvertible {
     case double(Double)
     case ints([Int64])
     case doubles([Double])
+    /// A 1-D array of variable-length strings (h5py reads it as a list, in order).
+    case strings([String])
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var intValue: Int64? {
@@ -56,6 +58,7 @@ public enum HDF5AttributeValue: Sendable, Equatable, CustomStringConvertible {
         case .double(let v): return String(v)
         case .ints(let v): return v.map(String.init).joined(separator: ",")
         case .doubles(let v): return v.map { String($0) }.joined(separator: ",")
+        case .strings(let v): return v.joined(separator: ",")
         }
     }
 }
@@ -184,6 +187,11 @@ public class HDF5Object: @unchecked Sendable {
             var dims = [hsize_t(v.count)]
             space = H5Screate_simple(1, &dims, nil)
             fileType = initdiag_H5T_IEEE_F64LE()
+        case .strings(let v):
+            var dims = [hsize_t(v.count)]
+            space = H5Screate_simple(1, &dims, nil)
+            fileType = hdf5MakeVlenStringType()
+            ownsType = true
         }
         defer {
             if space >= 0 { H5Sclose(space) }
@@ -210,6 +218,11 @@ public class HDF5Object: @unchecked Sendable {
             status = v.withUnsafeBufferPointer { H5Awrite(attr, initdiag_H5T_NATIVE_INT64(), $0.baseAddress) }
         case .doubles(let v):
             status = v.withUnsafeBufferPointer { H5Awrite(attr, initdiag_H5T_NATIVE_DOUBLE(), $0.baseAddress) }
+        case .strings(let v):
+            let copies = v.map { strdup($0) }
+            defer { copies.forEach { free($0) } }
+            var pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
+            status = H5Awrite(attr, fileType, &pointers)
         }
         try check(status, "write attribute '\(name)'")
     }
@@ -257,9 +270,9 @@ public class HDF5Object: @unchecked Sendable {
                 defer { H5Tclose(memType) }
                 var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
                 try check(H5Aread(attr, memType, &pointers), "read attribute '\(name)'")
-                let value = pointers[0].map { String(cString: $0) } ?? ""
+                let values = pointers.map { $0.map { String(cString: $0) } ?? "" }
                 _ = initdiag_vlen_reclaim(memType, space, &pointers)
-                return .string(value)
+                return H5Sget_simple_extent_type(space) == H5S_SCALAR ? .string(values[0]) : .strings(values)
             } else {
                 let size = H5Tget_size(type)
                 guard size > 0, size < (1 << 30) else { throw error("read attribute '\(name)'") }

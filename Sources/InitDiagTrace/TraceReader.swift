@@ -142,6 +142,13 @@ public final class TraceReader: @unchecked Sendable {
         }
     }
 
+    /// `/steps/<name>` (e.g. `wall_time`, `grad_norm`), trimmed to the recorded steps; nil for a
+    /// trace written before it existed.
+    public func stepSeries(_ name: String) throws -> [Double]? {
+        guard (try? file.openGroup("steps").hasChild(name)) == true else { return nil }
+        return try readDoubles("steps/" + name)
+    }
+
     public func testSeries() throws -> TraceTestSeries {
         guard (try? file.hasChild("test")) ?? false else {
             return TraceTestSeries(iteration: [], loss: [], accuracy: [])

@@ -184,6 +184,8 @@ public final class TraceWriter: @unchecked Sendable {
     private var iterationSet: HDF5Dataset
     private var lossSet: HDF5Dataset
     private var lrSet: HDF5Dataset
+    private var wallTimeSet: HDF5Dataset
+    private var gradNormSet: HDF5Dataset
     private var testIterationSet: HDF5Dataset
     private var testLossSet: HDF5Dataset
     private var testAccuracySet: HDF5Dataset
@@ -196,6 +198,8 @@ public final class TraceWriter: @unchecked Sendable {
     private var pendingIterations: [Int64] = []
     private var pendingLoss: [Double] = []
     private var pendingLR: [Double] = []
+    private var pendingWallTime: [Double] = []
+    private var pendingGradNorm: [Double] = []
     private var pendingTestIterations: [Int64] = []
     private var pendingTestLoss: [Double] = []
     private var pendingTestAccuracy: [Double] = []
@@ -213,6 +217,16 @@ public final class TraceWriter: @unchecked Sendable {
         var seen = Set<String>()
         for layer in layout.layers where !seen.insert(TraceNames.escape(layer.name)).inserted {
             throw InputError("trace \(path): two layers are named '\(layer.name)'")
+        }
+        // Said plainly, before HDF5 reports it in its own terms.
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if !folder.isEmpty {
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+                throw InputError("cannot create trace file \(path): folder \(folder) does not exist")
+            } else if !isDir.boolValue {
+                throw InputError("cannot create trace file \(path): \(folder) is a file, not a folder")
+            }
         }
         let file: HDF5File
         do {
@@ -238,11 +252,22 @@ public final class TraceWriter: @unchecked Sendable {
                 try file.setAttribute(name, value)
             }
             for (name, value) in root { try file.setAttribute(name, value) }
+            // Net order (h5py lists the /layers groups alphabetically).
+            try file.setAttribute("layer_order", .strings(layout.layers.map(\.name)))
 
             let steps = try file.createGroup("steps")
             iterationSet = try steps.createExtendibleDataset("iteration", type: .int64)
             lossSet = try steps.createExtendibleDataset("loss", type: .float64)
             lrSet = try steps.createExtendibleDataset("lr", type: .float64)
+            wallTimeSet = try steps.createExtendibleDataset("wall_time", type: .float64)
+            gradNormSet = try steps.createExtendibleDataset("grad_norm", type: .float64)
+            for (d, text) in [(iterationSet, "solver iteration of the recorded step (Caffe's numbering, from 0)"),
+                              (lossSet, "training loss of the step (mean over iter_size passes), before the update"),
+                              (lrSet, "learning rate the step's update used"),
+                              (wallTimeSet, "seconds the step took (forward, backward, statistics and update)"),
+                              (gradNormSet, "global l2 norm of every learnable parameter's gradient, before clipping, weight decay and the update")] {
+                try d.setAttribute("description", .string(text))
+            }
             let test = try file.createGroup("test")
             testIterationSet = try test.createExtendibleDataset("iteration", type: .int64)
             testLossSet = try test.createExtendibleDataset("loss", type: .float64)
@@ -284,7 +309,9 @@ public final class TraceWriter: @unchecked Sendable {
                         parent = g
                     }
                 }
-                series.append(try parent.createExtendibleDataset(parts.last ?? relative, type: .float64))
+                let dataset = try parent.createExtendibleDataset(parts.last ?? relative, type: .float64)
+                try dataset.setAttribute("description", .string(TraceWriter.seriesDescription(relative, layerType: layout.layers[li].type)))
+                series.append(dataset)
             }
             try file.flush()
         } catch let error as HDF5Error {
@@ -292,6 +319,41 @@ public final class TraceWriter: @unchecked Sendable {
         }
         pendingValues.reserveCapacity(self.flushEvery * layout.seriesCount)
         column = [Double](repeating: 0, count: self.flushEvery)
+    }
+
+    /// The `description` attribute of a series dataset: what the statistic is, of which blob.
+    public static func seriesDescription(_ relative: String, layerType: String) -> String {
+        let parts = relative.split(separator: "/").map(String.init)
+        let stat = parts.last ?? relative
+        let statText: String
+        switch stat {
+        case "mean": statText = "mean over all elements"
+        case "std": statText = "standard deviation over all elements"
+        case "mean_abs": statText = "mean of |x| over all elements"
+        case "l2": statText = "l2 norm (√ of the sum of squares)"
+        case "min": statText = "smallest element"
+        case "max": statText = "largest element"
+        case "zero_fraction": statText = "share of elements exactly 0"
+        case "nonfinite_count": statText = "number of NaN or infinite elements"
+        case "between_sample_std": statText = "√ of the mean over elements of the variance across the batch's samples (how much it changes from one input to another)"
+        case "dead_fraction": statText = "share of channels (units) ≤ 0 for every sample and position of the batch"
+        case "input_dependence": statText = "between-sample variance over total variance (0: every input gives the same output)"
+        case "update_ratio": statText = "‖Δw‖₂/‖w‖₂ of the step's update"
+        default: statText = stat
+        }
+        let blob: String
+        switch parts.first ?? "" {
+        case "forward":
+            let weighted = ["Convolution", "InnerProduct", "Deconvolution"].contains(layerType)
+            blob = weighted ? "the layer's top right after its forward: the pre-activation (before an in-place ReLU)"
+                : layerType == "ReLU" ? "the layer's top: the post-activation" : "the layer's top after its forward"
+        case "backward": blob = "the gradient the layer writes into its bottom"
+        case let p where p.hasPrefix("param"):
+            let which = parts.count > 2 ? parts[1] : ""
+            blob = "learnable blob \(p.dropFirst(5))" + (which == "data" ? "'s values" : which == "grad" ? "'s gradient" : "")
+        default: blob = parts.dropLast().joined(separator: "/")
+        }
+        return "\(statText) of \(blob)"
     }
 
     /// Recorded steps so far (written + buffered).
@@ -303,7 +365,8 @@ public final class TraceWriter: @unchecked Sendable {
     /// Appends one recorded step: `values` in the layout's series order (`layout.seriesCount`
     /// values; NaN where a statistic is unavailable). Writes a block when `flushEvery` steps are
     /// buffered.
-    public func append(iteration: Int, loss: Double, learningRate: Double, values: UnsafeBufferPointer<Double>) throws {
+    public func append(iteration: Int, loss: Double, learningRate: Double, values: UnsafeBufferPointer<Double>,
+                       wallTime: Double = .nan, gradientNorm: Double = .nan) throws {
         lock.lock(); defer { lock.unlock() }
         guard file != nil else { throw TraceWriterError.closed(path: path) }
         guard values.count == layout.seriesCount else {
@@ -313,11 +376,16 @@ public final class TraceWriter: @unchecked Sendable {
         pendingIterations.append(Int64(iteration))
         pendingLoss.append(loss)
         pendingLR.append(learningRate)
+        pendingWallTime.append(wallTime)
+        pendingGradNorm.append(gradientNorm)
         if pendingIterations.count >= flushEvery { try flushLocked() }
     }
 
-    public func append(iteration: Int, loss: Double, learningRate: Double, values: [Double]) throws {
-        try values.withUnsafeBufferPointer { try append(iteration: iteration, loss: loss, learningRate: learningRate, values: $0) }
+    public func append(iteration: Int, loss: Double, learningRate: Double, values: [Double],
+                       wallTime: Double = .nan, gradientNorm: Double = .nan) throws {
+        try values.withUnsafeBufferPointer {
+            try append(iteration: iteration, loss: loss, learningRate: learningRate, values: $0, wallTime: wallTime, gradientNorm: gradientNorm)
+        }
     }
 
     /// Appends one test phase's result (written with the next flush). `accuracy` NaN when the net
@@ -380,6 +448,7 @@ public final class TraceWriter: @unchecked Sendable {
         // The dataset objects of /steps and /test are released with `self`; closing the file with
         // them still open would only defer HDF5's close (weak close), so release them first.
         iterationSet = placeholder(); lossSet = placeholder(); lrSet = placeholder()
+        wallTimeSet = placeholder(); gradNormSet = placeholder()
         testIterationSet = placeholder(); testLossSet = placeholder(); testAccuracySet = placeholder()
         try file?.close()
     }
@@ -408,12 +477,16 @@ public final class TraceWriter: @unchecked Sendable {
             }
             try pendingLoss.withUnsafeBufferPointer { try lossSet.append(doubles: $0, at: written) }
             try pendingLR.withUnsafeBufferPointer { try lrSet.append(doubles: $0, at: written) }
+            try pendingWallTime.withUnsafeBufferPointer { try wallTimeSet.append(doubles: $0, at: written) }
+            try pendingGradNorm.withUnsafeBufferPointer { try gradNormSet.append(doubles: $0, at: written) }
             try pendingIterations.withUnsafeBufferPointer { try iterationSet.append(int64s: $0, at: written) }
             written += k
             pendingValues.removeAll(keepingCapacity: true)
             pendingIterations.removeAll(keepingCapacity: true)
             pendingLoss.removeAll(keepingCapacity: true)
             pendingLR.removeAll(keepingCapacity: true)
+            pendingWallTime.removeAll(keepingCapacity: true)
+            pendingGradNorm.removeAll(keepingCapacity: true)
         }
         let t = pendingTestIterations.count
         if t > 0 {
@@ -433,7 +506,7 @@ public final class TraceWriter: @unchecked Sendable {
     func abandonForTesting() {
         lock.lock(); defer { lock.unlock() }
         for d in series { d.leakForTesting() }
-        for d in [iterationSet, lossSet, lrSet, testIterationSet, testLossSet, testAccuracySet] { d.leakForTesting() }
+        for d in [iterationSet, lossSet, lrSet, wallTimeSet, gradNormSet, testIterationSet, testLossSet, testAccuracySet] { d.leakForTesting() }
         file?.leakForTesting()
         abandoned = true
         file = nil

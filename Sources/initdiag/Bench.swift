@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var flags: RunFlags
 
-    @Option(help: "Timed iterations after 2 warm-up iterations.")
+    @Option(parsing: .unconditional, help: "Timed iterations after 2 warm-up iterations.")
     var iterations: Int = 5
 
     @Option(help: "Record statistics (on) or not (off); 'alternate' measures their cost side by side: iterations alternate off, on, on, off, … in one process and the overhead is the median paired difference.")
@@ -22,8 +22,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON: {iteration_s, forward_s, backward_s, update_s, peak_rss_bytes, layers: [{name, forward_s, backward_s}]}.")
     var json = false
 
+    func validate() throws {
+        guard iterations > 0 else { throw ValidationError("--iterations must be positive, got \(iterations)") }
+    }
+
     func run() throws {
-        guard iterations > 0 else { throw InputError("--iterations must be positive, got \(iterations)") }
         if statisticsOnly {
             say(ProbeBenchmark.run(batch: flags.batchSize ?? 128, threads: try flags.threadCount))
             return

@@ -18,14 +18,23 @@ struct RunFlags: ParsableArguments {
     @Option(help: "Initialisation scheme, e.g. 'w=caffe-msra,b=zero' or 'w=torch-default,b=torch-default,bn=on,lr=0.1'. Default: as declared.")
     var scheme: String?
 
-    @Option(help: "Overrides every Data layer's batch_size (and an Input layer's first dimension).")
+    @Option(parsing: .unconditional, help: "Overrides every Data layer's batch_size (and an Input layer's first dimension).")
     var batchSize: Int?
 
-    @Option(help: "Seeds the run's generator (overrides the solver's random_seed; default 1701).")
+    @Option(parsing: .unconditional, help: "Seeds the run's generator (overrides the solver's random_seed; default 1701).")
     var seed: Int64?
 
-    @Option(help: "Threads for the engine and OpenBLAS (default: all cores). Same seed and thread count give identical traces.")
+    @Option(parsing: .unconditional, help: "Threads for the engine and OpenBLAS (default: all cores). Same seed and thread count give identical traces.")
     var threads: Int?
+
+    /// Range checks (exit 2, one line) before anything runs. Numeric options parse their value
+    /// unconditionally, so `--iterations -1` reaches these checks instead of ArgumentParser's
+    /// "Missing value" (it would read -1 as an option).
+    func validate() throws {
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be positive, got \(b)") }
+        if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative, got \(s)") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be positive, got \(t)") }
+    }
 
     func setup() throws -> RunSetup {
         if solver == nil && net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
@@ -56,8 +65,10 @@ func note(_ s: String) { FileHandle.standardError.write(Data("initdiag: note: \(
 
 func printError(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
-/// SIGINT and SIGTERM ask the run to stop at the next iteration boundary (the trace is then
-/// finished as `interrupted`); a second signal ends the process at once.
+/// SIGINT and SIGTERM ask the run to stop at the next iteration boundary, or after the current
+/// batch of a test phase (the trace is then finished as `interrupted` and, with --snapshot, a
+/// snapshot is written as Caffe's Solve() does after a SIGINT stop, so `--resume` continues);
+/// a second signal ends the process at once (exit 130).
 enum Signals {
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
 
@@ -68,7 +79,7 @@ enum Signals {
             src.setEventHandler {
                 if InterruptSignal.isSet { Foundation.exit(130) }
                 InterruptSignal.set()
-                printError("\ninitdiag: interrupted; finishing the current iteration and closing the trace (again to quit now)\n")
+                printError("\ninitdiag: interrupted; finishing the current iteration (or test batch), writing a snapshot when --snapshot is given, closing the trace (again to quit now)\n")
             }
             src.resume()
             sources.append(src)
@@ -76,29 +87,44 @@ enum Signals {
     }
 }
 
-/// Progress on a terminal: one line rewritten in place; elsewhere (logs, CI) Caffe's periodic lines.
+/// Progress on a terminal: one line rewritten in place; elsewhere (a log file, CI) one line per
+/// `logInterval` seconds on stderr, besides Caffe's periodic lines on stdout. Iterations are
+/// Caffe's numbers (the one just done, as its display line says). In a sweep the line names the
+/// variant k of n, its ETA (an upper bound: a variant stops once its verdict settles) and the
+/// sweep's. `quiet`: no progress and no Caffe lines.
 final class ProgressPrinter: @unchecked Sendable {
     let isTerminal = isatty(STDERR_FILENO) != 0
+    var quiet = false
+    var logInterval: Double = 30
     var prefix = ""
-    private var lastPrint = Date.distantPast
+    /// In a sweep: variants of this invocation finished so far, how many it runs, when it began.
+    var sweep: (done: Int, total: Int, started: Date)?
+    private var lastPrint = Date()
 
     func handle(_ e: TrainingEvent) {
+        guard !quiet else { return }
         switch e.kind {
         case .log(let line):
             if isTerminal { printError("\r\u{1B}[K") }
             say(line)
         case let .progress(iteration, total, loss, lr, itPerSec):
-            guard isTerminal else { return }
             let now = Date()
-            guard now.timeIntervalSince(lastPrint) > 0.2 || iteration == total else { return }
+            let wait = isTerminal ? 0.2 : logInterval
+            guard now.timeIntervalSince(lastPrint) >= wait || (isTerminal && iteration == total - 1) else { return }
             lastPrint = now
-            let eta = itPerSec > 0 ? Double(total - iteration) / itPerSec : 0
-            printError(String(format: "\r\u{1B}[K%@iter %d/%d  loss %.4f  lr %.3g  %.2f it/s  ETA %@",
-                              prefix, iteration, total, Double(loss), Double(lr), itPerSec, formatDuration(eta)))
+            let eta = itPerSec > 0 ? Double(max(0, total - iteration - 1)) / itPerSec : .infinity
+            var text = String(format: "%@iteration %d of %d  loss %.4f  lr %.3g  %.2f it/s  ETA %@%@", prefix, iteration, total,
+                              Double(loss), Double(lr), itPerSec, sweep == nil ? "" : "≤ ", formatDuration(eta))
+            if let sw = sweep, sw.total > 0 {
+                let done = Double(sw.done) + Double(iteration + 1) / Double(max(1, total))
+                let elapsed = now.timeIntervalSince(sw.started)
+                text += "  sweep ETA ≤ " + formatDuration(done > 0 ? elapsed * (Double(sw.total) - done) / done : .infinity)
+            }
+            printError(isTerminal ? "\r\u{1B}[K" + text : "progress: " + text + "\n")
         }
     }
 
-    func finishLine() { if isTerminal { printError("\r\u{1B}[K") } }
+    func finishLine() { if isTerminal && !quiet { printError("\r\u{1B}[K") } }
 }
 
 func formatDuration(_ s: Double) -> String {

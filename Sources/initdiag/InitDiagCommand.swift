@@ -12,13 +12,19 @@ struct InitDiagCommand: ParsableCommand {
         does to the signal and to the gradient, sweeps the initialisation schemes that could explain \
         a stuck loss, and writes a report that names the cause.
 
-        Start with `initdiag inspect NET.prototxt` (fillers and the variance they give), then \
+        Start with `initdiag inspect --net NET.prototxt` (fillers and the variance they give), then \
+        `initdiag probe --solver SOLVER.prototxt` (what the initialisation predicts) and \
         `initdiag sweep --solver SOLVER.prototxt` (the full diagnosis).
+
+        Exit codes: 0 success, 2 bad input or usage (one line naming the file and line, or the \
+        layer), 1 internal failure, 130 interrupted by SIGINT/SIGTERM (train and sweep keep what \
+        they finished). Documentation: docs/cli.md, docs/trace-format.md, docs/verdicts.md, \
+        docs/schemes.md, docs/summary-json.md.
         """,
         version: initdiagVersion,
         subcommands: [Inspect.self, ProbeCommand.self, Train.self, SweepCommand.self, Report.self, Diagnose.self, Convert.self, BenchCommand.self])
 
-    /// Exit codes (SPEC §1): 0 success, 2 bad input or usage, 1 internal failure. Bad input prints
+    /// Exit codes (docs/cli.md): 0 success, 2 bad input or usage, 1 internal failure. Bad input prints
     /// one line, never a stack trace.
     static func main() {
         do {
@@ -38,7 +44,7 @@ struct InitDiagCommand: ParsableCommand {
                 Foundation.exit(1)
             }
             if code == .validationFailure {
-                // SPEC §1: one line. ArgumentParser writes "Error: …", then Help/Usage/See lines.
+                // One line (docs/cli.md). ArgumentParser writes "Error: …", then Help/Usage/See lines.
                 FileHandle.standardError.write(Data("initdiag: error: \(oneLineUsageError(message))\n".utf8))
                 Foundation.exit(2)
             }

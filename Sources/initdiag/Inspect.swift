@@ -13,8 +13,11 @@ struct Inspect: ParsableCommand {
         Data layers are shown with CIFAR-10's record shape (3×32×32) and their batch_size.
         """)
 
-    @Argument(help: "The net: a Caffe prototxt (NetParameter text format) or a binary NetParameter (format told by the content).")
-    var net: String
+    @Option(help: "The net, a Caffe prototxt (NetParameter text format). A solver prototxt is accepted too: its net is inspected.")
+    var net: String?
+
+    @Argument(help: ArgumentHelp("The net, as --net (kept for `initdiag inspect NET.prototxt`).", valueName: "net"))
+    var netPath: String?
 
     @Option(help: "Which phase's layers to build: train or test.")
     var phase: PhaseOption = .train
@@ -25,8 +28,25 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
+    func validate() throws {
+        if net == nil && netPath == nil { throw ValidationError("give the net: --net NET.prototxt (or NET.prototxt)") }
+        if net != nil && netPath != nil && net != netPath { throw ValidationError("give the net once: --net or a path, not both") }
+    }
+
     func run() throws {
-        let param = try NetSource.load(path: net).net
+        let path = net ?? netPath ?? ""
+        let param: NetParameter
+        do {
+            param = try NetSource.load(path: path).net
+        } catch let netError as InputError {
+            // A solver given where a net belongs: say so and inspect the net it names.
+            guard let (solver, _) = try? Prototxt.loadSolver(path: path),
+                  solver.net != nil || solver.trainNet != nil || solver.netParam != nil || solver.trainNetParam != nil else { throw netError }
+            let setup = try RunSetup.load(solverPath: path, netPath: nil, data: nil, scheme: Scheme(), seed: nil, batchSize: nil)
+            let named = setup.net.sourcePath.isEmpty ? "given inline (net_param)" : setup.net.sourcePath
+            note("\(path) is a solver file; its net is \(named) (inspecting that)")
+            param = setup.net
+        }
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
         let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s)
         say(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")

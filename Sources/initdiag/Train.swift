@@ -9,8 +9,13 @@ struct Train: ParsableCommand {
         Runs Caffe's Solver::Step: test phases per test_interval/test_iter, the lr policy, momentum, \
         weight decay, lr_mult/decay_mult, iter_size, clip_gradients, display lines in Caffe's wording \
         (and debug_info lines when the solver sets debug_info). With --trace, every recorded step's \
-        statistics go to an HDF5 trace (SPEC §3) that h5py, HDFView and h5dump open, also while the \
-        run goes on. SIGINT/SIGTERM stop at the next iteration and leave the trace `interrupted`.
+        statistics go to an HDF5 trace (docs/trace-format.md) that h5py, HDFView and h5dump open, \
+        also while the run goes on.
+
+        Exit codes: 0 done, 2 bad input or usage (one line naming the file and line, or the layer), \
+        1 internal failure, 130 interrupted: SIGINT/SIGTERM stop at the next iteration boundary (a \
+        test phase within one test batch), leave the trace `interrupted` and, with --snapshot, \
+        write a snapshot to --resume from (docs/cli.md).
         """)
 
     @OptionGroup var flags: RunFlags
@@ -18,13 +23,13 @@ struct Train: ParsableCommand {
     @Option(help: "Initial weights: a Caffe HDF5 snapshot (.caffemodel.h5) or a binary .caffemodel, matched by layer name.")
     var weights: String?
 
-    @Option(help: "Overrides the solver's max_iter.")
+    @Option(parsing: .unconditional, help: "Overrides the solver's max_iter.")
     var iterations: Int?
 
     @Option(help: "Write the HDF5 trace here.")
     var trace: String?
 
-    @Option(help: "Record statistics every N iterations (1 = every iteration).")
+    @Option(parsing: .unconditional, help: "Record statistics every N iterations (1 = every iteration).")
     var recordEvery: Int = 1
 
     @Option(help: "Write Caffe HDF5 snapshots (<prefix>_iter_<i>.caffemodel.h5 + .solverstate.h5) into this folder at the solver's snapshot interval and at the end.")
@@ -36,17 +41,28 @@ struct Train: ParsableCommand {
     @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD). SGD and Nesterov only.")
     var momentumStyle: MomentumStyle = .caffe
 
-    @Option(help: "Overrides test_iter (batches per test phase).")
+    @Option(parsing: .unconditional, help: "Overrides test_iter (batches per test phase).")
     var testIter: Int?
 
-    @Option(help: "Overrides test_interval.")
+    @Option(parsing: .unconditional, help: "Overrides test_interval.")
     var testInterval: Int?
 
+    @Flag(help: "No progress and no Caffe log lines; only the result (errors still go to stderr).")
+    var quiet = false
+
+    @Option(parsing: .unconditional, help: "Seconds between progress lines on stderr when it is not a terminal (a log file).")
+    var progressEvery: Double = 30
+
+    func validate() throws {
+        if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
+        if let i = iterations, i < 0 { throw ValidationError("--iterations must be non-negative, got \(i)") }
+        if recordEvery < 1 { throw ValidationError("--record-every must be at least 1, got \(recordEvery)") }
+        if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
+        if let t = testInterval, t < 0 { throw ValidationError("--test-interval must be non-negative, got \(t)") }
+        if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds, got \(progressEvery)") }
+    }
+
     func run() throws {
-        if let i = iterations, i < 0 { throw InputError("--iterations must be non-negative, got \(i)") }
-        if recordEvery < 1 { throw InputError("--record-every must be at least 1, got \(recordEvery)") }
-        if let t = testIter, t < 0 { throw InputError("--test-iter must be non-negative, got \(t)") }
-        if let t = testInterval, t < 0 { throw InputError("--test-interval must be non-negative, got \(t)") }
         let setup = try flags.setup()
         var options = TrainingOptions()
         options.iterations = iterations
@@ -62,6 +78,8 @@ struct Train: ParsableCommand {
         options.command = invocation()
         Signals.install()
         let printer = ProgressPrinter()
+        printer.quiet = quiet
+        printer.logInterval = progressEvery
         let trainer = try Trainer(setup: setup, options: options, emit: printer.handle)
         let result = try trainer.run()
         printer.finishLine()
@@ -76,7 +94,7 @@ struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Diagnose before you train: one forward and one backward pass at initialisation, recorded.",
-        discussion: "Writes a trace with one step (iteration 0) and prints the verdict and findings at initialisation.")
+        discussion: "Prints what the initialisation predicts (where the input is gone, the cause, what to try) and the findings at initialisation; with --trace, also writes a trace with that one step (iteration 0).")
 
     @OptionGroup var flags: RunFlags
 
@@ -86,8 +104,12 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Which phase's net to probe: train or test.")
     var phase: PhaseOption = .train
 
-    @Option(help: "Write the HDF5 trace here.")
-    var trace: String
+    @Option(help: "Write the HDF5 trace here (as train: none by default).")
+    var trace: String?
+
+    func validate() throws {
+        if flags.solver == nil && flags.net == nil { throw ValidationError("give --solver SOLVER.prototxt or --net NET.prototxt") }
+    }
 
     func run() throws {
         let setup = try flags.setup()
@@ -100,6 +122,8 @@ struct ProbeCommand: ParsableCommand {
         options.testIterations = 0
         let trainer = try Trainer(setup: setup, options: options, emit: ProgressPrinter().handle)
         let result = try trainer.probeOnce()
+        // What the initialisation predicts first; the verdict of one step is always inconclusive.
+        say(formatProbePrediction(result.diagnosis, run: result.record))
         say(formatDiagnosisText(result.diagnosis, trace: trace), terminator: "")
     }
 }
@@ -107,17 +131,43 @@ struct ProbeCommand: ParsableCommand {
 struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the verdict and findings of one trace.",
-        discussion: "Applies the verdict rules (Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
+        discussion: "Applies the verdict rules (docs/verdicts.md; Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
 
     @Argument(help: "An initdiag trace (.h5).")
     var trace: String
 
-    @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, …}.")
+    @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, status, …}.")
     var json = false
 
     func run() throws {
         let record = try RunRecord(trace: trace)
         let d = diagnose(record)
-        say(json ? try formatDiagnosisJSON(d) : formatDiagnosisText(d, trace: trace), terminator: json ? "\n" : "")
+        // How the run ended, when it did not finish: the verdict covers only what was recorded.
+        var status: String?
+        let last = record.iterations.last.map { " after iteration \($0)" } ?? ""
+        switch record.status {
+        case "interrupted": status = "interrupted\(last): the run was stopped before it finished; the verdict covers its \(record.iterations.count) recorded steps"
+        case "running": status = "not closed\(last): the run is still going or was killed; the verdict covers the \(record.iterations.count) steps flushed so far"
+        default: status = nil
+        }
+        if json {
+            var text = try formatDiagnosisJSON(d)
+            if let data = text.data(using: .utf8), var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                object["status"] = record.status
+                if let status { object["status_note"] = status }
+                if let out = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+                    text = String(decoding: out, as: UTF8.self)
+                }
+            }
+            say(text)
+        } else {
+            var text = formatDiagnosisText(d, trace: trace)
+            if let status {
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                let at = lines.first?.hasPrefix("trace:") == true ? 1 : 0
+                text = (lines[..<at] + ["status:                \(status)"] + lines[at...]).joined(separator: "\n")
+            }
+            say(text, terminator: "")
+        }
     }
 }

@@ -38,7 +38,35 @@ public struct DiagnosisNumbers: Sendable, Equatable {
     public var bandSteps: Int
     public var bandMaxDeviation: Double?
     public var lastTestAccuracy: Double?
+    /// The test the accuracy rule looked at: the last one at an iteration > 0, its images (the
+    /// trace's `test_samples` attribute, else one batch: `batch_size`) and the accuracy it had to
+    /// exceed; nil when there is none.
+    public var testEvidence: TestEvidence?
     public var nonFinite: NonFiniteSite?
+    /// What the verdict rests on (nil for inconclusive and diverged).
+    public var evidence: VerdictEvidence?
+}
+
+/// A test phase as evidence (see `DiagnosisThresholds.testAccuracyZ`).
+public struct TestEvidence: Sendable, Equatable {
+    public var iteration: Int
+    public var accuracy: Double
+    public var samples: Int
+    /// 1/C + max(margin, z·√(p(1−p)/n)); +∞ when `samples` is below the minimum.
+    public var threshold: Double
+    public var enoughSamples: Bool
+}
+
+/// The rule a verdict was decided by, with the steps it looked at.
+public enum VerdictEvidence: Sendable, Equatable {
+    /// Rule 2, test accuracy.
+    case testAccuracy(TestEvidence)
+    /// Rule 2, the window's mean loss below learningLossFraction·ln C.
+    case windowMeanLoss(first: Int, last: Int, steps: Int, mean: Double)
+    /// Rule 2b, the early stop's stretch (learning or stuck).
+    case settled(first: Int, last: Int, steps: Int, mean: Double, maxDeviation: Double)
+    /// Rule 3, the window within the band (symmetric, or one-sided above ln C).
+    case windowInBand(first: Int, last: Int, steps: Int, mean: Double, maxDeviation: Double, oneSided: Bool)
 }
 
 /// The diagnosis of one run: verdict, findings, the first collapsed layer, a plain-English
@@ -163,6 +191,7 @@ func verdictNumbers(_ run: RunRecord, classes: Int, thresholds th: DiagnosisThre
         }
     }
     nums.lastTestAccuracy = run.testAccuracy.last
+    nums.testEvidence = testEvidence(run, classes: classes, thresholds: th)
     nums.nonFinite = firstNonFinite(run)
     return nums
 }
@@ -171,32 +200,57 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
                    thresholds th: DiagnosisThresholds) -> Verdict {
     if numbers.nonFinite != nil || run.status == "diverged" { return .diverged }
     let lnC = numbers.chanceLoss
-    if let acc = numbers.lastTestAccuracy, acc.isFinite,
-       acc > 1 / Double(max(numbers.classes, 1)) + th.testAccuracyMargin {
+    if let t = numbers.testEvidence, t.enoughSamples, t.accuracy > t.threshold {
+        numbers.evidence = .testAccuracy(t)
         return .learning
     }
+    let n = min(run.loss.count, run.iterations.count)
     // A verdict the early stop reached is final: a sweep that stopped a run as settled must
     // not report it as anything else (its window can reach back before the settling stretch,
     // e.g. to steps before a collapse that training caused).
     if let settled = settledVerdict(run, classes: numbers.classes, thresholds: th),
        settled == .stuckAtChance || settled == .learning {
+        let stretch = (n - th.settleSteps)..<n
+        numbers.evidence = .settled(first: run.iterations[stretch.lowerBound], last: run.iterations[n - 1], steps: th.settleSteps,
+                                    mean: stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(th.settleSteps),
+                                    maxDeviation: stretch.map { abs(run.loss[$0] - lnC) }.max() ?? .nan)
         return settled
     }
     guard numbers.windowSteps >= th.minWindowSteps, let mean = numbers.windowMeanLoss,
-          let deviation = numbers.windowMaxDeviation else { return .inconclusive }
-    if mean < th.learningLossFraction * lnC { return .learning }
-    let n = min(run.loss.count, run.iterations.count)
+          let deviation = numbers.windowMaxDeviation,
+          let first = numbers.windowFirstIteration, let last = numbers.windowLastIteration else { return .inconclusive }
+    if mean < th.learningLossFraction * lnC {
+        numbers.evidence = .windowMeanLoss(first: first, last: last, steps: numbers.windowSteps, mean: mean)
+        return .learning
+    }
     let window = (n - numbers.windowSteps)..<n
     // Symmetric band, or: nothing below the band and the mean not far above ln C (an
     // input-independent net can only do worse than chance, never better).
-    let inBand = deviation < th.chanceBand * lnC
+    let symmetric = deviation < th.chanceBand * lnC
+    let inBand = symmetric
         || (window.allSatisfy { run.loss[$0] > lnC - th.chanceBand * lnC } && mean <= lnC * (1 + th.chanceBandAbove))
     if inBand, numbers.windowSteps > 0 {
         if window.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
+            numbers.evidence = .windowInBand(first: first, last: last, steps: numbers.windowSteps, mean: mean,
+                                             maxDeviation: deviation, oneSided: !symmetric)
             return .stuckAtChance
         }
     }
     return .inconclusive
+}
+
+/// The last test at an iteration > 0 as evidence for rule 2 (a test at iteration 0 shows the
+/// initialisation, not learning); nil when there is none.
+func testEvidence(_ run: RunRecord, classes: Int, thresholds th: DiagnosisThresholds) -> TestEvidence? {
+    let count = min(run.testIterations.count, run.testAccuracy.count)
+    guard let k = (0..<count).last(where: { run.testIterations[$0] > 0 && run.testAccuracy[$0].isFinite }) else { return nil }
+    let samples = run.attributes["test_samples"].flatMap { Int($0) } ?? run.attributes["batch_size"].flatMap { Int($0) } ?? 0
+    let c = max(classes, 1)
+    let p = 1 / Double(c)
+    let enough = samples >= th.minTestSamplesPerClass * c
+    let spread = samples > 0 ? th.testAccuracyZ * (p * (1 - p) / Double(samples)).squareRoot() : .infinity
+    return TestEvidence(iteration: run.testIterations[k], accuracy: run.testAccuracy[k], samples: samples,
+                        threshold: enough ? p + max(th.testAccuracyMargin, spread) : .infinity, enoughSamples: enough)
 }
 
 /// The position in `run.layers` of the layer whose top feeds the loss: the loss layer's (role
@@ -336,8 +390,12 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
     // Bias-dominated pre-activations.
     for s in snaps {
         guard let share = s.biasShare, share > th.biasShareMin, let sb = s.biasSecondMoment else { continue }
-        var detail = "the bias holds \(diagPercent(share)) of the pre-activation's second moment "
-            + "(E[b²] = \(diagFormat(sb)) of E[z²] = \(diagFormat(s.secondMoment ?? .nan)))"
+        // E[b²] can exceed the measured E[z²] (the weighted input partly cancels the bias in this
+        // batch): no share above 100%.
+        var detail = share <= 1
+            ? "the bias holds \(diagPercent(share)) of the pre-activation's second moment "
+                + "(E[b²] = \(diagFormat(sb)) of E[z²] = \(diagFormat(s.secondMoment ?? .nan)))"
+            : "the bias alone is as large as the whole pre-activation: E[b²] = \(diagFormat(sb)) is \(diagFormat(share, digits: 2))× the measured E[z²] = \(diagFormat(s.secondMoment ?? .nan)) (the weighted input partly cancels the bias in this batch)"
         if let sw = s.sigmaW2 { detail += "; σ_w² = Var(w)·fan_in = \(diagFormat(sw))" }
         if let b = s.betweenShare { detail += "; only \(diagPercent(b)) of E[z²] varies with the input" }
         out.append(Finding(kind: .biasDominated, layer: s.name, detail: detail))

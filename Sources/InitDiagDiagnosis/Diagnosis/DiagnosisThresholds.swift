@@ -31,9 +31,23 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// `learning` when the window's mean loss is below `learningLossFraction`·ln C (2.07 for C = 10):
     /// 10% under chance is far outside the stuck band and the batch noise of a mean over ≥ 10 steps.
     public var learningLossFraction: Double = 0.9
-    /// … or when the last test accuracy exceeds 1/C + `testAccuracyMargin`: at chance the test
-    /// accuracy of 7,900 images has std √(0.1·0.9/7900) ≈ 0.0034, so 0.05 is ≈ 15 std above it.
+    /// … or when the last test accuracy after training (a test at an iteration > 0) exceeds
+    /// 1/C + max(`testAccuracyMargin`, `testAccuracyZ`·√(p(1−p)/n)), p = 1/C, n the images of
+    /// that test phase. The margin is the smallest gain worth calling learning (at chance the
+    /// accuracy of 7,900 images has std √(0.1·0.9/7900) ≈ 0.0034, so 0.05 is ≈ 15 std above it).
     public var testAccuracyMargin: Double = 0.05
+    /// The one-sided chance band of a test accuracy, in binomial standard deviations at chance: a
+    /// net that guesses exceeds 1/C + 3σ with probability ≈ 0.13% (normal approximation). With
+    /// n = 4 images (`--batch-size 4 --test-iter 1`) the band reaches 0.1 + 3·0.15 = 0.55.
+    public var testAccuracyZ: Double = 3
+    /// A test phase of fewer than `minTestSamplesPerClass`·C images is never evidence: the normal
+    /// approximation of the binomial needs n·p ≥ 10 (p = 1/C), and below it a handful of lucky
+    /// guesses decide (1 of 4 right is 25% > 15%).
+    public var minTestSamplesPerClass: Int = 10
+    /// A `learning` run whose window mean loss is still at or above this fraction of ln C (2.187
+    /// for C = 10) is called "barely below chance" wherever it is recommended: it learns by its
+    /// test accuracy, or only just, and has not shown it can train yet.
+    public var barelyLearningLossFraction: Double = 0.95
 
     // MARK: Early stop (settledVerdict)
 
@@ -89,6 +103,10 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// Not 2: zero padding on small maps lowers the measured moment (a 3×3 kernel with pad 1 on a
     /// 2×2 map sees data on 4 of its 9 taps: a factor 2.25) and the prediction does not model it.
     public var meanFieldMismatchFactor: Double = 3
+    /// The explanation says "mean-field theory predicts this" only when the chained prediction of
+    /// the deepest layer's input-dependent share is within this factor of the measurement (an
+    /// order of magnitude); otherwise it says the theory accounts for the mechanism, not the number.
+    public var meanFieldAgreementFactor: Double = 10
 
     public init() {}
 

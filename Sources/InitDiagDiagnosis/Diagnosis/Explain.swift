@@ -12,10 +12,7 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
 
     switch d.verdict {
     case .stuckAtChance:
-        var p = "**Stuck at chance.**"
-        if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
-            p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps; \(diagFormat(n.lossFirst ?? .nan, digits: 5)) at the first)."
-        }
+        var p = "**Stuck at chance.** " + stuckEvidenceSentence(n, thresholds: th)
         if let layer = n.logitsLayer, let s = n.logitsBetweenSampleStd {
             if s < th.logitSpreadMax {
                 p += " The logits (\(layer)) barely change from one input to another: their between-sample std stays below \(diagFormat(s, digits: 2)) nats, so the net predicts the same distribution for every image."
@@ -27,10 +24,18 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         paragraphs.append(p)
     case .learning:
         var p = "**Learning.**"
-        if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
-            p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
+        if case .testAccuracy(let t)? = n.evidence {
+            p += " Test accuracy \(diagPercent(t.accuracy)) at iteration \(t.iteration) on \(t.samples) images, above the one-sided chance band 1/\(n.classes) + max(\(diagFormat(th.testAccuracyMargin)), \(diagFormat(th.testAccuracyZ))·√(p(1−p)/n)) = \(diagPercent(t.threshold))."
+        } else if case let .settled(a, b, k, mean, _)? = n.evidence {
+            p += " The mean loss of the last \(k) recorded steps (iterations \(a)–\(b)) was \(diagFormat(mean, digits: 4)), \(diagPercent(mean / n.chanceLoss)) of \(lnCText) (below \(diagPercent(th.settleLearningFraction)))."
         }
-        if let acc = n.lastTestAccuracy {
+        if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
+            p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b) (\(n.windowSteps) recorded steps), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
+            if mean >= th.barelyLearningLossFraction * n.chanceLoss {
+                p += " That is still barely below chance (≥ \(diagPercent(th.barelyLearningLossFraction)) of ln \(n.classes)): the net has only started to learn."
+            }
+        }
+        if case .testAccuracy? = n.evidence {} else if let acc = n.lastTestAccuracy {
             p += " Last test accuracy \(diagPercent(acc)) (chance \(diagPercent(1 / Double(max(n.classes, 1)))))."
             if run.layers.contains(where: { $0.role == .normalization }),
                acc <= 1 / Double(max(n.classes, 1)) + th.testAccuracyMargin {
@@ -60,6 +65,13 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
                 p += ", yet the logits still depend on the input (between-sample std \(diagFormat(s, digits: 2)))"
             }
             paragraphs.append(p + ".")
+        }
+        if let t = n.testEvidence, !t.enoughSamples || t.accuracy <= t.threshold {
+            paragraphs.append(t.enoughSamples
+                ? "The test accuracy at iteration \(t.iteration), \(diagPercent(t.accuracy)) on \(t.samples) images, is inside the one-sided chance band (up to \(diagPercent(t.threshold)))."
+                : "The test accuracy at iteration \(t.iteration), \(diagPercent(t.accuracy)), rests on \(t.samples) images: too few to tell learning from chance (the rule needs at least \(th.minTestSamplesPerClass * n.classes), \(th.minTestSamplesPerClass) per class).")
+        } else if n.testEvidence == nil, !run.testIterations.isEmpty {
+            paragraphs.append("The only test was at iteration 0: it shows the initialisation, not learning.")
         }
     }
 
@@ -113,7 +125,11 @@ func biasCauseParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: Diagnosis
     p += "."
     let shares = linear.compactMap(\.biasShare).filter { $0 > th.biasShareMin }.sorted()
     if let lo = shares.first, let hi = shares.last {
-        p += " The bias alone supplies \(diagPercent(lo))–\(diagPercent(hi)) of E[z²] in \(shares.count) of the \(linear.count) pre-activations (E[b²]/E[z²]; a bias-free net has 0)."
+        let over = shares.filter { $0 > 1 }.count
+        p += " The bias alone supplies \(diagPercent(min(lo, 1)))–\(diagPercent(min(hi, 1))) of E[z²] in \(shares.count) of the \(linear.count) pre-activations (E[b²]/E[z²]; a bias-free net has 0)."
+        if over > 0 {
+            p += " In \(over) of them E[b²] even exceeds the measured E[z²] (up to \(diagFormat(hi, digits: 2))×): the weighted input partly cancels the bias there, so the bias is all of it and more."
+        }
     }
     // The input-independent part of E[z²]: the per-element mean over the batch, squared, holds
     // 1 − between_sample_std²/E[z²] of it (this layer's bias plus what earlier biases left in its
@@ -159,7 +175,17 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
     let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()
     let swMedian = sw[sw.count / 2], sbMedian = sb[sb.count / 2]
     guard sbMedian > 0 else { return nil }
-    var p = "Mean-field theory predicts this. With σ_w² = Var(w)·fan_in ≈ \(diagFormat(swMedian, digits: 2)) and σ_b² = Var(b) ≈ \(diagFormat(sbMedian, digits: 2)), the recursion q_{l+1} = σ_w²·q_l/2 + σ_b² (E[relu(z)²] = q/2)"
+    // "Predicts this" only when the chained prediction is within `meanFieldAgreementFactor` of
+    // the measurement at the deepest layer; otherwise the theory explains the mechanism, not
+    // the numbers, and the paragraph says so.
+    let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil })
+    let predicted = deepest?.chainBetweenShare, measured = deepest?.betweenShare
+    let factor = DiagnosisThresholds.default.meanFieldAgreementFactor
+    var agrees = true
+    if let predicted, let measured {
+        agrees = predicted > 0 && measured > 0 && max(predicted / measured, measured / predicted) <= factor
+    }
+    var p = (agrees ? "Mean-field theory predicts this." : "Mean-field theory accounts for the mechanism, not for the numbers here.") + " With σ_w² = Var(w)·fan_in ≈ \(diagFormat(swMedian, digits: 2)) and σ_b² = Var(b) ≈ \(diagFormat(sbMedian, digits: 2)), the recursion q_{l+1} = σ_w²·q_l/2 + σ_b² (E[relu(z)²] = q/2)"
     if swMedian < 2 {
         let qStar = sbMedian / (1 - swMedian / 2)
         p += " settles at q* = σ_b²/(1 − σ_w²/2) = \(diagFormat(qStar, digits: 3)), of which the bias is \(diagPercent(sbMedian / qStar))"
@@ -167,9 +193,11 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
         p += " grows without bound"
     }
     p += ", and the ReLU correlation map c' = (σ_w²·q/2·f(c) + σ_b²)/q', f(c) = (√(1−c²) + (π − arccos c)·c)/π, drives the correlation between any two inputs to 1 when σ_b² dominates."
-    if let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil }),
-       let predicted = deepest.chainBetweenShare, let measured = deepest.betweenShare {
+    if let deepest, let predicted, let measured {
         p += " Chained from the data layer it predicts that \(diagFormat(predicted, digits: 2)) of \(deepest.name)'s second moment still varies with the input; measured: \(diagFormat(measured, digits: 2))."
+        if !agrees {
+            p += " That misses by more than a factor of \(diagFormat(factor)): the chain passes pooling and Dropout through as if the signal were input-independent (and Dropout's per-sample masks in TRAIN add spread the chain does not model), so read the direction, not the number."
+        }
     }
     return p
 }
@@ -244,9 +272,11 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     let b = baseline.diagnosis
     var first = "With `\(baseline.scheme)` the net is **\(b.verdict.rawValue)** (\(result(baseline)))"
-    if b.verdict == .stuckAtChance, let a = b.numbers.bandEntryIteration, let last = b.numbers.windowLastIteration,
-       let dev = b.numbers.bandMaxDeviation {
-        first += ": the loss stayed within \(diagFormat(dev, digits: 2)) of ln \(b.numbers.classes) = \(String(format: "%.4f", b.numbers.chanceLoss)) from iteration \(a) to \(last)"
+    if b.verdict == .stuckAtChance, b.numbers.evidence != nil {
+        var sentence = stuckEvidenceSentence(b.numbers, thresholds: .default)
+        sentence = sentence.prefix(1).lowercased() + sentence.dropFirst()
+        if sentence.hasSuffix(".") { sentence.removeLast() }
+        first += ": " + sentence
     } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
         first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }
@@ -261,19 +291,22 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
             paragraphs.append("Changing only the bias filler fixes it: `\(biasOnly.scheme)` is **learning** (\(result(biasOnly))). The weights, the net and the learning rate are the declared ones, so the bias filler is the cause.")
         }
     }
-    let ranked = learners.sorted { l, r in
-        let la = l.diagnosis.numbers.lastTestAccuracy ?? -1, ra = r.diagnosis.numbers.lastTestAccuracy ?? -1
-        if la != ra { return la > ra }
-        let ll = l.diagnosis.numbers.windowMeanLoss ?? .infinity, rl = r.diagnosis.numbers.windowMeanLoss ?? .infinity
-        if ll != rl { return ll < rl }
-        return l.scheme < r.scheme
-    }
+    let ranked = rankedLearners(variants)
     if let best = ranked.first {
+        let bn = best.diagnosis.numbers
+        let barely = bn.windowMeanLoss.map { $0 >= DiagnosisThresholds.default.barelyLearningLossFraction * bn.chanceLoss } ?? false
         var p = "**Recommendation: `\(best.scheme)`** — \(result(best))"
-        if let mean = best.diagnosis.numbers.windowMeanLoss {
-            p += "; mean loss \(diagFormat(mean, digits: 4)) over the last \(best.diagnosis.numbers.windowSteps) recorded steps, \(diagPercent(mean / best.diagnosis.numbers.chanceLoss)) of ln \(best.diagnosis.numbers.classes)"
+        if let mean = bn.windowMeanLoss {
+            p += "; mean loss \(diagFormat(mean, digits: 4)) over the last \(bn.windowSteps) recorded steps, \(diagPercent(mean / bn.chanceLoss)) of ln \(bn.classes)"
         }
         p += "."
+        if barely {
+            p += " Its training loss is still barely below chance (≥ \(diagPercent(DiagnosisThresholds.default.barelyLearningLossFraction)) of ln \(bn.classes))"
+            if case .testAccuracy(let t)? = bn.evidence {
+                p += "; it counts as learning by its test accuracy (\(diagPercent(t.accuracy)) on \(t.samples) images, above the chance band's \(diagPercent(t.threshold)))"
+            }
+            p += ": it has only started to learn, so run it longer before relying on it."
+        }
         if ranked.count > 1 {
             p += " Also learning: " + ranked.dropFirst().map { "`\($0.scheme)` (\(result($0)))" }.joined(separator: ", ") + "."
         }
@@ -286,4 +319,41 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         paragraphs.append("Not learning: " + failing.map { "`\($0.scheme)` (\($0.diagnosis.verdict.rawValue), \(result($0)))" }.joined(separator: ", ") + ".")
     }
     return paragraphs.joined(separator: "\n\n")
+}
+
+/// The evidence of a stuck-at-chance verdict as one sentence: which steps, which band.
+func stuckEvidenceSentence(_ n: DiagnosisNumbers, thresholds th: DiagnosisThresholds) -> String {
+    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    var s: String
+    switch n.evidence {
+    case let .settled(a, b, k, mean, dev)?:
+        s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs \(th.settleSteps), all at iterations ≥ \(th.settleMinIteration)) "
+        if dev < th.settleChanceBand * n.chanceLoss {
+            s += "every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
+        } else {
+            s += "no loss fell below \(lnCText) − \(diagPercent(th.settleChanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed above it, within \(diagPercent(th.chanceBandAbove)) (an input-independent net can only do worse than chance)"
+        }
+    case let .windowInBand(a, b, k, mean, dev, oneSided)?:
+        if oneSided {
+            s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs at least \(th.minWindowSteps)) no loss fell below \(lnCText) − \(diagPercent(th.chanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed within \(diagPercent(th.chanceBandAbove)) above it (an input-independent net can only do worse than chance)"
+        } else {
+            s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs at least \(th.minWindowSteps)) every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
+        }
+    default:
+        s = "The loss stayed near \(lnCText)"
+    }
+    if let first = n.lossFirst { s += " (\(diagFormat(first, digits: 5)) at the first step)" }
+    return s + "."
+}
+
+/// The learning variants, best first: highest last test accuracy, then lowest window mean loss,
+/// then scheme text (the recommendation is the first).
+public func rankedLearners(_ variants: [VariantOutcome]) -> [VariantOutcome] {
+    variants.filter { $0.diagnosis.verdict == .learning }.sorted { l, r in
+        let la = l.diagnosis.numbers.lastTestAccuracy ?? -1, ra = r.diagnosis.numbers.lastTestAccuracy ?? -1
+        if la != ra { return la > ra }
+        let ll = l.diagnosis.numbers.windowMeanLoss ?? .infinity, rl = r.diagnosis.numbers.windowMeanLoss ?? .infinity
+        if ll != rl { return ll < rl }
+        return l.scheme < r.scheme
+    }
 }

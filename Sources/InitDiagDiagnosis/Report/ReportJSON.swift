@@ -4,14 +4,75 @@ import Foundation
 
 /// `DIR/summary.json` (SPEC §5). Keys are the contract's; absent values are explicit nulls, and
 /// non-finite losses (a diverged run's last loss) are written as null — JSON has no NaN.
+///
+/// Beyond SPEC §5 (docs/summary-json.md):
+/// - `cause`: why the declared initialisation does not train, or null when it learns (or no
+///   variant is the declared one): `{"text": the explanation's cause paragraph (markdown),
+///   "first_collapsed_layer": layer or null, "kinds": the declared variant's finding kinds}`.
+/// - `recommendation`: the variant the report recommends, or null when none learned:
+///   `{"scheme", "slug", "verdict", "test_accuracy", "loss_last", "barely_below_chance": its
+///   window mean loss still ≥ barelyLearningLossFraction·ln C, "text": the README's sentence}`.
 public struct SweepSummary: Codable, Sendable, Equatable {
     public var net: String
     public var data: String
     public var iterations: Int
     public var variants: [SweepSummaryVariant]
+    public var cause: SweepCause?
+    public var recommendation: SweepRecommendation?
 
-    public init(net: String, data: String, iterations: Int, variants: [SweepSummaryVariant]) {
+    public init(net: String, data: String, iterations: Int, variants: [SweepSummaryVariant],
+                cause: SweepCause? = nil, recommendation: SweepRecommendation? = nil) {
         self.net = net; self.data = data; self.iterations = iterations; self.variants = variants
+        self.cause = cause; self.recommendation = recommendation
+    }
+
+    enum CodingKeys: String, CodingKey { case net, data, iterations, variants, cause, recommendation }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(net, forKey: .net)
+        try c.encode(data, forKey: .data)
+        try c.encode(iterations, forKey: .iterations)
+        try c.encode(variants, forKey: .variants)
+        if let cause { try c.encode(cause, forKey: .cause) } else { try c.encodeNil(forKey: .cause) }
+        if let recommendation { try c.encode(recommendation, forKey: .recommendation) } else { try c.encodeNil(forKey: .recommendation) }
+    }
+}
+
+public struct SweepCause: Codable, Sendable, Equatable {
+    public var text: String
+    public var firstCollapsedLayer: String?
+    public var kinds: [String]
+    enum CodingKeys: String, CodingKey { case text, kinds, firstCollapsedLayer = "first_collapsed_layer" }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(text, forKey: .text)
+        try c.encode(kinds, forKey: .kinds)
+        if let firstCollapsedLayer { try c.encode(firstCollapsedLayer, forKey: .firstCollapsedLayer) } else { try c.encodeNil(forKey: .firstCollapsedLayer) }
+    }
+}
+
+public struct SweepRecommendation: Codable, Sendable, Equatable {
+    public var scheme: String
+    public var slug: String
+    public var verdict: Verdict
+    public var testAccuracy: Double?
+    public var lossLast: Double?
+    public var barelyBelowChance: Bool
+    public var text: String
+    enum CodingKeys: String, CodingKey {
+        case scheme, slug, verdict, text
+        case testAccuracy = "test_accuracy", lossLast = "loss_last", barelyBelowChance = "barely_below_chance"
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(scheme, forKey: .scheme)
+        try c.encode(slug, forKey: .slug)
+        try c.encode(verdict, forKey: .verdict)
+        try reportEncodeNumber(testAccuracy, &c, .testAccuracy)
+        try reportEncodeNumber(lossLast, &c, .lossLast)
+        try c.encode(barelyBelowChance, forKey: .barelyBelowChance)
+        try c.encode(text, forKey: .text)
     }
 }
 
@@ -170,4 +231,41 @@ public func formatDiagnosisText(_ d: Diagnosis, trace: String? = nil) -> String 
     }
     let plain = d.explanation.replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: "")
     return lines.joined(separator: "\n") + "\n\n" + plain + "\n"
+}
+
+/// What the initialisation predicts, for `initdiag probe` to lead with: where the input is gone
+/// (the net cannot learn until that changes), the cause the findings name, and what to try; or
+/// that nothing at initialisation stops the net from learning, with the other findings.
+public func formatProbePrediction(_ d: Diagnosis, run: RunRecord) -> String {
+    var lines: [String] = []
+    let dominated = d.findings.filter { $0.kind == .biasDominated }.compactMap(\.layer)
+    let fillers: [String] = dominated.compactMap { name in run.layers.first { $0.name == name }?.attributes["bias_filler"] }
+    // The trace's label ("as-declared xavier U(±1.732)") or a prototxt fragment ("type: \"xavier\"").
+    let fillerText = fillers.first.map { f -> String in
+        if f.contains("\"") { return "\(f.components(separatedBy: "\"").dropFirst().first ?? f) bias filler" }
+        let label = f.hasPrefix("as-declared ") ? String(f.dropFirst("as-declared ".count)) : f
+        let type = label.split(separator: " ").first.map(String.init) ?? label
+        return type == label ? "\(type) bias filler" : "\(type) bias filler (\(label.dropFirst(type.count + 1)))"
+    }
+    if let layer = d.firstCollapsedLayer {
+        lines.append("prediction: the input is gone from \(layer) on at initialisation: this net cannot learn until that changes.")
+        if let fillerText, !dominated.isEmpty {
+            let shown = dominated.prefix(3).joined(separator: ", ") + (dominated.count > 3 ? ", …" : "")
+            lines.append("cause:      the \(fillerText): the bias dominates the pre-activation in \(dominated.count) layer\(dominated.count == 1 ? "" : "s") (\(shown)), the same constant for every input, and depth leaves nothing else.")
+            lines.append("try:        bias_filler { type: \"constant\" } in every Convolution/InnerProduct (or BatchNorm + Scale after each convolution); `initdiag sweep` shows which scheme trains.")
+        } else if d.findings.contains(where: { $0.kind == .vanishingActivation || $0.kind == .deadUnits }) {
+            lines.append("cause:      the signal shrinks or dies before \(layer) (see the findings below).")
+            lines.append("try:        weight_filler { type: \"msra\" } (He) for ReLU nets, or BatchNorm; `initdiag sweep` shows which scheme trains.")
+        } else {
+            lines.append("try:        `initdiag sweep` (the schemes that could explain it, each trained briefly).")
+        }
+    } else if !dominated.isEmpty, let fillerText {
+        lines.append("prediction: the input still reaches the logits at initialisation, but the \(fillerText) dominates \(dominated.count) pre-activation\(dominated.count == 1 ? "" : "s"): training may lose it.")
+        lines.append("try:        bias_filler { type: \"constant\" }; `initdiag sweep` shows which scheme trains.")
+    } else {
+        lines.append("prediction: the input reaches the logits at initialisation: nothing in the initialisation stops this net from learning; `initdiag train` or `initdiag sweep` shows whether it does.")
+        let other = d.findings.filter { $0.kind != .inputCollapse }
+        if let f = other.first { lines.append("but:        \(f.kind.rawValue)\(f.layer.map { " at \($0)" } ?? ""): \(f.detail)") }
+    }
+    return lines.joined(separator: "\n") + "\n"
 }

@@ -62,6 +62,22 @@ public struct SVGChart: Sendable {
     public var plotHeight: Double
     /// A fixed y range for a linear axis (e.g. 0…1 for shares), widened if a value falls outside.
     public var yRange: ClosedRange<Double>?
+    /// Linear scale only: the y-axis shows exactly this range (rounded out to ticks); points
+    /// outside it are not drawn and counted in a note (e.g. a diverged variant's loss, marked
+    /// where it diverges by `markers` instead).
+    public var clipRange: ClosedRange<Double>?
+    /// Labelled × marks (drawn at the edge of the plot when outside the y range).
+    public var markers: [Marker] = []
+
+    public struct Marker: Sendable, Equatable {
+        public var x: Double
+        public var y: Double
+        public var label: String
+        public var colorIndex: Int
+        public init(x: Double, y: Double, label: String, colorIndex: Int) {
+            self.x = x; self.y = y; self.label = label; self.colorIndex = colorIndex
+        }
+    }
 
     public init(title: String, xAxis: XAxis, yLabel: String, yScale: YScale = .linear,
                 series: [Series], referenceLines: [ReferenceLine] = [], caption: String? = nil,
@@ -81,12 +97,14 @@ public struct SVGChart: Sendable {
     /// The SVG document.
     public func render() -> String {
         // Which points can be drawn, and how many cannot.
-        var nonFinite = 0, nonPositive = 0
+        var nonFinite = 0, nonPositive = 0, outside = 0
+        let clip = yScale == .linear ? clipRange : nil
         let drawable: [[(x: Double, y: Double)?]] = series.map { s in
             s.points.map { p in
                 guard let y = p.y else { return nil }
                 guard y.isFinite, p.x.isFinite else { nonFinite += 1; return nil }
                 if yScale == .log10 && y <= 0 { nonPositive += 1; return nil }
+                if let clip, !clip.contains(y) { outside += 1; return nil }
                 return (p.x, y)
             }
         }
@@ -101,6 +119,7 @@ public struct SVGChart: Sendable {
         if let caption { notes.append(caption) }
         if nonPositive > 0 { notes.append("\(nonPositive) point\(nonPositive == 1 ? "" : "s") ≤ 0 not shown (log scale)") }
         if nonFinite > 0 { notes.append("\(nonFinite) non-finite point\(nonFinite == 1 ? "" : "s") not shown") }
+        if outside > 0 { notes.append("\(outside) point\(outside == 1 ? "" : "s") outside the range shown not drawn\(markers.isEmpty ? "" : "; × marks where a variant diverges")") }
         let top = 40.0 + 15 * Double(notes.count)
         let bottom: Double
         switch xAxis {
@@ -118,8 +137,9 @@ public struct SVGChart: Sendable {
         let yTicks: [Double], yLow: Double, yHigh: Double
         switch yScale {
         case .linear:
-            let lo = min(ys.min() ?? 0, yRange?.lowerBound ?? .infinity)
-            let hi = max(ys.max() ?? 1, yRange?.upperBound ?? -.infinity)
+            var lo = min(ys.min() ?? 0, yRange?.lowerBound ?? .infinity)
+            var hi = max(ys.max() ?? 1, yRange?.upperBound ?? -.infinity)
+            if let clip { lo = clip.lowerBound; hi = clip.upperBound }
             (yLow, yHigh, yTicks) = Self.linearTicks(min: lo, max: hi)
         case .log10:
             let positive = ys.filter { $0 > 0 }
@@ -236,6 +256,13 @@ public struct SVGChart: Sendable {
                 }
                 out += "</g>\n"
             }
+        }
+        for m in markers where m.x.isFinite {
+            let color = Self.palette[m.colorIndex % Self.palette.count]
+            let x = xPos(min(max(m.x, xLow), xHigh))
+            let y = m.y.isFinite ? min(max(yPos(m.y), top + 6), top + plotH - 6) : top + 6
+            out += "<g stroke=\"\(color)\" stroke-width=\"2.2\"><line x1=\"\(Self.num(x - 5))\" y1=\"\(Self.num(y - 5))\" x2=\"\(Self.num(x + 5))\" y2=\"\(Self.num(y + 5))\"/><line x1=\"\(Self.num(x - 5))\" y1=\"\(Self.num(y + 5))\" x2=\"\(Self.num(x + 5))\" y2=\"\(Self.num(y - 5))\"/></g>\n"
+            out += "<text x=\"\(Self.num(x + 8))\" y=\"\(Self.num(y + 4))\" font-size=\"11\" fill=\"\(color)\">\(Self.escape(m.label))</text>\n"
         }
         if ys.isEmpty {
             out += "<text x=\"\(Self.num(left + plotWidth / 2))\" y=\"\(Self.num(top + plotH / 2))\" text-anchor=\"middle\" fill=\"#888888\">no data to show</text>\n"

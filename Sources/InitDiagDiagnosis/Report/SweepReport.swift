@@ -32,12 +32,28 @@ public struct SweepVariantResult: Sendable {
 /// The summary.json content for these variants.
 public func sweepSummary(netName: String, data: String, iterations: Int,
                          variants: [SweepVariantResult]) -> SweepSummary {
-    SweepSummary(net: netName, data: data, iterations: iterations, variants: variants.map { v in
+    let outcomes = variants.map(\.outcome)
+    var cause: SweepCause?
+    if let base = variants.first(where: { DiagScheme($0.scheme).isDeclared }), base.diagnosis.verdict != .learning,
+       let text = base.diagnosis.causeParagraphs.first {
+        var kinds: [String] = []
+        for f in base.diagnosis.findings where !kinds.contains(f.kind.rawValue) { kinds.append(f.kind.rawValue) }
+        cause = SweepCause(text: text, firstCollapsedLayer: base.diagnosis.firstCollapsedLayer, kinds: kinds)
+    }
+    var recommendation: SweepRecommendation?
+    if let best = rankedLearners(outcomes).first, let v = variants.first(where: { $0.scheme == best.scheme }) {
+        let n = v.diagnosis.numbers
+        let barely = n.windowMeanLoss.map { $0 >= DiagnosisThresholds.default.barelyLearningLossFraction * n.chanceLoss } ?? false
+        let text = explainSweep(outcomes).components(separatedBy: "\n\n").first { $0.hasPrefix("**Recommendation:") } ?? ""
+        recommendation = SweepRecommendation(scheme: v.scheme, slug: v.slug, verdict: v.diagnosis.verdict, testAccuracy: v.testAccuracy,
+                                             lossLast: v.run.loss.last, barelyBelowChance: barely, text: text)
+    }
+    return SweepSummary(net: netName, data: data, iterations: iterations, variants: variants.map { v in
         SweepSummaryVariant(scheme: v.scheme, slug: v.slug, trace: v.trace, verdict: v.diagnosis.verdict,
                             lossFirst: v.run.loss.first, lossLast: v.run.loss.last,
                             testAccuracy: v.testAccuracy, firstCollapsedLayer: v.diagnosis.firstCollapsedLayer,
                             findings: v.diagnosis.findings, iterationsRun: v.run.iterations.last.map { $0 + 1 })
-    })
+    }, cause: cause, recommendation: recommendation)
 }
 
 /// Writes `DIR/README.md`, `DIR/figures/*.svg` and `DIR/summary.json`. Every file is written to a
@@ -139,11 +155,27 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         reduced = reduced || d.reduced
         return SVGChart.Series(name: v.scheme, points: d.points, colorIndex: i)
     }
+    // The y-range comes from the variants that did not diverge (a diverged loss would squash
+    // the differences that matter, 2.30 against 2.1, into one line); a diverged variant is
+    // marked × where it diverged.
+    let diverged = variants.enumerated().filter { $0.element.diagnosis.verdict == .diverged }
+    var lossChart = SVGChart(title: "Training loss", xAxis: .numeric(label: "iteration"), yLabel: "loss",
+                             series: lossSeries, referenceLines: [.init(y: lnC, label: "ln \(classes) = \(String(format: "%.4f", lnC))")],
+                             caption: reduced ? "long runs drawn as the means of \(limit) equal buckets" : nil)
+    let calm = variants.filter { $0.diagnosis.verdict != .diverged }.flatMap { $0.run.loss.filter(\.isFinite) }
+    if !diverged.isEmpty, let lo = calm.min(), let hi = calm.max() {
+        lossChart.clipRange = min(lo, lnC)...max(hi, lnC)
+        lossChart.markers = diverged.map { i, v in
+            let site = v.diagnosis.numbers.nonFinite?.iteration
+            let lastFinite = Array(zip(v.run.iterations, v.run.loss)).last { $0.1.isFinite }
+            let x = Double(site ?? lastFinite?.0 ?? 0)
+            return SVGChart.Marker(x: x, y: lastFinite?.1 ?? .infinity, label: "diverged at \(Int(x))", colorIndex: i)
+        }
+    }
     figures.append(ReportFigure(
-        file: "loss.svg", caption: "Training loss of every variant; the dotted line is ln \(classes), the loss of a net that ignores its input.",
-        svg: SVGChart(title: "Training loss", xAxis: .numeric(label: "iteration"), yLabel: "loss",
-                      series: lossSeries, referenceLines: [.init(y: lnC, label: "ln \(classes) = \(String(format: "%.4f", lnC))")],
-                      caption: reduced ? "long runs drawn as the means of \(limit) equal buckets" : nil).render()))
+        file: "loss.svg", caption: "Training loss of every variant; the dotted line is ln \(classes), the loss of a net that ignores its input."
+            + (diverged.isEmpty ? "" : " The range is that of the variants that did not diverge; × marks where \(diverged.map { "`\($0.element.scheme)`" }.joined(separator: ", ")) diverged."),
+        svg: lossChart.render()))
 
     if variants.contains(where: { !$0.run.testAccuracy.isEmpty }) {
         let series = variants.enumerated().map { i, v in
@@ -168,6 +200,14 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         }
     }
     let isLinear: (LayerSnapshot) -> Bool = { $0.role == .weighted }
+    // Pre-activations after a Dropout layer: in TRAIN each sample has its own mask, so their
+    // between-sample spread is mask noise, not the input (the figures say so where they show it).
+    let afterDropout: [String] = reportMergeOrdered(variants.map { v in
+        guard let d = v.run.layers.firstIndex(where: { $0.attributes["mean_field"]?.hasPrefix("noise") == true }) else { return [] }
+        return v.run.layers[(d + 1)...].filter { $0.attributes["role"] == LayerRole.weighted.rawValue }.map(\.name)
+    })
+    let dropoutNote: [String] = afterDropout.isEmpty ? [] : [
+        "\(afterDropout.joined(separator: ", ")) follow Dropout: in TRAIN each sample gets its own mask, so the spread there is mask noise, not input (an input lost earlier does not come back)."]
     let layerAxis = SVGChart.XAxis.categorical(label: "layer (pre-activation: Convolution / InnerProduct output, before its in-place ReLU)", categories: linearOrder)
     if !linearOrder.isEmpty {
         figures.append(ReportFigure(
@@ -175,16 +215,20 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
             svg: SVGChart(title: "Activation std vs depth at initialisation", xAxis: layerAxis, yLabel: "forward std",
                           yScale: .log10, series: depthSeries({ $0.std }, layers: linearOrder, filter: isLinear)).render()))
         figures.append(ReportFigure(
-            file: "between_sample_std.svg", caption: "Between-sample std (how much the blob changes from one input to another) at initialisation.",
+            file: "between_sample_std.svg", caption: "Between-sample std (how much the blob changes from one input to another) at initialisation." + dropoutNote.map { " " + $0 } .joined(),
             svg: SVGChart(title: "Between-sample std vs depth at initialisation", xAxis: layerAxis, yLabel: "between_sample_std",
-                          yScale: .log10, series: depthSeries({ $0.betweenSampleStd }, layers: linearOrder, filter: isLinear)).render()))
+                          yScale: .log10, series: depthSeries({ $0.betweenSampleStd }, layers: linearOrder, filter: isLinear),
+                          caption: dropoutNote.first).render()))
         figures.append(ReportFigure(
-            file: "input_dependence.svg", caption: "input_dependence (the share of the variance that changes with the input; 0: every input gives the same output) at initialisation.",
+            file: "input_dependence.svg", caption: "input_dependence (the share of the variance that changes with the input; 0: every input gives the same output) at initialisation." + dropoutNote.map { " " + $0 }.joined(),
             svg: SVGChart(title: "Input dependence vs depth at initialisation", xAxis: layerAxis, yLabel: "input_dependence",
-                          yScale: .log10, series: depthSeries({ $0.inputDependence }, layers: linearOrder, filter: isLinear)).render()))
+                          yScale: .log10, series: depthSeries({ $0.inputDependence }, layers: linearOrder, filter: isLinear),
+                          caption: dropoutNote.first).render()))
         figures.append(ReportFigure(
             file: "gradient_l2.svg", caption: "l2 norm of the gradient each layer writes into its bottom, at initialisation (the first convolution has none: its bottom is the data).",
-            svg: SVGChart(title: "Gradient l2 vs depth at initialisation", xAxis: layerAxis, yLabel: "backward l2",
+            svg: SVGChart(title: "Gradient l2 vs depth at initialisation",
+                          xAxis: .categorical(label: "layer (Convolution / InnerProduct; the gradient it writes into its bottom)", categories: linearOrder),
+                          yLabel: "backward l2",
                           yScale: .log10, series: depthSeries({ $0.backwardL2 }, layers: linearOrder, filter: isLinear)).render()))
     }
     let reluOrder = reportMergeOrdered(variants.map { v in
@@ -224,9 +268,9 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         ]
         figures.append(ReportFigure(
             file: "correlation_\(v.slug).svg",
-            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by the ReLU correlation map.",
+            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by the ReLU correlation map." + dropoutNote.map { " " + $0 }.joined(),
             svg: SVGChart(title: "Input-dependent share of E[z²], \(v.scheme)", xAxis: axis, yLabel: "between-sample share",
-                          yScale: .log10, series: share).render()))
+                          yScale: .log10, series: share, caption: dropoutNote.first).render()))
     }
     return figures
 }

@@ -1,5 +1,6 @@
 import InitDiagCore
 import InitDiagTrace
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -81,6 +82,14 @@ public final class CIFAR10Source: DataSource {
             maps.append(map)
         }
         guard !maps.isEmpty else {
+            // The parent of the batches folder (the tarball unpacks into cifar-10-batches-bin/):
+            // name the subfolder that holds them.
+            let holding = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().first { sub in
+                FileManager.default.fileExists(atPath: CIFAR10Source.join(CIFAR10Source.join(directory, sub), names[0]))
+            }
+            if let holding {
+                throw InputError("\(directory): no CIFAR-10 binary files for \(phase) here, but its subfolder \(holding) holds them: use cifar10:\(CIFAR10Source.join(directory, holding))")
+            }
             throw InputError("\(directory): no CIFAR-10 binary files for \(phase) (expected \(names.joined(separator: ", ")))")
         }
         var starts = [0]

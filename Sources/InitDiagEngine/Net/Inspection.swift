@@ -50,9 +50,25 @@ public struct NetInspection: Codable, Sendable {
         if net.layers.contains(where: { $0 is DataLayer }) {
             notes.append("Data layers are shown with CIFAR-10's record shape 3×32×32 (no data was read)")
         }
-        layers = net.layerParams.enumerated().map { li, lp in
+        var biasOverSignal: [String] = []
+        layers = try net.layerParams.enumerated().map { li, lp in
             let blobs = net.layers[li].blobs
             let fillers = initializer.fillers(for: net.layers[li])
+            // An unknown type would fill nothing Caffe knows (Caffe's GetFiller is fatal on it).
+            for f in fillers where !caffeFillerTypes.contains(f.type) {
+                throw InputError("\(param.locate(lp))layer '\(lp.name)': unknown filler type '\(f.type)' (valid: \(caffeFillerTypes.joined(separator: ", ")))")
+            }
+            // A bias whose variance is at least the weights' signal σ_w² = Var(w)·fan_in (what
+            // the weights pass on of a unit second moment): the constant it adds is as large as
+            // the input's part, and mean-field theory says depth makes it all of it.
+            if blobs.count > 1, fillers.count > 1, blobs[1].shape.count == 1,
+               let vw = fillerVariance(fillers[0], shape: blobs[0].shape),
+               let vb = fillerVariance(fillers[1], shape: blobs[1].shape), vb > 0 {
+                let sigmaW2 = vw * Double(caffeFans(blobs[0].shape).fanIn)
+                if vb >= sigmaW2 * (1 - 1e-3) {   // xavier: both 1, up to float rounding
+                    biasOverSignal.append("\(lp.name) (bias \(fillers[1].type) variance \(fillerNumber(vb)) ≥ σ_w² \(fillerNumber(sigmaW2)))")
+                }
+            }
             // Name the scheme only when one was asked for.
             let labels = scheme == Scheme() ? zip(blobs, fillers).map { fillerDescription($1, shape: $0.shape) }
                 : initializer.labels(for: net.layers[li])
@@ -64,6 +80,10 @@ public struct NetInspection: Codable, Sendable {
             }
             return LayerRow(name: lp.name, type: lp.type, bottoms: lp.bottom, tops: lp.top,
                             topShapes: net.topVecs[li].map(\.shape), params: params)
+        }
+        if !biasOverSignal.isEmpty {
+            let shown = biasOverSignal.prefix(3).joined(separator: ", ") + (biasOverSignal.count > 3 ? ", … (\(biasOverSignal.count) layers)" : "")
+            notes.append("bias filler as strong as the weights' signal in \(shown): each such bias adds a constant as large as everything the input contributes (σ_w² = Var(w)·fan_in), so through depth the output stops depending on the input. Caffe's xavier on a 1-D bias has fan_in 1, variance 1. Fix: bias_filler { type: \"constant\" } (see `initdiag probe`)")
         }
         self.notes = notes
     }

@@ -74,6 +74,17 @@ public final class Net {
 
     private func where_(_ layer: LayerParameter) -> String { parameter.locate(layer) }
 
+    /// Runs a layer's construction, set-up or filling; an InputError it throws (a shape CHECK,
+    /// a bad stride, an unknown filler) gets the layer's "file:line: " in front, like the
+    /// syntax errors have.
+    private func located<T>(_ layer: LayerParameter, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as InputError {
+            let prefix = where_(layer)
+            if prefix.isEmpty || e.message.hasPrefix(prefix) { throw e }
+            throw InputError(prefix + e.message)
+        }
+    }
+
     private func build(_ param: NetParameter, context: LayerContext, memory: MemoryGuard,
                        initializer: Initializer) throws {
         var available = Set<String>()
@@ -90,7 +101,7 @@ public final class Net {
             if !lp.lossWeight.isEmpty && lp.lossWeight.count != lp.top.count {
                 throw InputError("\(where_(lp))layer '\(lp.name)': loss_weight is given \(lp.lossWeight.count) times for \(lp.top.count) tops")
             }
-            let layer = try type.init(param: lp, context: context)
+            let layer = try located(lp) { try type.init(param: lp, context: context) }
             var needBackward = false
             var bIDs: [Int] = [], bNeed: [Bool] = []
             for (j, name) in lp.bottom.enumerated() {
@@ -119,7 +130,7 @@ public final class Net {
                 if layer is InputLayer { inputBlobIDs.append(tIDs[j]) }
             }
             let bottomBlobs = bIDs.map { blobs[$0] }, topBlobs = tIDs.map { blobs[$0] }
-            try layer.setUp(bottom: bottomBlobs, top: topBlobs)
+            try located(lp) { try layer.setUp(bottom: bottomBlobs, top: topBlobs) }
             // Shapes are known now and nothing large is allocated yet: check before filling.
             let newTops = tIDs.enumerated().filter { j, id in !(j < bIDs.count && bIDs[j] == id) }.map { topBlobs[$0.offset].count }
             let added = MemoryGuard.bytes(forCounts: newTops + layer.blobs.map(\.count))
@@ -141,7 +152,7 @@ public final class Net {
             if !lp.blobs.isEmpty {
                 try Net.copyGiven(lp, into: layer, location: where_(lp))
             } else {
-                try initializer(layer, context.rng)
+                try located(lp) { try initializer(layer, context.rng) }
             }
             // Caffe Net::AppendParam reads the layer's own layer_param(): BatchNorm adds its
             // lr_mult 0 specs there at setup when the prototxt gives none.

@@ -200,7 +200,7 @@ enum ReportTestSupport {
                              variants: ReportTestSupport.variants(), command: "c", machine: "m")
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))
         let top = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect(Set(top.keys) == ["net", "data", "iterations", "variants"])
+        #expect(Set(top.keys) == ["net", "data", "iterations", "variants", "cause", "recommendation"])
         #expect(top["net"] as? String == "vgg-mini" && top["iterations"] as? Int == 120)
         let variants = try #require(top["variants"] as? [[String: Any]])
         #expect(variants.count == 3)
