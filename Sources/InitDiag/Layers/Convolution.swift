@@ -1,3 +1,5 @@
+import Foundation
+
 /// Caffe's Convolution layer, 2-D (BVLC/caffe src/caffe/layers/base_conv_layer.cpp, conv_layer.cpp).
 ///
 /// Semantics: cross-correlation with zero padding, stride, dilation and groups; weight
@@ -229,6 +231,7 @@ public final class ConvolutionLayer: Layer {
             let blocks = (num + most - 1) / max(most, 1)
             winogradImagesPerBlock = max(1, (num + blocks - 1) / max(blocks, 1))
         }
+        winogradUValid = false
         ConvScratchPool.shared.reserve(floats: scratchFloats)
     }
 
@@ -282,22 +285,59 @@ public final class ConvolutionLayer: Layer {
         w.addWeightGradient(du, into: blobs[0].diff)
     }
 
+    /// The transformed weights U of the forward problem (16·uStride floats), owned by the layer:
+    /// computed once per forward pass and reused by that pass's backward (the input gradient reads
+    /// it transposed, `WinogradF23.multiply(forwardTransposed:)`), so an iteration transforms its
+    /// weights once. Allocated at the first forward that needs it, grown on reshape.
+    private var winogradU: UnsafeMutablePointer<Float>?
+    private var winogradUCapacity = 0
+    /// Whether `winogradU` holds the transform of the weights the last forward used.
+    private var winogradUValid = false
+
+    deinit { free(winogradU) }
+
+    /// The layer's U buffer, of at least the forward problem's size.
+    private func transformedWeightsBuffer() -> UnsafeMutablePointer<Float> {
+        let need = 16 * forwardWinograd.uStride
+        if let u = winogradU, winogradUCapacity >= need { return u }
+        free(winogradU)
+        let u = Blob.allocate(need)
+        winogradU = u
+        winogradUCapacity = need
+        return u
+    }
+
+    /// Transforms the current weights into the layer's U (forward pass).
+    private func refreshTransformedWeights() -> UnsafeMutablePointer<Float> {
+        let u = transformedWeightsBuffer()
+        forwardWinograd.transformWeights(blobs[0].data, flipTranspose: false, into: u)
+        winogradUValid = true
+        return u
+    }
+
+    /// U for the backward pass: the forward's, or (a backward without a forward since the last
+    /// reshape) the current weights' transform.
+    private func transformedWeightsForBackward() -> UnsafeMutablePointer<Float> {
+        if winogradUValid, let u = winogradU { return u }
+        return refreshTransformedWeights()
+    }
+
     /// Runs a Winograd convolution over all images in blocks: `weightsFlipped` selects the
-    /// input-gradient form. Scratch layout: U, then V, then M.
-    private func runWinograd(_ w: WinogradF23, weightsFlipped: Bool, input: UnsafePointer<Float>,
+    /// input-gradient form (U is then the forward problem's, read transposed). Scratch layout: V,
+    /// then M.
+    private func runWinograd(_ w: WinogradF23, weightsFlipped: Bool, u: UnsafePointer<Float>,
+                             input: UnsafePointer<Float>,
                              bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                              scratch: UnsafeMutablePointer<Float>) {
-        let u = scratch
-        let v = u + 16 * w.uStride
+        let v = scratch
         let nb = winogradImagesPerBlock
         let m = v + 16 * w.vStride(images: nb)
-        w.transformWeights(blobs[0].data, flipTranspose: weightsFlipped, into: u)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0
         while first < num {
             let n = min(nb, num - first)
             w.transformInput(input + first * inPlane, images: n, into: v)
-            w.multiply(u: u, v: v, images: n, into: m)
+            w.multiply(u: u, v: v, images: n, into: m, forwardTransposed: weightsFlipped)
             w.transformOutput(m, images: n, bias: bias, into: output + first * outPlane)
             first += n
         }
@@ -329,10 +369,11 @@ public final class ConvolutionLayer: Layer {
         let weight = UnsafePointer(blobs[0].data)
         let bias: UnsafePointer<Float>? = biasTerm ? UnsafePointer(blobs[1].data) : nil
 
+        if usesWinograd { _ = refreshTransformedWeights() }
         for (b, t) in zip(bottom, top) {
             if usesWinograd {
-                runWinograd(forwardWinograd, weightsFlipped: false, input: b.data, bias: bias, output: t.data,
-                            scratch: scratch.pointer)
+                runWinograd(forwardWinograd, weightsFlipped: false, u: winogradU!,
+                            input: b.data, bias: bias, output: t.data, scratch: scratch.pointer)
                 continue
             }
             var first = 0
@@ -417,8 +458,8 @@ public final class ConvolutionLayer: Layer {
                 winogradWeightGradient(input: b.data, topDiff: topDiff, scratch: scratch.pointer)
                 if down {
                     // The same result as W_gᵀ·dtop + col2im, as a 3×3 convolution of the top diff.
-                    runWinograd(inputGradientWinograd, weightsFlipped: true, input: topDiff, bias: nil,
-                                output: b.diff, scratch: scratch.pointer)
+                    runWinograd(inputGradientWinograd, weightsFlipped: true, u: transformedWeightsForBackward(),
+                                input: topDiff, bias: nil, output: b.diff, scratch: scratch.pointer)
                 }
                 continue
             }

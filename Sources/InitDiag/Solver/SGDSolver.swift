@@ -158,22 +158,20 @@ public final class SGDSolver: @unchecked Sendable {
     private func regularize(_ p: LearnableParam, scratch: Blob) {
         let decay = param.weightDecay * p.decayMult
         guard decay != 0 else { return }
-        let n = blasint(p.blob.count)
         if useL1 {
             let w = p.blob.data, s = scratch.data
             for j in 0..<p.blob.count {
                 let x = w[j]
                 s[j] = (x > 0 ? 1 : 0) - (x < 0 ? 1 : 0)
             }
-            cblas_saxpy(n, decay, s, 1, p.blob.diff, 1)
+            saxpyParallel(p.blob.count, decay, s, p.blob.diff)
         } else {
-            cblas_saxpy(n, decay, p.blob.data, 1, p.blob.diff, 1)
+            saxpyParallel(p.blob.count, decay, p.blob.data, p.blob.diff)
         }
     }
 
     /// The momentum step; leaves in diff what is to be subtracted from data.
     private func computeUpdateValue(_ p: LearnableParam, history h: Blob, scratch: Blob, rate: Float) {
-        let n = blasint(p.blob.count)
         let count = p.blob.count
         let momentum = param.momentum
         let localRate = rate * p.lrMult
@@ -181,32 +179,32 @@ public final class SGDSolver: @unchecked Sendable {
         switch (momentumStyle, kind) {
         case (.caffe, .sgd):
             // caffe_cpu_axpby(local_rate, diff, momentum, history); diff = history.
-            cblas_sscal(n, momentum, h.data, 1)
-            cblas_saxpy(n, localRate, g, 1, h.data, 1)
+            sscalParallel(p.blob.count, momentum, h.data)
+            saxpyParallel(p.blob.count, localRate, g, h.data)
             g.update(from: h.data, count: count)
         case (.caffe, .nesterov):
             // NesterovSolver: saved = history; history = momentum·history + local_rate·diff;
             // update = (1 + momentum)·history − momentum·saved; diff = update.
             let saved = scratch.data
             saved.update(from: h.data, count: count)
-            cblas_sscal(n, momentum, h.data, 1)
-            cblas_saxpy(n, localRate, g, 1, h.data, 1)
-            cblas_sscal(n, -momentum, saved, 1)
-            cblas_saxpy(n, Float(1) + momentum, h.data, 1, saved, 1)
+            sscalParallel(p.blob.count, momentum, h.data)
+            saxpyParallel(p.blob.count, localRate, g, h.data)
+            sscalParallel(p.blob.count, -momentum, saved)
+            saxpyParallel(p.blob.count, Float(1) + momentum, h.data, saved)
             g.update(from: saved, count: count)
         case (.torch, .sgd):
             // buf = μ·buf + g (the first step's buf = 0 gives buf = g, PyTorch's clone);
             // step = lr·lr_mult·buf.
-            cblas_sscal(n, momentum, h.data, 1)
-            cblas_saxpy(n, 1, g, 1, h.data, 1)
+            sscalParallel(p.blob.count, momentum, h.data)
+            saxpyParallel(p.blob.count, 1, g, h.data)
             let b = h.data
             for j in 0..<count { g[j] = localRate * b[j] }
         case (.torch, .nesterov):
             // PyTorch nesterov: buf = μ·buf + g; g = g + μ·buf; step = lr·lr_mult·g.
-            cblas_sscal(n, momentum, h.data, 1)
-            cblas_saxpy(n, 1, g, 1, h.data, 1)
-            cblas_saxpy(n, momentum, h.data, 1, g, 1)
-            cblas_sscal(n, localRate, g, 1)
+            sscalParallel(p.blob.count, momentum, h.data)
+            saxpyParallel(p.blob.count, 1, g, h.data)
+            saxpyParallel(p.blob.count, momentum, h.data, g)
+            sscalParallel(p.blob.count, localRate, g)
         }
     }
 
