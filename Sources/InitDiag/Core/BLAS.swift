@@ -16,10 +16,19 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                   alpha: Float, a: UnsafePointer<Float>, lda: Int? = nil,
                   b: UnsafePointer<Float>, ldb: Int? = nil,
                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+    sgemmSplit(threads: Engine.threads, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+               a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
+/// `sgemm` split for `threads` threads (the blocks are run through `parallelFor`).
+@inline(__always)
+func sgemmSplit(threads: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                alpha: Float, a: UnsafePointer<Float>, lda: Int?, b: UnsafePointer<Float>, ldb: Int?,
+                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int?) {
     let la = lda ?? (transA ? m : k)
     let lb = ldb ?? (transB ? k : n)
     let lc = ldc ?? n
-    let t = GEMMSplit.parts(m: m, n: n, k: k, threads: Engine.threads)
+    let t = GEMMSplit.parts(m: m, n: n, k: k, threads: threads)
     if t <= 1 {
         sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: la,
                     b: b, ldb: lb, beta: beta, c: c, ldc: lc)

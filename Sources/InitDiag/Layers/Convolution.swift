@@ -235,6 +235,11 @@ public final class ConvolutionLayer: Layer {
         ConvScratchPool.shared.reserve(floats: scratchFloats)
     }
 
+    /// The algorithm the current shape runs through (benchmarks print it).
+    public var algorithmName: String {
+        usesWinograd ? "winograd-f23" : is1x1 ? "1x1-gemm" : "im2col-gemm"
+    }
+
     /// Forward as a Winograd problem: C → O over the padded input.
     var forwardWinograd: WinogradF23 {
         WinogradF23(inChannels: geometry.channels, outChannels: numOutput, group: group,

@@ -131,14 +131,21 @@ public struct WinogradF23: Sendable {
         }
     }
 
+    /// The position of the flipped kernel's transform: (i, j) ↦ (p(i), p(j)), p = (3, 1, 2, 0).
+    @inline(__always)
+    static func flipped(_ xi: Int) -> Int {
+        @inline(__always) func p(_ i: Int) -> Int { i == 0 ? 3 : i == 3 ? 0 : i }
+        return p(xi / 4) * 4 + p(xi % 4)
+    }
+
     /// M_ξ = U_ξ · V_ξ per group: 16·g GEMMs.
     ///
     /// `forwardTransposed`: `u` holds the transformed weights of the *forward* problem (this
     /// problem's channel counts swapped, `transformWeights(flipTranspose: false)` of the original
     /// weight) and this problem is its input gradient. The flipped kernel's transform needs no
-    /// transform of its own: G·reverse(g) = reverse₄(G·g), so (G g' Gᵀ)(i, j) = (G g Gᵀ)(3 − i, 3 − j),
-    /// i.e. U'_ξ = (U_{15−ξ})ᵀ per group — the GEMM reads U transposed. Exact up to the order of
-    /// the three-term sums inside G·g.
+    /// transform of its own: G·(g₂, g₁, g₀) = P·G·(g₀, g₁, g₂) with P swapping entries 0 and 3
+    /// (p = 3, 1, 2, 0), so (G g' Gᵀ)(i, j) = (G g Gᵀ)(p(i), p(j)) and U'_ξ = (U_{p(ξ)})ᵀ per group —
+    /// the GEMM reads U transposed. Exact up to the order of the three-term sums inside G·g.
     public func multiply(u: UnsafePointer<Float>, v: UnsafePointer<Float>, images: Int,
                          into m: UnsafeMutablePointer<Float>, forwardTransposed: Bool = false) {
         let t = images * tilesPerImage
@@ -148,7 +155,7 @@ public struct WinogradF23: Sendable {
             let xi = job / group, grp = job % group
             do {
                 sgemmSerial(transA: forwardTransposed, transB: false, m: og, n: t, k: cg, alpha: 1,
-                      a: u + (forwardTransposed ? 15 - xi : xi) * uStride + grp * og * cg,
+                      a: u + (forwardTransposed ? WinogradF23.flipped(xi) : xi) * uStride + grp * og * cg,
                       lda: forwardTransposed ? og : cg,
                       b: v + xi * vStride(images: images) + grp * cg * t, ldb: t,
                       beta: 0, c: m + xi * mStride(images: images) + grp * og * t, ldc: t)
