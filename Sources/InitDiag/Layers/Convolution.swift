@@ -8,13 +8,13 @@ import Foundation
 ///
 /// Lowering: instead of Caffe's one im2col + one GEMM per image, a *block* of images is lowered at
 /// once (batch folded into the GEMM's N), so each GEMM is large enough for OpenBLAS to run near
-/// peak while the column matrix stays bounded (`ConvolutionLayer.maxScratchBytes`). The GEMM output
+/// peak while the column matrix stays bounded (`tuning.maxScratchBytes`). The GEMM output
 /// is (O × images·OH·OW) and is reordered into NCHW. 1×1 stride-1 unpadded convolutions need no
 /// im2col: the input block only changes from NCHW to channel-major (or is used as is for one image).
 /// 3×3 stride-1 undilated layers with ≥ 32 channels per group run forward, weight gradient and
 /// input gradient through Winograd F(2×2, 3×3) instead (Winograd.swift): 2.25× fewer FLOPs, results
-/// equal to the direct convolution up to float rounding. `winogradEnabled = false` or
-/// `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
+/// equal to the direct convolution up to float rounding. `ConvolutionTuning.winogradEnabled = false`
+/// (in the layer context) or `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
 public final class ConvolutionLayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
@@ -39,39 +39,19 @@ public final class ConvolutionLayer: Layer {
     public private(set) var usesWinograd = false
     /// Images per Winograd block (forward and input-gradient transforms).
     public private(set) var winogradImagesPerBlock = 1
-    /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
-    /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
-    /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
-    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
-    nonisolated(unsafe) public static var winogradEnabled = true
-    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
-    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
-    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
-    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
-    nonisolated(unsafe) public static var winogradMinChannels = 32
+    /// The tuning this layer was built with (`LayerContext.convolutionTuning`).
+    public let tuning: ConvolutionTuning
 
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
     /// still requires an eligible geometry.
     public var winogradChoice: WinogradChoice = .automatic
-    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
-    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
-    nonisolated(unsafe) public static var winogradTargetTiles = 256
-
-    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
-    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, come on
-    /// top). All layers share one scratch buffer (`ConvScratchPool`).
-    nonisolated(unsafe) public static var maxScratchBytes = 32 << 20
-    /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
-    /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
-    /// half the speed of N = 1k–8k).
-    nonisolated(unsafe) public static var targetColumns = 1024
-
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
+        self.tuning = context.convolutionTuning
         let p = param.convolutionParam ?? ConvolutionParameter()
         func fail(_ what: String) -> InputError { shapeError(param, what) }
 
@@ -203,30 +183,30 @@ public final class ConvolutionLayer: Layer {
         }
         // The scratch is allocated here, before the net's own memory check: a buffer larger than
         // the block bound (one image does not fit) is checked against the machine first.
-        if perImageBytes > ConvolutionLayer.maxScratchBytes {
+        if perImageBytes > tuning.maxScratchBytes {
             try MemoryGuard().check(estimatedBytes: perImageBytes, what: what)
         }
         geometry = g
         num = b.shape[0]
         for t in top { t.reshape([num, numOutput, g.outH, g.outW]) }
         imagesPerBlock = ConvolutionLayer.blockImages(num: num, colRows: g.colRows, outChannels: numOutput,
-                                                      outSpatial: g.outSpatial)
+                                                      outSpatial: g.outSpatial, tuning: tuning)
         let eligible = kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
             && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2
         switch winogradChoice {
         case .never: usesWinograd = false
         case .always: usesWinograd = eligible
         case .automatic:
-            usesWinograd = eligible && ConvolutionLayer.winogradEnabled
-                && channels / group >= ConvolutionLayer.winogradMinChannels
-                && numOutput / group >= ConvolutionLayer.winogradMinChannels
+            usesWinograd = eligible && tuning.winogradEnabled
+                && channels / group >= tuning.winogradMinChannels
+                && numOutput / group >= tuning.winogradMinChannels
         }
         if usesWinograd {
             // V and M of one block: 16·(C + O) floats per tile, for the larger of the two directions.
             let tiles = max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)
             let perImage = 16 * (channels + numOutput) * tiles * MemoryLayout<Float>.stride
-            let byMemory = max(1, ConvolutionLayer.maxScratchBytes / max(perImage, 1))
-            let byTiles = max(1, (ConvolutionLayer.winogradTargetTiles + tiles - 1) / tiles)
+            let byMemory = max(1, tuning.maxScratchBytes / max(perImage, 1))
+            let byTiles = max(1, (tuning.winogradTargetTiles + tiles - 1) / tiles)
             let most = min(num, byMemory, byTiles)
             let blocks = (num + most - 1) / max(most, 1)
             winogradImagesPerBlock = max(1, (num + blocks - 1) / max(blocks, 1))
@@ -350,11 +330,12 @@ public final class ConvolutionLayer: Layer {
 
     /// Images per block: as many as reach `targetColumns` GEMM columns without the block's scratch
     /// exceeding `maxScratchBytes` (at least one), then evened out over the blocks of the batch.
-    public static func blockImages(num: Int, colRows: Int, outChannels: Int, outSpatial: Int) -> Int {
+    public static func blockImages(num: Int, colRows: Int, outChannels: Int, outSpatial: Int,
+                                   tuning: ConvolutionTuning = .default) -> Int {
         guard num > 0, outSpatial > 0 else { return 1 }
         let perImage = (colRows + outChannels) * outSpatial * MemoryLayout<Float>.stride
-        let byMemory = max(1, maxScratchBytes / max(perImage, 1))
-        let byColumns = max(1, (targetColumns + outSpatial - 1) / outSpatial)
+        let byMemory = max(1, tuning.maxScratchBytes / max(perImage, 1))
+        let byColumns = max(1, (tuning.targetColumns + outSpatial - 1) / outSpatial)
         let most = min(num, byMemory, byColumns)
         let blocks = (num + most - 1) / most
         return (num + blocks - 1) / blocks
@@ -516,4 +497,34 @@ public final class ConvolutionLayer: Layer {
             }
         }
     }
+}
+
+/// How convolution layers choose and size their algorithms: an immutable value in the layer
+/// context (`LayerContext.convolutionTuning`), so benchmarks can vary it per net without global
+/// mutable state. Runs use `.default`, the measured choices below.
+public struct ConvolutionTuning: Sendable, Equatable {
+    /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
+    /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
+    /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
+    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
+    public var winogradEnabled = true
+    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
+    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
+    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
+    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
+    public var winogradMinChannels = 32
+    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
+    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
+    public var winogradTargetTiles = 256
+    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
+    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, are held
+    /// by the layer). All layers share one scratch buffer (`ConvScratchPool`).
+    public var maxScratchBytes = 32 << 20
+    /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
+    /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
+    /// half the speed of N = 1k–8k).
+    public var targetColumns = 1024
+
+    public init() {}
+    public static let `default` = ConvolutionTuning()
 }

@@ -106,4 +106,25 @@ import Testing
         let worst = zip(viaWinograd, bottom2.diffArray).map { abs($0 - $1) }.max() ?? 0
         #expect(worst <= 1e-5, "bottom diff Winograd vs im2col: \(worst)")
     }
+
+    /// The tuning is a value in the layer context: two layers built side by side with different
+    /// tunings choose differently, and the default is untouched.
+    @Test func convolutionTuningComesFromTheContext() throws {
+        var off = ConvolutionTuning.default
+        off.winogradEnabled = false
+        off.targetColumns = 64
+        var built: [ConvolutionLayer] = []
+        for tuning in [ConvolutionTuning.default, off] {
+            let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1), convolutionTuning: tuning)
+            let layer = try ConvolutionLayer(param: ConvCase(name: "tuned", numOutput: 32, pad: [1]).param, context: ctx)
+            try layer.setUp(bottom: [Blob(name: "in", shape: [8, 32, 8, 8])], top: [Blob(name: "out")])
+            built.append(layer)
+        }
+        #expect(built[0].usesWinograd && built[0].algorithmName == "winograd-f23")
+        #expect(!built[1].usesWinograd && built[1].algorithmName == "im2col-gemm")
+        // 64 target columns over 8×8 maps: one image per block; the default's 1024: all eight.
+        #expect(built[1].imagesPerBlock == 1)
+        #expect(built[0].imagesPerBlock == 8)
+        #expect(ConvolutionTuning.default == ConvolutionTuning())
+    }
 }
