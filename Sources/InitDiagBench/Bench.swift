@@ -21,9 +21,48 @@ public struct BenchResult: Codable, Sendable {
     public var iterations: Int
     public var threads: Int
     public var probes: Bool
+    public var batchSize: Int
+    /// Over the timed iterations (getrusage before and after): minor page faults per iteration,
+    /// and the system share of the process's CPU time.
+    public var minorFaultsPerIteration: Double
+    public var cpuSecondsPerIteration: Double
+    public var systemCPUFraction: Double
+    public var kernels: Kernels
     enum CodingKeys: String, CodingKey {
         case iterationSeconds = "iteration_s", forwardSeconds = "forward_s", backwardSeconds = "backward_s",
-             updateSeconds = "update_s", peakRSSBytes = "peak_rss_bytes", layers, iterations, threads, probes
+             updateSeconds = "update_s", peakRSSBytes = "peak_rss_bytes", layers, iterations, threads, probes,
+             batchSize = "batch_size", minorFaultsPerIteration = "minor_faults_per_iteration",
+             cpuSecondsPerIteration = "cpu_s_per_iteration", systemCPUFraction = "system_cpu_fraction", kernels
+    }
+
+    /// The kernels chosen at run time: OpenBLAS's core (its DYNAMIC_ARCH pick for this CPU), the
+    /// statistics kernels' ISA, and per convolution layer the algorithm (`winograd-f23`,
+    /// `im2col-gemm`, `1x1-gemm`).
+    public struct Kernels: Codable, Sendable {
+        public var blasCore: String
+        public var statisticsISA: String
+        public var convolution: [String: String]
+        enum CodingKeys: String, CodingKey {
+            case blasCore = "blas_core", statisticsISA = "statistics_isa", convolution
+        }
+
+        public static func of(_ net: Net) -> Kernels {
+            var conv: [String: String] = [:]
+            for (i, layer) in net.layers.enumerated() {
+                guard let c = layer as? ConvolutionLayer else { continue }
+                conv[net.layerParams[i].name] = c.algorithmName
+            }
+            return Kernels(blasCore: blasCoreName(), statisticsISA: ProbeBenchmark.kernelName, convolution: conv)
+        }
+
+        public func text(order: [String]) -> String {
+            var out = "kernels: OpenBLAS core \(blasCore) (single-threaded, split by the engine), statistics \(statisticsISA)\n"
+            let names = order.filter { convolution[$0] != nil }
+            if !names.isEmpty {
+                out += "convolution: " + names.map { "\($0) \(convolution[$0]!)" }.joined(separator: ", ") + "\n"
+            }
+            return out
+        }
     }
 
     public func json() -> String {
@@ -35,7 +74,10 @@ public struct BenchResult: Codable, Sendable {
     public func table() -> String {
         var out = String(format: "iteration %.4f s  (forward %.4f s, backward %.4f s, update %.4f s)  median of %d, %d threads, probes %@\n",
                          iterationSeconds, forwardSeconds, backwardSeconds, updateSeconds, iterations, threads, probes ? "on" : "off")
-        out += "peak RSS \(MemoryGuard.format(peakRSSBytes))\n\n"
+        out += "peak RSS \(MemoryGuard.format(peakRSSBytes)), batch \(batchSize)\n"
+        out += String(format: "per timed iteration: %.1f minor page faults, %.3f CPU s (system %.1f%% of it)\n",
+                      minorFaultsPerIteration, cpuSecondsPerIteration, systemCPUFraction * 100)
+        out += kernels.text(order: layers.map(\.name)) + "\n"
         let w = max(5, layers.map(\.name.count).max() ?? 5)
         out += "layer".padding(toLength: w, withPad: " ", startingAt: 0) + "   forward ms  backward ms\n"
         for l in layers {
@@ -58,10 +100,15 @@ public enum Bench {
         let trainer = try Trainer(setup: setup, options: options)
         for _ in 0..<warmup { _ = try trainer.timedIteration(probes: probes) }
         var fwd: [Double] = [], bwd: [Double] = [], upd: [Double] = [], tot: [Double] = []
+        fwd.reserveCapacity(iterations); bwd.reserveCapacity(iterations)
+        upd.reserveCapacity(iterations); tot.reserveCapacity(iterations)
+        let before = ResourceUsage.now()
         for _ in 0..<iterations {
             let t = try trainer.timedIteration(probes: probes)
             fwd.append(t.forward); bwd.append(t.backward); upd.append(t.update); tot.append(t.forward + t.backward + t.update)
         }
+        let used = ResourceUsage.now() - before
+        let cpu = used.userSeconds + used.systemSeconds
         let net = trainer.trainNet
         net.timesLayers = true
         var perLayerF = [[Double]](repeating: [], count: net.layers.count)
@@ -80,7 +127,12 @@ public enum Bench {
         }
         return BenchResult(iterationSeconds: median(tot), forwardSeconds: median(fwd), backwardSeconds: median(bwd),
                            updateSeconds: median(upd), peakRSSBytes: peakResidentBytes(), layers: layers,
-                           iterations: iterations, threads: threads, probes: probes)
+                           iterations: iterations, threads: threads, probes: probes,
+                           batchSize: net.blobs.first?.shape.first ?? 0,
+                           minorFaultsPerIteration: Double(used.minorFaults) / Double(iterations),
+                           cpuSecondsPerIteration: cpu / Double(iterations),
+                           systemCPUFraction: cpu > 0 ? used.systemSeconds / cpu : 0,
+                           kernels: .of(net))
     }
 
     /// The probes' cost measured side by side in one process: iterations alternate between

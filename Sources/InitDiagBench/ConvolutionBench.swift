@@ -67,7 +67,8 @@ public enum ConvBench {
 
     /// Runs the benchmark and returns a table. `only` restricts to the named conv layers.
     public static func run(batch: Int = 128, threads: Int = 2, repeats: Int = 2,
-                           only: Set<String>? = nil, includeOthers: Bool = true) throws -> String {
+                           only: Set<String>? = nil, includeOthers: Bool = true,
+                           tuning: ConvolutionTuning = .default) throws -> String {
         Engine.configureThreads(threads)
         useCPUClock = threads == 1
         var lines: [String] = []
@@ -89,7 +90,7 @@ public enum ConvBench {
 
         lines.append("layer        shape            block  fwd ms  fwd GF/s   bwd ms  bwd GF/s  gemm ms gemm GF/s  im2col  col2im")
         var totalForward = 0.0, totalBackward = 0.0
-        let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
+        let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1), convolutionTuning: tuning)
         for (index, s) in seedVGG19.enumerated() where only == nil || only!.contains(s.name) {
             var lp = LayerParameter(name: s.name, type: "Convolution")
             var p = ConvolutionParameter()

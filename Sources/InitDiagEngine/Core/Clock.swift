@@ -25,3 +25,35 @@ public func peakResidentBytes() -> Int {
     return Int(u.ru_maxrss)
     #endif
 }
+
+/// The process's resource counters that a benchmark compares before and after a run: minor and
+/// major page faults, user and system CPU seconds, voluntary and involuntary context switches.
+public struct ResourceUsage: Sendable {
+    public var minorFaults: Int
+    public var majorFaults: Int
+    public var userSeconds: Double
+    public var systemSeconds: Double
+    public var voluntarySwitches: Int
+    public var involuntarySwitches: Int
+
+    /// getrusage(RUSAGE_SELF) now.
+    public static func now() -> ResourceUsage {
+        var u = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        #else
+        getrusage(RUSAGE_SELF, &u)
+        #endif
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return ResourceUsage(minorFaults: Int(u.ru_minflt), majorFaults: Int(u.ru_majflt),
+                             userSeconds: s(u.ru_utime), systemSeconds: s(u.ru_stime),
+                             voluntarySwitches: Int(u.ru_nvcsw), involuntarySwitches: Int(u.ru_nivcsw))
+    }
+
+    public static func - (a: ResourceUsage, b: ResourceUsage) -> ResourceUsage {
+        ResourceUsage(minorFaults: a.minorFaults - b.minorFaults, majorFaults: a.majorFaults - b.majorFaults,
+                      userSeconds: a.userSeconds - b.userSeconds, systemSeconds: a.systemSeconds - b.systemSeconds,
+                      voluntarySwitches: a.voluntarySwitches - b.voluntarySwitches,
+                      involuntarySwitches: a.involuntarySwitches - b.involuntarySwitches)
+    }
+}

@@ -2,8 +2,10 @@ import InitDiagCore
 import InitDiagTrace
 import Dispatch
 
-/// Thread count used for the engine's own loops (OpenBLAS has its own setting, kept equal by
-/// `Engine.configureThreads`). Results never depend on it except through BLAS summation order.
+/// Thread count used for the engine's own loops. There is one pool: Dispatch's. OpenBLAS is set to
+/// one thread (its own workers would spin in `sched_yield` while the engine's loops run, and the
+/// engine's while BLAS runs); large products are split by `sgemm` over this pool instead.
+/// Results depend on the thread count only through the chunking of those splits, never on timing.
 public enum Engine {
     nonisolated(unsafe) public private(set) static var threads: Int = 1
 

@@ -1,5 +1,7 @@
 import InitDiagCore
 import InitDiagTrace
+import Foundation
+
 /// Caffe's Convolution layer, 2-D (BVLC/caffe src/caffe/layers/base_conv_layer.cpp, conv_layer.cpp).
 ///
 /// Semantics: cross-correlation with zero padding, stride, dilation and groups; weight
@@ -8,13 +10,13 @@ import InitDiagTrace
 ///
 /// Lowering: instead of Caffe's one im2col + one GEMM per image, a *block* of images is lowered at
 /// once (batch folded into the GEMM's N), so each GEMM is large enough for OpenBLAS to run near
-/// peak while the column matrix stays bounded (`ConvolutionLayer.maxScratchBytes`). The GEMM output
+/// peak while the column matrix stays bounded (`tuning.maxScratchBytes`). The GEMM output
 /// is (O × images·OH·OW) and is reordered into NCHW. 1×1 stride-1 unpadded convolutions need no
 /// im2col: the input block only changes from NCHW to channel-major (or is used as is for one image).
 /// 3×3 stride-1 undilated layers with ≥ 32 channels per group run forward, weight gradient and
 /// input gradient through Winograd F(2×2, 3×3) instead (Winograd.swift): 2.25× fewer FLOPs, results
-/// equal to the direct convolution up to float rounding. `winogradEnabled = false` or
-/// `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
+/// equal to the direct convolution up to float rounding. `ConvolutionTuning.winogradEnabled = false`
+/// (in the layer context) or `winogradChoice = .never` keeps Caffe's im2col + GEMM formulation.
 public final class ConvolutionLayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
@@ -39,34 +41,13 @@ public final class ConvolutionLayer: Layer {
     public private(set) var usesWinograd = false
     /// Images per Winograd block (forward and input-gradient transforms).
     public private(set) var winogradImagesPerBlock = 1
-    /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
-    /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
-    /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
-    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
-    nonisolated(unsafe) public static var winogradEnabled = true
-    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
-    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
-    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
-    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
-    nonisolated(unsafe) public static var winogradMinChannels = 32
+    /// The tuning this layer was built with (`LayerContext.convolutionTuning`).
+    public let tuning: ConvolutionTuning
 
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
     /// still requires an eligible geometry.
     public var winogradChoice: WinogradChoice = .automatic
-    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
-    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
-    nonisolated(unsafe) public static var winogradTargetTiles = 256
-
-    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
-    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, come on
-    /// top). All layers share one scratch buffer (`ConvScratchPool`).
-    nonisolated(unsafe) public static var maxScratchBytes = 32 << 20
-    /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
-    /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
-    /// half the speed of N = 1k–8k).
-    nonisolated(unsafe) public static var targetColumns = 1024
-
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }
 
@@ -88,6 +69,7 @@ public final class ConvolutionLayer: Layer {
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
+        self.tuning = context.convolutionTuning
         let p = param.convolutionParam ?? ConvolutionParameter()
         func fail(_ what: String) -> InputError { shapeError(param, what) }
 
@@ -219,35 +201,41 @@ public final class ConvolutionLayer: Layer {
         }
         // The scratch is allocated here, before the net's own memory check: a buffer larger than
         // the block bound (one image does not fit) is checked against the machine first.
-        if perImageBytes > ConvolutionLayer.maxScratchBytes {
+        if perImageBytes > tuning.maxScratchBytes {
             try MemoryGuard().check(estimatedBytes: perImageBytes, what: what)
         }
         geometry = g
         num = b.shape[0]
         for t in top { t.reshape([num, numOutput, g.outH, g.outW]) }
         imagesPerBlock = ConvolutionLayer.blockImages(num: num, colRows: g.colRows, outChannels: numOutput,
-                                                      outSpatial: g.outSpatial)
+                                                      outSpatial: g.outSpatial, tuning: tuning)
         let eligible = kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
             && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2
         switch winogradChoice {
         case .never: usesWinograd = false
         case .always: usesWinograd = eligible
         case .automatic:
-            usesWinograd = eligible && ConvolutionLayer.winogradEnabled
-                && channels / group >= ConvolutionLayer.winogradMinChannels
-                && numOutput / group >= ConvolutionLayer.winogradMinChannels
+            usesWinograd = eligible && tuning.winogradEnabled
+                && channels / group >= tuning.winogradMinChannels
+                && numOutput / group >= tuning.winogradMinChannels
         }
         if usesWinograd {
             // V and M of one block: 16·(C + O) floats per tile, for the larger of the two directions.
             let tiles = max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)
             let perImage = 16 * (channels + numOutput) * tiles * MemoryLayout<Float>.stride
-            let byMemory = max(1, ConvolutionLayer.maxScratchBytes / max(perImage, 1))
-            let byTiles = max(1, (ConvolutionLayer.winogradTargetTiles + tiles - 1) / tiles)
+            let byMemory = max(1, tuning.maxScratchBytes / max(perImage, 1))
+            let byTiles = max(1, (tuning.winogradTargetTiles + tiles - 1) / tiles)
             let most = min(num, byMemory, byTiles)
             let blocks = (num + most - 1) / max(most, 1)
             winogradImagesPerBlock = max(1, (num + blocks - 1) / max(blocks, 1))
         }
+        winogradUValid = false
         ConvScratchPool.shared.reserve(floats: scratchFloats)
+    }
+
+    /// The algorithm the current shape runs through (benchmarks print it).
+    public var algorithmName: String {
+        usesWinograd ? "winograd-f23" : is1x1 ? "1x1-gemm" : "im2col-gemm"
     }
 
     /// Forward as a Winograd problem: C → O over the padded input.
@@ -300,22 +288,59 @@ public final class ConvolutionLayer: Layer {
         w.addWeightGradient(du, into: blobs[0].diff)
     }
 
+    /// The transformed weights U of the forward problem (16·uStride floats), owned by the layer:
+    /// computed once per forward pass and reused by that pass's backward (the input gradient reads
+    /// it transposed, `WinogradF23.multiply(forwardTransposed:)`), so an iteration transforms its
+    /// weights once. Allocated at the first forward that needs it, grown on reshape.
+    private var winogradU: UnsafeMutablePointer<Float>?
+    private var winogradUCapacity = 0
+    /// Whether `winogradU` holds the transform of the weights the last forward used.
+    private var winogradUValid = false
+
+    deinit { free(winogradU) }
+
+    /// The layer's U buffer, of at least the forward problem's size.
+    private func transformedWeightsBuffer() -> UnsafeMutablePointer<Float> {
+        let need = 16 * forwardWinograd.uStride
+        if let u = winogradU, winogradUCapacity >= need { return u }
+        free(winogradU)
+        let u = Blob.allocate(need)
+        winogradU = u
+        winogradUCapacity = need
+        return u
+    }
+
+    /// Transforms the current weights into the layer's U (forward pass).
+    private func refreshTransformedWeights() -> UnsafeMutablePointer<Float> {
+        let u = transformedWeightsBuffer()
+        forwardWinograd.transformWeights(blobs[0].data, flipTranspose: false, into: u)
+        winogradUValid = true
+        return u
+    }
+
+    /// U for the backward pass: the forward's, or (a backward without a forward since the last
+    /// reshape) the current weights' transform.
+    private func transformedWeightsForBackward() -> UnsafeMutablePointer<Float> {
+        if winogradUValid, let u = winogradU { return u }
+        return refreshTransformedWeights()
+    }
+
     /// Runs a Winograd convolution over all images in blocks: `weightsFlipped` selects the
-    /// input-gradient form. Scratch layout: U, then V, then M.
-    private func runWinograd(_ w: WinogradF23, weightsFlipped: Bool, input: UnsafePointer<Float>,
+    /// input-gradient form (U is then the forward problem's, read transposed). Scratch layout: V,
+    /// then M.
+    private func runWinograd(_ w: WinogradF23, weightsFlipped: Bool, u: UnsafePointer<Float>,
+                             input: UnsafePointer<Float>,
                              bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                              scratch: UnsafeMutablePointer<Float>) {
-        let u = scratch
-        let v = u + 16 * w.uStride
+        let v = scratch
         let nb = winogradImagesPerBlock
         let m = v + 16 * w.vStride(images: nb)
-        w.transformWeights(blobs[0].data, flipTranspose: weightsFlipped, into: u)
         let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
         var first = 0
         while first < num {
             let n = min(nb, num - first)
             w.transformInput(input + first * inPlane, images: n, into: v)
-            w.multiply(u: u, v: v, images: n, into: m)
+            w.multiply(u: u, v: v, images: n, into: m, forwardTransposed: weightsFlipped)
             w.transformOutput(m, images: n, bias: bias, into: output + first * outPlane)
             first += n
         }
@@ -323,11 +348,12 @@ public final class ConvolutionLayer: Layer {
 
     /// Images per block: as many as reach `targetColumns` GEMM columns without the block's scratch
     /// exceeding `maxScratchBytes` (at least one), then evened out over the blocks of the batch.
-    public static func blockImages(num: Int, colRows: Int, outChannels: Int, outSpatial: Int) -> Int {
+    public static func blockImages(num: Int, colRows: Int, outChannels: Int, outSpatial: Int,
+                                   tuning: ConvolutionTuning = .default) -> Int {
         guard num > 0, outSpatial > 0 else { return 1 }
         let perImage = (colRows + outChannels) * outSpatial * MemoryLayout<Float>.stride
-        let byMemory = max(1, maxScratchBytes / max(perImage, 1))
-        let byColumns = max(1, (targetColumns + outSpatial - 1) / outSpatial)
+        let byMemory = max(1, tuning.maxScratchBytes / max(perImage, 1))
+        let byColumns = max(1, (tuning.targetColumns + outSpatial - 1) / outSpatial)
         let most = min(num, byMemory, byColumns)
         let blocks = (num + most - 1) / most
         return (num + blocks - 1) / blocks
@@ -347,10 +373,11 @@ public final class ConvolutionLayer: Layer {
         let weight = UnsafePointer(blobs[0].data)
         let bias: UnsafePointer<Float>? = biasTerm ? UnsafePointer(blobs[1].data) : nil
 
+        if usesWinograd { _ = refreshTransformedWeights() }
         for (b, t) in zip(bottom, top) {
             if usesWinograd {
-                runWinograd(forwardWinograd, weightsFlipped: false, input: b.data, bias: bias, output: t.data,
-                            scratch: scratch.pointer)
+                runWinograd(forwardWinograd, weightsFlipped: false, u: winogradU!,
+                            input: b.data, bias: bias, output: t.data, scratch: scratch.pointer)
                 continue
             }
             var first = 0
@@ -435,8 +462,8 @@ public final class ConvolutionLayer: Layer {
                 winogradWeightGradient(input: b.data, topDiff: topDiff, scratch: scratch.pointer)
                 if down {
                     // The same result as W_gᵀ·dtop + col2im, as a 3×3 convolution of the top diff.
-                    runWinograd(inputGradientWinograd, weightsFlipped: true, input: topDiff, bias: nil,
-                                output: b.diff, scratch: scratch.pointer)
+                    runWinograd(inputGradientWinograd, weightsFlipped: true, u: transformedWeightsForBackward(),
+                                input: topDiff, bias: nil, output: b.diff, scratch: scratch.pointer)
                 }
                 continue
             }
@@ -488,4 +515,34 @@ public final class ConvolutionLayer: Layer {
             }
         }
     }
+}
+
+/// How convolution layers choose and size their algorithms: an immutable value in the layer
+/// context (`LayerContext.convolutionTuning`), so benchmarks can vary it per net without global
+/// mutable state. Runs use `.default`, the measured choices below.
+public struct ConvolutionTuning: Sendable, Equatable {
+    /// Winograd F(2×2, 3×3) for eligible layers (3×3, stride 1, dilation 1, pad ≤ 2). With
+    /// im2col + GEMM alone the seed net's 16 convolutions need ≈ 3.2 s of pure GEMM per
+    /// iteration on one core at 98 GFLOP/s (measured with ConvBench), over the 1.7 s bar even with
+    /// perfect two-core scaling; Winograd cuts the FLOPs of all three products by 2.25×.
+    public var winogradEnabled = true
+    /// With `.automatic`, Winograd is used only when both channel counts (per group) reach this.
+    /// Measured with ConvBench (one core, CPU time, batch 128, seed-net shapes): Winograd beats
+    /// im2col + GEMM from 64 channels on (conv1_2 forward + backward 221 ms vs 404 ms; conv4_2
+    /// 170 ms vs 363 ms); the 3-channel first layer stays on im2col (its GEMM has K = 27 anyway).
+    public var winogradMinChannels = 32
+    /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
+    /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
+    public var winogradTargetTiles = 256
+    /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
+    /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, are held
+    /// by the layer). All layers share one scratch buffer (`ConvScratchPool`).
+    public var maxScratchBytes = 32 << 20
+    /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
+    /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
+    /// half the speed of N = 1k–8k).
+    public var targetColumns = 1024
+
+    public init() {}
+    public static let `default` = ConvolutionTuning()
 }

@@ -8,9 +8,13 @@ public struct LayerContext: @unchecked Sendable {
     public var rng: RandomSource
     /// Supplies batches to Data layers (nil when the net is built without data, e.g. `inspect`).
     public var batchSources: (@Sendable (LayerParameter) throws -> BatchSource)?
+    /// How convolutions choose and size their algorithms (benchmarks vary it; runs use `.default`).
+    public var convolutionTuning: ConvolutionTuning
     public init(phase: Phase, rng: RandomSource,
-                batchSources: (@Sendable (LayerParameter) throws -> BatchSource)? = nil) {
+                batchSources: (@Sendable (LayerParameter) throws -> BatchSource)? = nil,
+                convolutionTuning: ConvolutionTuning = .default) {
         self.phase = phase; self.rng = rng; self.batchSources = batchSources
+        self.convolutionTuning = convolutionTuning
     }
 }
 

@@ -133,15 +133,32 @@ public struct WinogradF23: Sendable {
         }
     }
 
+    /// The position of the flipped kernel's transform: (i, j) ↦ (p(i), p(j)), p = (3, 1, 2, 0).
+    @inline(__always)
+    static func flipped(_ xi: Int) -> Int {
+        @inline(__always) func p(_ i: Int) -> Int { i == 0 ? 3 : i == 3 ? 0 : i }
+        return p(xi / 4) * 4 + p(xi % 4)
+    }
+
     /// M_ξ = U_ξ · V_ξ per group: 16·g GEMMs.
+    ///
+    /// `forwardTransposed`: `u` holds the transformed weights of the *forward* problem (this
+    /// problem's channel counts swapped, `transformWeights(flipTranspose: false)` of the original
+    /// weight) and this problem is its input gradient. The flipped kernel's transform needs no
+    /// transform of its own: G·(g₂, g₁, g₀) = P·G·(g₀, g₁, g₂) with P swapping entries 0 and 3
+    /// (p = 3, 1, 2, 0), so (G g' Gᵀ)(i, j) = (G g Gᵀ)(p(i), p(j)) and U'_ξ = (U_{p(ξ)})ᵀ per group —
+    /// the GEMM reads U transposed. Exact up to the order of the three-term sums inside G·g.
     public func multiply(u: UnsafePointer<Float>, v: UnsafePointer<Float>, images: Int,
-                         into m: UnsafeMutablePointer<Float>) {
+                         into m: UnsafeMutablePointer<Float>, forwardTransposed: Bool = false) {
         let t = images * tilesPerImage
         let cg = inChannels / group, og = outChannels / group
-        for xi in 0..<16 {
-            for grp in 0..<group {
-                sgemm(transA: false, transB: false, m: og, n: t, k: cg, alpha: 1,
-                      a: u + xi * uStride + grp * og * cg, lda: cg,
+        // 16·g independent products, one per engine thread at a time (single-threaded BLAS).
+        parallelFor(16 * group) { job in
+            let xi = job / group, grp = job % group
+            do {
+                sgemmSerial(transA: forwardTransposed, transB: false, m: og, n: t, k: cg, alpha: 1,
+                      a: u + (forwardTransposed ? WinogradF23.flipped(xi) : xi) * uStride + grp * og * cg,
+                      lda: forwardTransposed ? og : cg,
                       b: v + xi * vStride(images: images) + grp * cg * t, ldb: t,
                       beta: 0, c: m + xi * mStride(images: images) + grp * og * t, ldc: t)
             }
@@ -186,9 +203,10 @@ public struct WinogradF23: Sendable {
                                        into du: UnsafeMutablePointer<Float>) {
         let t = images * tilesPerImage
         let cg = inChannels / group, og = outChannels / group
-        for xi in 0..<16 {
-            for grp in 0..<group {
-                sgemm(transA: false, transB: true, m: og, n: cg, k: t, alpha: 1,
+        parallelFor(16 * group) { job in
+            let xi = job / group, grp = job % group
+            do {
+                sgemmSerial(transA: false, transB: true, m: og, n: cg, k: t, alpha: 1,
                       a: dm + xi * mStride(images: images) + grp * og * t, lda: t,
                       b: v + xi * vStride(images: images) + grp * cg * t, ldb: t,
                       beta: 1, c: du + xi * uStride + grp * og * cg, ldc: cg)

@@ -32,10 +32,10 @@ public final class NesterovSolver: SolverBase, @unchecked Sendable {
             SolverMath.axpby(count, Float(1) + momentum, h, -momentum, saved)
             g.update(from: saved, count: count)
         case .torch:
-            cblas_sscal(n, momentum, h, 1)
-            cblas_saxpy(n, 1, g, 1, h, 1)
-            cblas_saxpy(n, momentum, h, 1, g, 1)
-            cblas_sscal(n, localRate, g, 1)
+            sscalParallel(Int(n), momentum, h)
+            saxpyParallel(Int(n), 1, g, h)
+            saxpyParallel(Int(n), momentum, h, g)
+            sscalParallel(Int(n), localRate, g)
         }
     }
 }

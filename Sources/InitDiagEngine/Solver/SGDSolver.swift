@@ -27,8 +27,8 @@ public final class SGDSolver: SolverBase, @unchecked Sendable {
             SolverMath.axpby(count, localRate, g, momentum, h)
             g.update(from: h, count: count)
         case .torch:
-            cblas_sscal(n, momentum, h, 1)
-            cblas_saxpy(n, 1, g, 1, h, 1)
+            sscalParallel(Int(n), momentum, h)
+            saxpyParallel(Int(n), 1, g, h)
             for j in 0..<count { g[j] = localRate * h[j] }
         }
     }

@@ -73,7 +73,7 @@ public protocol Solver: AnyObject {
 ///
 /// A subclass gives its `typeName`, `historyNames` (one per history set), `scratchPerParam`,
 /// its constructor CHECKs (`check`) and `computeUpdateValue`. BLAS calls are those of Caffe's
-/// CPU path: caffe_scal = cblas_sscal, caffe_axpy = cblas_saxpy, caffe_cpu_axpby = cblas_sscal(β,
+/// CPU path (each call split into fixed chunks over the engine threads, Core/BLAS.swift): caffe_scal = cblas_sscal, caffe_axpy = cblas_saxpy, caffe_cpu_axpby = cblas_sscal(β,
 /// y) then cblas_saxpy(α, x, y), caffe_cpu_scale = cblas_scopy then cblas_sscal (BVLC/caffe
 /// include/caffe/util/mkl_alternate.hpp, src/caffe/util/math_functions.cpp); caffe_powx is powf
 /// per element, caffe_add/sub/mul/div and caffe_add_scalar one float operation per element. With
@@ -187,7 +187,7 @@ public class SolverBase: Solver, @unchecked Sendable {
         if norm > clip {
             let factor = clip / norm
             for p in params where p.blob.count > 0 {
-                cblas_sscal(blasint(p.blob.count), factor, p.blob.diff, 1)
+                sscalParallel(p.blob.count, factor, p.blob.diff)
             }
         }
     }
@@ -196,7 +196,7 @@ public class SolverBase: Solver, @unchecked Sendable {
     private func normalize(_ p: LearnableParam) {
         guard param.iterSize != 1 else { return }
         let factor = Float(1) / Float(param.iterSize)
-        cblas_sscal(blasint(p.blob.count), factor, p.blob.diff, 1)
+        sscalParallel(p.blob.count, factor, p.blob.diff)
     }
 
     /// SGDSolver::Regularize: local_decay = weight_decay·decay_mult (float); L2: diff += decay·w;
@@ -212,9 +212,9 @@ public class SolverBase: Solver, @unchecked Sendable {
                 let x = w[j]
                 s[j] = (x > 0 ? 1 : 0) - (x < 0 ? 1 : 0)
             }
-            cblas_saxpy(n, decay, s, 1, p.blob.diff, 1)
+            saxpyParallel(Int(n), decay, s, p.blob.diff)
         } else {
-            cblas_saxpy(n, decay, p.blob.data, 1, p.blob.diff, 1)
+            saxpyParallel(Int(n), decay, p.blob.data, p.blob.diff)
         }
     }
 
@@ -256,14 +256,14 @@ enum SolverMath {
     /// caffe_cpu_axpby: y = α·x + β·y as cblas_sscal(β, y) then cblas_saxpy(α, x, y).
     @inline(__always)
     static func axpby(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>) {
-        cblas_sscal(blasint(n), beta, y, 1)
-        cblas_saxpy(blasint(n), alpha, x, 1, y, 1)
+        sscalParallel(n, beta, y)
+        saxpyParallel(n, alpha, x, y)
     }
 
     /// caffe_cpu_scale with x = y: cblas_scopy (a no-op in place) then cblas_sscal.
     @inline(__always)
     static func scale(_ n: Int, _ alpha: Float, _ y: UnsafeMutablePointer<Float>) {
-        cblas_sscal(blasint(n), alpha, y, 1)
+        sscalParallel(n, alpha, y)
     }
 
     /// caffe_powx for float: powf per element.

@@ -21,10 +21,11 @@ import Testing
         let threads = Int(env["INITDIAG_BENCH_THREADS"] ?? "") ?? 2
         let repeats = Int(env["INITDIAG_BENCH_REPEATS"] ?? "") ?? 2
         let only = env["INITDIAG_BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
-        if let t = env["INITDIAG_BENCH_TARGET_COLUMNS"].flatMap(Int.init) { ConvolutionLayer.targetColumns = t }
-        if let t = env["INITDIAG_BENCH_WINOGRAD_TILES"].flatMap(Int.init) { ConvolutionLayer.winogradTargetTiles = t }
-        if let t = env["INITDIAG_BENCH_WINOGRAD_MIN_CHANNELS"].flatMap(Int.init) { ConvolutionLayer.winogradMinChannels = t }
-        let report = try ConvBench.run(batch: batch, threads: threads, repeats: repeats, only: only)
+        var tuning = ConvolutionTuning.default
+        if let t = env["INITDIAG_BENCH_TARGET_COLUMNS"].flatMap(Int.init) { tuning.targetColumns = t }
+        if let t = env["INITDIAG_BENCH_WINOGRAD_TILES"].flatMap(Int.init) { tuning.winogradTargetTiles = t }
+        if let t = env["INITDIAG_BENCH_WINOGRAD_MIN_CHANNELS"].flatMap(Int.init) { tuning.winogradMinChannels = t }
+        let report = try ConvBench.run(batch: batch, threads: threads, repeats: repeats, only: only, tuning: tuning)
         print(report)
         Engine.configureThreads(1)
         #expect(report.contains("conv total"))

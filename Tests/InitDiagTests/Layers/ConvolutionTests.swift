@@ -256,8 +256,8 @@ func makeConvolution(_ cc: ConvCase) throws -> (ConvolutionLayer, Blob, Blob) {
     }
 
     @Test func blockSizeChoice() {
-        // Blocks aim at 1024 GEMM columns (ConvolutionLayer.targetColumns, measured best).
-        #expect(ConvolutionLayer.targetColumns == 1024)
+        // Blocks aim at 1024 GEMM columns (ConvolutionTuning.targetColumns, measured best).
+        #expect(ConvolutionTuning.default.targetColumns == 1024)
         // conv1_2 of the seed net at batch 128: 1024 positions per image → one image per block.
         #expect(ConvolutionLayer.blockImages(num: 128, colRows: 576, outChannels: 64, outSpatial: 1024) == 1)
         // conv3_x (8×8 maps): 16 images → N = 1024.
