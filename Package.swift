@@ -27,10 +27,12 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The probes' statistics kernels (C++ with vector extensions, AVX2 chosen at run time);
         // -O3 in debug builds too, so the test suite does not crawl through them.
         .target(name: "CStatistics", cxxSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CStatistics"],
+        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CLevelDB", "CZlib", "CStatistics"],
                 exclude: ["Diagnosis/RULES.md"],
                 swiftSettings: engineFlags),
         .executableTarget(name: "initdiag",

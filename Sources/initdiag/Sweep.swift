@@ -63,6 +63,8 @@ struct SweepCommand: ParsableCommand {
                              command: invocation())
         plan.recordEvery = recordEvery
         plan.threads = try flags.threadCount
+        plan.inputShape = flags.inputShape
+        plan.classes = flags.classes
         Signals.install()
         let printer = ProgressPrinter()
         let started = Date()

@@ -19,6 +19,9 @@ public struct SweepPlan: Sendable {
     public var testIterations: Int?
     public var recordEvery: Int = 1
     public var threads: Int = 1
+    /// `--input-shape` and `--classes` for synthetic data (RunSetup.load).
+    public var inputShape: String? = nil
+    public var classes: Int? = nil
     /// The command line, for the report.
     public var command: String
 
@@ -83,7 +86,8 @@ public enum Sweep {
             let partial = path + ".partial"
             try? FileManager.default.removeItem(atPath: partial)
             let setup = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
-                                          scheme: scheme, seed: plan.seed, batchSize: plan.batchSize)
+                                          scheme: scheme, seed: plan.seed, batchSize: plan.batchSize,
+                                          inputShape: plan.inputShape, classes: plan.classes)
             var options = TrainingOptions()
             options.iterations = plan.iterations
             options.tracePath = partial
