@@ -27,8 +27,9 @@ fileprivate func takeLevelDBError(_ err: inout UnsafeMutablePointer<CChar>?) -> 
 public final class LevelDBSource: DataSource {
     public let path: String
     public private(set) var recordCount: Int? = nil
-    private var db: OpaquePointer?
-    private var options: OpaquePointer?
+    /// The open database, shared by every source of the same path in this process: LevelDB
+    /// locks a database for one opener, and the train and test nets may read the same one.
+    private let handle: LevelDBHandle
     private var readOptions: OpaquePointer?
     private var iterator: OpaquePointer?
     private var position = 0
@@ -42,24 +43,17 @@ public final class LevelDBSource: DataSource {
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw InputError("\(path): not a LevelDB (a LevelDB is a directory holding CURRENT, MANIFEST-* and *.ldb files)")
         }
-        options = leveldb_options_create()
-        leveldb_options_set_create_if_missing(options, 0)
-        leveldb_options_set_paranoid_checks(options, 1)
-        var err: UnsafeMutablePointer<CChar>? = nil
-        db = leveldb_open(options, path, &err)
-        if let message = takeLevelDBError(&err) {
-            closeAll()
-            throw InputError("\(path): not a readable LevelDB (\(LevelDBSource.oneLine(message)))")
-        }
+        handle = try LevelDBHandle.open(path)
         readOptions = leveldb_readoptions_create()
         leveldb_readoptions_set_verify_checksums(readOptions, 1)
-        iterator = leveldb_create_iterator(db, readOptions)
+        iterator = leveldb_create_iterator(handle.db, readOptions)
         leveldb_iter_seek_to_first(iterator)
         var n = 0
         while leveldb_iter_valid(iterator) != 0 {
             n += 1
             leveldb_iter_next(iterator)
         }
+        var err: UnsafeMutablePointer<CChar>? = nil
         leveldb_iter_get_error(iterator, &err)
         if let message = takeLevelDBError(&err) {
             closeAll()
@@ -77,10 +71,8 @@ public final class LevelDBSource: DataSource {
 
     private func closeAll() {
         if let iterator { leveldb_iter_destroy(iterator) }
-        if let db { leveldb_close(db) }
         if let readOptions { leveldb_readoptions_destroy(readOptions) }
-        if let options { leveldb_options_destroy(options) }
-        iterator = nil; db = nil; readOptions = nil; options = nil
+        iterator = nil; readOptions = nil
     }
 
     static func oneLine(_ s: String) -> String {
@@ -128,6 +120,63 @@ public final class LevelDBSource: DataSource {
         leveldb_iter_seek_to_first(iterator)
         position = 0
     }
+}
+
+/// One open LevelDB (leveldb_t), shared per path: opened with create_if_missing false and
+/// paranoid checks, closed when the last source using it goes away.
+final class LevelDBHandle: @unchecked Sendable {
+    let db: OpaquePointer
+    private let options: OpaquePointer
+    private let key: String
+
+    private init(db: OpaquePointer, options: OpaquePointer, key: String) {
+        self.db = db; self.options = options; self.key = key
+    }
+
+    deinit {
+        LevelDBHandle.lock.lock()
+        if LevelDBHandle.table[key]?.value == nil || LevelDBHandle.table[key]?.value === self { LevelDBHandle.table[key] = nil }
+        LevelDBHandle.lock.unlock()
+        leveldb_close(db)
+        leveldb_options_destroy(options)
+    }
+
+    private struct Weak { weak var value: LevelDBHandle? }
+    private static let lock = NSLockShim()
+    nonisolated(unsafe) private static var table: [String: Weak] = [:]
+
+    static func open(_ path: String) throws -> LevelDBHandle {
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let key = realpath(path, &resolved) != nil ? String(cString: resolved) : path
+        lock.lock()
+        defer { lock.unlock() }
+        if let h = table[key]?.value { return h }
+        guard let options = leveldb_options_create() else { throw InputError("\(path): cannot create LevelDB options") }
+        leveldb_options_set_create_if_missing(options, 0)
+        leveldb_options_set_paranoid_checks(options, 1)
+        var err: UnsafeMutablePointer<CChar>? = nil
+        let db = leveldb_open(options, path, &err)
+        if let message = takeLevelDBError(&err) {
+            leveldb_options_destroy(options)
+            throw InputError("\(path): not a readable LevelDB (\(LevelDBSource.oneLine(message)))")
+        }
+        guard let db else {
+            leveldb_options_destroy(options)
+            throw InputError("\(path): not a readable LevelDB")
+        }
+        let h = LevelDBHandle(db: db, options: options, key: key)
+        table[key] = Weak(value: h)
+        return h
+    }
+}
+
+/// A pthread mutex (Foundation-free, usable from a static).
+final class NSLockShim: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
 }
 
 /// Writes a LevelDB the way Caffe's db_leveldb.cpp does for convert_imageset (create_if_missing,

@@ -135,3 +135,19 @@ public final class MNISTSource: DataSource {
         if position == count { position = 0 }
     }
 }
+
+extension MNISTSource {
+    /// Writes `bytes` gzip-compressed to `path` (for tests and tools that make .gz idx files).
+    static func writeGzip(_ bytes: [UInt8], to path: String) throws {
+        guard let f = gzopen(path, "wb") else { throw InputError("\(path): cannot create") }
+        let n = bytes.withUnsafeBytes { gzwrite(f, $0.baseAddress, UInt32($0.count)) }
+        guard gzclose(f) == Z_OK, Int(n) == bytes.count else { throw InputError("\(path): gzip write failed") }
+    }
+
+    /// An idx file's bytes: magic, the dimensions (big-endian 32-bit), then the payload.
+    static func idx(magic: Int, dims: [Int], payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        for v in [magic] + dims { out += [UInt8(v >> 24 & 255), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+        return out + payload
+    }
+}
