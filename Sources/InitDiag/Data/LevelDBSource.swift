@@ -43,6 +43,10 @@ public final class LevelDBSource: DataSource {
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw InputError("\(path): not a LevelDB (a LevelDB is a directory holding CURRENT, MANIFEST-* and *.ldb files)")
         }
+        // Opening writes LOCK and LOG into the folder: refuse a folder without CURRENT before.
+        guard access(path + "/CURRENT", F_OK) == 0 else {
+            throw InputError("\(path): not a LevelDB (no CURRENT file; a LevelDB is a directory holding CURRENT, MANIFEST-* and *.ldb files)")
+        }
         handle = try LevelDBHandle.open(path)
         readOptions = leveldb_readoptions_create()
         leveldb_readoptions_set_verify_checksums(readOptions, 1)
@@ -155,9 +159,13 @@ final class LevelDBHandle: @unchecked Sendable {
         leveldb_options_set_create_if_missing(options, 0)
         leveldb_options_set_paranoid_checks(options, 1)
         var err: UnsafeMutablePointer<CChar>? = nil
+        // A failed open leaves the LOCK and LOG files it created behind: remove those (only those
+        // that were not there before), so a refused folder is left as it was.
+        let created = ["LOCK", "LOG", "LOG.old"].map { path + "/" + $0 }.filter { access($0, F_OK) != 0 }
         let db = leveldb_open(options, path, &err)
         if let message = takeLevelDBError(&err) {
             leveldb_options_destroy(options)
+            for f in created { unlink(f) }
             throw InputError("\(path): not a readable LevelDB (\(LevelDBSource.oneLine(message)))")
         }
         guard let db else {

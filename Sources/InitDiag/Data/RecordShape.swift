@@ -16,7 +16,8 @@ import Darwin
 ///    → 1×28×28 (examples/mnist, examples/siamese), `cifar` → 3×32×32, `ilsvrc` or `imagenet` →
 ///    3×256×256 (examples/imagenet: convert_imageset --resize_height/width 256);
 /// 5. `crop_size` c: c ≤ 32 → 3×32×32 (CIFAR-style crops of 32×32 records), c ≤ 256 →
-///    3×256×256 (the ImageNet convention: 227 and 224 crops of 256×256 records), else c×c;
+///    3×256×256 (the ImageNet convention: 227 and 224 crops of 256×256 records), c ≤ 4096 → c×c
+///    (larger crops are left to fail against the default record, as Caffe would);
 /// 6. otherwise 3×32×32 (CIFAR-10's records; the shape the first consumer needs cannot be known).
 ///
 /// Then the channels are adjusted to what the data top's consumers and the transformer say:
@@ -73,12 +74,12 @@ public struct RecordShape: Equatable, Sendable, CustomStringConvertible {
             shape = RecordShape(channels: 3, height: 32, width: 32, reason: "crop_size \(crop) of CIFAR-size records (3×32×32)")
         } else if crop > 0 && crop <= 256 {
             shape = RecordShape(channels: 3, height: 256, width: 256, reason: "crop_size \(crop): ImageNet-style 3×256×256 records")
-        } else if crop > 256 {
+        } else if crop > 256 && crop <= 4096 {
             shape = RecordShape(channels: 3, height: crop, width: crop, reason: "crop_size \(crop): records of the crop's size")
         } else {
             shape = RecordShape(channels: 3, height: 32, width: 32, reason: "nothing in the layer tells the record shape (no MNIST, CIFAR or ImageNet source name, crop_size or readable mean_file): CIFAR-10's 3×32×32 assumed; give --input-shape C,H,W")
         }
-        if crop > min(shape.height, shape.width) {
+        if crop > min(shape.height, shape.width) && crop <= 4096 {
             shape.height = max(shape.height, crop); shape.width = max(shape.width, crop)
             shape.reason += "; enlarged to the crop_size \(crop)"
         }

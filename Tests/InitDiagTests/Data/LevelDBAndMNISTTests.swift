@@ -64,7 +64,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/other", withIntermediateDirectories: true)
         try Data("hello".utf8).write(to: URL(fileURLWithPath: dir + "/other/CURRENT"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/file"))
-        for (path, words) in [(dir + "/empty", "not a readable LevelDB"), (dir + "/other", "not a readable LevelDB"),
+        for (path, words) in [(dir + "/empty", "not a LevelDB (no CURRENT file"), (dir + "/other", "not a readable LevelDB"),
                               (dir + "/file", "not a LevelDB"), (dir + "/missing", "no such LevelDB")] {
             let e = DataTestSupport.inputError { _ = try LevelDBSource(path: path) }
             #expect(e?.message.hasPrefix(path + ":") == true, "\(path): \(e?.message ?? "no error")")
@@ -74,8 +74,9 @@ import Testing
         // A LevelDB without records.
         try LevelDBWriter(path: dir + "/none").close()
         #expect(DataTestSupport.inputError { _ = try LevelDBSource(path: dir + "/none") }?.message.contains("holds no records") == true)
-        // The folder was not turned into a LevelDB by opening it.
-        #expect(!FileManager.default.fileExists(atPath: dir + "/empty/CURRENT"))
+        // The folders were left as they were (no LOCK, LOG or CURRENT written by the failed opens).
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/empty").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/other") == ["CURRENT"])
     }
 
     /// Small idx files: `n` images of `rows`×`cols` with pixel (i, j) = (i·7 + j) mod 256 and
