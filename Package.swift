@@ -29,10 +29,13 @@ let package = Package(
                        providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // PNG (libpng) and JPEG (libjpeg-turbo's TurboJPEG) decoding for the ImageData layer.
+        .target(name: "CImageCodecs", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("turbojpeg")]),
         // The probes' statistics kernels (C++ with vector extensions, AVX2 chosen at run time);
         // -O3 in debug builds too, so the test suite does not crawl through them.
         .target(name: "CStatistics", cxxSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CLevelDB", "CZlib", "CStatistics"],
+        .target(name: "InitDiag", dependencies: ["CBLAS", "CHDF5", "CLMDB", "CLevelDB", "CZlib", "CImageCodecs", "CStatistics"],
                 exclude: ["Diagnosis/RULES.md"],
                 swiftSettings: engineFlags),
         .executableTarget(name: "initdiag",

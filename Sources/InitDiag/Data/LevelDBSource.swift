@@ -150,8 +150,11 @@ final class LevelDBHandle: @unchecked Sendable {
     nonisolated(unsafe) private static var table: [String: Weak] = [:]
 
     static func open(_ path: String) throws -> LevelDBHandle {
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let key = realpath(path, &resolved) != nil ? String(cString: resolved) : path
+        var key = path
+        if let resolved = realpath(path, nil) {
+            key = String(cString: resolved)
+            free(resolved)
+        }
         lock.lock()
         defer { lock.unlock() }
         if let h = table[key]?.value { return h }

@@ -62,7 +62,11 @@ public struct RecordShape: Equatable, Sendable, CustomStringConvertible {
             return RecordShape(channels: mean.channels, height: mean.height, width: mean.width,
                                reason: "the shape of mean_file \(path)")
         }
-        let source = (layer.dataParam?.source ?? layer.imageDataSourceHint ?? "").lowercased()
+        if layer.type == "ImageData", let ip = layer.imageDataParam, ip.newHeight > 0, ip.newWidth > 0 {
+            return RecordShape(channels: ip.isColor ? 3 : 1, height: Int(ip.newHeight), width: Int(ip.newWidth),
+                               reason: "image_data_param new_height × new_width")
+        }
+        let source = (layer.dataParam?.source ?? layer.imageDataParam?.source ?? "").lowercased()
         var shape: RecordShape
         if source.contains("mnist") {
             shape = RecordShape(channels: 1, height: 28, width: 28, reason: "data_param.source names MNIST (1×28×28 records)")
@@ -155,10 +159,4 @@ public struct LabelRange: Equatable, Sendable {
         }
         return nil
     }
-}
-
-extension LayerParameter {
-    /// The `source` of an ImageData layer's image_data_param (nil when none): used by the
-    /// record-shape rule as data_param.source is.
-    var imageDataSourceHint: String? { nil }
 }

@@ -46,7 +46,7 @@ public struct NetInspection: Codable, Sendable {
         let shapes = RecordShapeLog()
         let context = LayerContext(phase: phase, rng: RandomSource(seed: 0), batchSources: { layer in
             let record = NetInspection.recordShape(for: layer, in: transformed, override: inputShape)
-            let batch = Int(layer.dataParam?.batchSize ?? 0)
+            let batch = DataLayer.declaredBatchSize(layer)
             let crop = Int(layer.transformParam?.cropSize ?? 0)
             if crop > 0 && (record.height < crop || record.width < crop) {
                 throw InputError("layer '\(layer.name)' (\(layer.type)): crop_size \(crop) is larger than the image (\(record.height)×\(record.width), \(record.reason))")
@@ -117,6 +117,14 @@ extension NetInspection {
     /// source when that exists and reads, else `RecordShape.forDataLayer`.
     static func recordShape(for layer: LayerParameter, in net: NetParameter, override: RecordShape?) -> RecordShape {
         if let override { return override }
+        if layer.type == "ImageData", let ip = layer.imageDataParam, !(ip.newHeight > 0 && ip.newWidth > 0),
+           let list = try? ImageListSource(param: ip, layerName: layer.name), let first = list.lines.first {
+            let r = DataRecord()
+            if (try? ImageDecoding.load(path: first.path, color: ip.isColor, newHeight: 0, newWidth: 0, into: r)) != nil {
+                return RecordShape(channels: r.channels, height: r.height, width: r.width,
+                                   reason: "the first image of \(list.listPath), \(first.path)")
+            }
+        }
         if layer.type == "Data", let dp = layer.dataParam, let path = dp.source, !path.isEmpty {
             var st = stat()
             if stat(path, &st) == 0 {

@@ -10,6 +10,7 @@ public enum LayerFactory {
         "Dropout": DropoutLayer.self,
         "Eltwise": EltwiseLayer.self,
         "Flatten": FlattenLayer.self,
+        "ImageData": DataLayer.self,
         "InnerProduct": InnerProductLayer.self,
         "Input": InputLayer.self,
         "Pooling": PoolingLayer.self,
@@ -25,7 +26,7 @@ public enum LayerFactory {
     static let knownCaffeTypes: Set<String> = [
         "AbsVal", "ArgMax", "BNLL", "Clip", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
         "Embed", "ELU", "EuclideanLoss", "Exp", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
-        "Im2col", "ImageData", "InfogainLoss", "Log", "LRN", "LSTM", "MemoryData",
+        "Im2col", "InfogainLoss", "Log", "LRN", "LSTM", "MemoryData",
         "MultinomialLogisticLoss", "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
         "Reduction", "Reshape", "RNN", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice",
         "SPP", "Swish", "TanH", "Threshold", "Tile", "WindowData",

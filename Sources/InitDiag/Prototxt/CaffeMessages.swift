@@ -286,6 +286,7 @@ public struct LayerParameter: Sendable, Equatable {
     public var eltwiseParam: EltwiseParameter? = nil               // 110
     public var flattenParam: FlattenParameter? = nil               // 135
     public var hdf5DataParam: HDF5DataParameter? = nil             // 112
+    public var imageDataParam: ImageDataParameter? = nil           // 115
     public var innerProductParam: InnerProductParameter? = nil     // 117
     public var inputParam: InputParameter? = nil                   // 143
     public var poolingParam: PoolingParameter? = nil               // 121
@@ -337,6 +338,7 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var dropoutParam: DropoutParameter? = nil               // 12
     public var eltwiseParam: EltwiseParameter? = nil               // 24
     public var hdf5DataParam: HDF5DataParameter? = nil             // 13
+    public var imageDataParam: ImageDataParameter? = nil           // 15
     public var innerProductParam: InnerProductParameter? = nil     // 17
     public var poolingParam: PoolingParameter? = nil               // 19
     public var reluParam: ReLUParameter? = nil                     // 30

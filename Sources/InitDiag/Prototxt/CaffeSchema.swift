@@ -290,6 +290,7 @@ extension LayerParameter: CaffeMessage {
         .message("eltwise_param", 110, \.eltwiseParam),
         .message("flatten_param", 135, \.flattenParam),
         .message("hdf5_data_param", 112, \.hdf5DataParam),
+        .message("image_data_param", 115, \.imageDataParam),
         .message("inner_product_param", 117, \.innerProductParam),
         .message("input_param", 143, \.inputParam),
         .message("pooling_param", 121, \.poolingParam),
@@ -300,7 +301,7 @@ extension LayerParameter: CaffeMessage {
         // BVLC/caffe master LayerParameter fields without an initdiag implementation.
         "argmax_param": 103, "clip_param": 148, "contrastive_loss_param": 105, "crop_param": 144,
         "dummy_data_param": 109, "elu_param": 140, "embed_param": 137, "exp_param": 111,
-        "hdf5_output_param": 113, "hinge_loss_param": 114, "image_data_param": 115,
+        "hdf5_output_param": 113, "hinge_loss_param": 114,
         "infogain_loss_param": 116, "log_param": 134, "lrn_param": 118, "memory_data_param": 119,
         "mvn_param": 120, "parameter_param": 145, "power_param": 122, "prelu_param": 131,
         "python_param": 130, "recurrent_param": 146, "reduction_param": 136, "reshape_param": 133,
@@ -356,6 +357,7 @@ extension V1LayerParameter: CaffeMessage {
         .message("dropout_param", 12, \.dropoutParam),
         .message("eltwise_param", 24, \.eltwiseParam),
         .message("hdf5_data_param", 13, \.hdf5DataParam),
+        .message("image_data_param", 15, \.imageDataParam),
         .message("inner_product_param", 17, \.innerProductParam),
         .message("pooling_param", 19, \.poolingParam),
         .message("relu_param", 30, \.reluParam),
@@ -366,7 +368,7 @@ extension V1LayerParameter: CaffeMessage {
         // `layer` (1) is the V0 format nested in V1 `layers`; the rest are layer parameters
         // without an initdiag implementation.
         "layer": 1, "argmax_param": 23, "contrastive_loss_param": 40, "dummy_data_param": 26,
-        "exp_param": 41, "hdf5_output_param": 14, "hinge_loss_param": 29, "image_data_param": 15,
+        "exp_param": 41, "hdf5_output_param": 14, "hinge_loss_param": 29,
         "infogain_loss_param": 16, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34,
         "power_param": 21, "sigmoid_param": 38, "slice_param": 31, "tanh_param": 37,
         "threshold_param": 25, "window_data_param": 20,

@@ -74,6 +74,7 @@ enum CaffeUpgrade {
         layer.dropoutParam = v1.dropoutParam
         layer.eltwiseParam = v1.eltwiseParam
         layer.hdf5DataParam = v1.hdf5DataParam
+        layer.imageDataParam = v1.imageDataParam
         layer.innerProductParam = v1.innerProductParam
         layer.poolingParam = v1.poolingParam
         layer.reluParam = v1.reluParam

@@ -135,6 +135,20 @@ public struct RunSetup: Sendable {
     public func batchSources(phase: Phase, rng: RandomSource) -> @Sendable (LayerParameter) throws -> BatchSource {
         let setup = self
         return { layer in
+            if layer.type == "ImageData" && setup.data == nil {
+                // Caffe's ImageDataLayer setup, in its draw order: BaseDataLayer::LayerSetUp's
+                // InitRand, DataLayerSetUp's shuffle seed and rand_skip draws, then the prefetching
+                // layer's InitRand and its thread's seed (image_data_layer.cpp, base_data_layer.cpp).
+                let ip = layer.imageDataParam ?? ImageDataParameter()
+                let list = try ImageListSource(param: ip, layerName: layer.name)
+                let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
+                transformer.initRand(from: rng)
+                list.setUpLikeCaffe(from: rng)
+                let feeder = try DataFeeder(source: list, transformer: transformer, batchSize: Int(ip.batchSize))
+                transformer.initRand(from: rng)
+                _ = rng.next()
+                return feeder
+            }
             let spec = try setup.dataSpec(for: layer)
             let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
             let layout = setup.syntheticLayout(for: layer)
@@ -168,6 +182,7 @@ public struct RunSetup: Sendable {
     public var batchSize: Int {
         for l in net.layer {
             if l.type == "Data", let b = l.dataParam?.batchSize { return Int(b) }
+            if l.type == "ImageData" { return DataLayer.declaredBatchSize(l) }
             if l.type == "Input", let d = l.inputParam?.shape.first?.dim.first { return Int(d) }
         }
         return 0
@@ -189,6 +204,10 @@ extension NetParameter {
                 var dp = out.layer[i].dataParam ?? DataParameter()
                 dp.batchSize = UInt32(clamping: b)
                 out.layer[i].dataParam = dp
+            } else if out.layer[i].type == "ImageData" {
+                var ip = out.layer[i].imageDataParam ?? ImageDataParameter()
+                ip.batchSize = UInt32(clamping: b)
+                out.layer[i].imageDataParam = ip
             } else if out.layer[i].type == "Input", var ip = out.layer[i].inputParam {
                 for k in ip.shape.indices where !ip.shape[k].dim.isEmpty { ip.shape[k].dim[0] = Int64(b) }
                 out.layer[i].inputParam = ip
