@@ -7,10 +7,10 @@ import Testing
         let net = try Prototxt.loadNet(path: PrototxtFixtures.path("prototxt/v1_net.prototxt"))
         #expect(net.layers.isEmpty && net.input.isEmpty && net.inputDim.isEmpty)
         #expect(net.layer.map(\.name) == ["input", "train_data", "conv1", "pool1", "relu1", "drop1", "ip1",
-                                          "cat", "sum", "h5", "prob", "loss", "acc", "none"])
+                                          "cat", "sum", "h5", "img", "prob", "loss", "acc", "none"])
         // UpgradeV1LayerType names; NONE gives the empty type.
         #expect(net.layer.map(\.type) == ["Input", "Data", "Convolution", "Pooling", "ReLU", "Dropout", "InnerProduct",
-                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy", ""])
+                                          "Concat", "Eltwise", "HDF5Data", "ImageData", "Softmax", "SoftmaxWithLoss", "Accuracy", ""])
 
         // input + input_dim (4 per input) → Input layer "input" first.
         let input = net.layer[0]
@@ -43,9 +43,10 @@ import Testing
         #expect(net.layer[7].concatParam?.concatDim == 1)
         #expect(net.layer[8].eltwiseParam?.operation == .SUM)
         #expect(net.layer[9].hdf5DataParam?.source == "h5.txt")
-        #expect(net.layer[10].softmaxParam != nil)
-        #expect(net.layer[11].lossWeight == [2] && net.layer[11].lossParam?.normalize == true)
-        #expect(net.layer[12].accuracyParam?.topK == 3)
+        #expect(net.layer[10].imageDataParam?.source == "img.txt" && net.layer[10].imageDataParam?.newHeight == 8)
+        #expect(net.layer[11].softmaxParam != nil)
+        #expect(net.layer[12].lossWeight == [2] && net.layer[12].lossParam?.normalize == true)
+        #expect(net.layer[13].accuracyParam?.topK == 3)
         // The upgraded net prints in the current format and reads back the same.
         let text = Prototxt.format(net)
         #expect(!text.contains("layers {") && !text.contains("blobs_lr"))
