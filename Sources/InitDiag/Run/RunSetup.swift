@@ -95,6 +95,13 @@ public struct RunSetup: Sendable {
                 notices.append(Notice("net '\(net.name)' takes its data through an Input layer and no --data was given: using the built-in synthetic data"))
             }
         }
+        if spec?.isSynthetic == true {
+            for l in net.layer where l.type == "Data" {
+                if let mf = l.transformParam?.meanFile, !FileManager.default.fileExists(atPath: mf) {
+                    notices.append(Notice("layer '\(l.name)': mean_file \(mf) does not exist; on synthetic data it is replaced by mean_value 128 (the synthetic images' mean level)"))
+                }
+            }
+        }
         var setup = RunSetup(solver: solver, net: net, scheme: scheme, seed: resolvedSeed,
                              data: spec, notices: notices)
         setup.inputShape = shape
@@ -130,6 +137,18 @@ public struct RunSetup: Sendable {
         return try DataSpec.fromDataParameter(layer.dataParam ?? DataParameter(), layerName: layer.name)
     }
 
+    /// The transform of a Data layer; on synthetic data a mean_file that does not exist (the
+    /// zoo nets name data/ilsvrc12/imagenet_mean.binaryproto) becomes mean_value 128, the level
+    /// the synthetic images are centred on (said in a notice by `load`).
+    static func syntheticTransform(_ layer: LayerParameter, _ spec: DataSpec) -> TransformationParameter {
+        var t = layer.transformParam ?? TransformationParameter()
+        if spec.isSynthetic, let mf = t.meanFile, !FileManager.default.fileExists(atPath: mf) {
+            t.meanFile = nil
+            t.meanValue = [128]
+        }
+        return t
+    }
+
     /// A batch-source factory for the net's Data layers in `phase`, drawing from `rng` exactly
     /// where a Caffe Data layer draws at setup.
     public func batchSources(phase: Phase, rng: RandomSource) -> @Sendable (LayerParameter) throws -> BatchSource {
@@ -150,7 +169,7 @@ public struct RunSetup: Sendable {
                 return feeder
             }
             let spec = try setup.dataSpec(for: layer)
-            let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
+            let transformer = try DataTransformer(param: RunSetup.syntheticTransform(layer, spec), phase: phase)
             let layout = setup.syntheticLayout(for: layer)
             let source = try spec.open(phase: phase, shape: layout.shape, classes: layout.labels.classes)
             let feeder = try DataFeeder(source: source, transformer: transformer,

@@ -54,6 +54,6 @@ import Testing
         // backend LEVELDB (caffe.proto's default) names a LevelDB; opening an LMDB as one fails.
         p.backend = .LEVELDB
         #expect(try DataSpec.fromDataParameter(p, layerName: "data") == .leveldb(path: lmdbDir))
-        #expect(DataTestSupport.inputError { _ = try DataSpec.leveldb(path: lmdbDir).open(phase: .TRAIN) }?.message.contains("not a readable LevelDB") == true)
+        #expect(DataTestSupport.inputError { _ = try DataSpec.leveldb(path: lmdbDir).open(phase: .TRAIN) }?.message.contains("not a LevelDB (no CURRENT file") == true)
     }
 }

@@ -211,4 +211,39 @@ import Testing
         #expect(same.layer.count == 2)     // the upgraded Input layer and the convolution
         #expect(note?.contains("has shape 1×3×4×4") == true && note?.contains("no loss added") == true)
     }
+
+    /// An ImageNet-shaped Data layer (crop 227, a mean_file that is not there) on synthetic:
+    /// 3×256×256 records cropped to 227, the missing mean replaced by mean_value 128 (said in a
+    /// notice), labels over the classifier's 1000 outputs.
+    @Test func imageNetShapedOnSynthetic() throws {
+        let dir = try DataTestSupport.makeTempDir("imagenet-shaped")
+        defer { DataTestSupport.remove(dir) }
+        let text = """
+        name: "alexish"
+        layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+          transform_param { mirror: true crop_size: 227 mean_file: "data/ilsvrc12/imagenet_mean.binaryproto" }
+          data_param { source: "examples/imagenet/ilsvrc12_train_lmdb" batch_size: 256 backend: LMDB } }
+        layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+          convolution_param { num_output: 4 kernel_size: 11 stride: 4 weight_filler { type: "gaussian" std: 0.01 } } }
+        layer { name: "fc8" type: "InnerProduct" bottom: "conv1" top: "fc8" inner_product_param { num_output: 1000 weight_filler { type: "gaussian" std: 0.01 } } }
+        layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc8" bottom: "label" top: "loss" }
+        """
+        let path = dir + "/net.prototxt"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let setup = try RunSetup.load(solverPath: nil, netPath: path, data: "synthetic", scheme: Scheme(), seed: 1, batchSize: 2)
+        #expect(setup.notices.contains { $0.message.contains("replaced by mean_value 128") })
+        let layout = setup.syntheticLayout(for: setup.net.layer[0])
+        #expect(layout.shape.dims == [3, 256, 256] && layout.labels.classes == 1000)
+        let rng = RandomSource(seed: 1)
+        let net = try Net(setup.net, state: NetState(phase: .TRAIN),
+                          context: LayerContext(phase: .TRAIN, rng: rng, batchSources: setup.batchSources(phase: .TRAIN, rng: rng)),
+                          initializer: ParameterInitializer(scheme: Scheme()).initialize)
+        #expect(net.blob(named: "data")?.shape == [2, 3, 227, 227])
+        let loss = try net.forward()
+        #expect(loss.isFinite)
+        let d = net.blob(named: "data")!
+        #expect((0..<d.count).allSatisfy { d.data[$0] >= -128 && d.data[$0] <= 127 })
+        let l = net.blob(named: "label")!
+        #expect(l.data[0] >= 0 && l.data[0] < 1000 && l.data[1] >= 0 && l.data[1] < 1000)
+    }
 }
