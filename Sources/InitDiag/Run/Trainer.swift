@@ -145,6 +145,15 @@ public final class Trainer {
     static func layerAttributes(_ net: Net, _ li: Int, _ initializer: ParameterInitializer) -> TraceLayerLayout.Attributes {
         let lp = net.layerParams[li]
         let blobs = net.layers[li].blobs
+        // BatchNorm told to use global statistics that were never accumulated (Caffe
+        // batch_norm_layer.cpp: scale factor blobs[2] = 0 → mean and variance taken as 0, so the
+        // layer divides by √eps): every untrained deploy net with BatchNorm.
+        if let bn = net.layers[li] as? BatchNormLayer, bn.useGlobalStats, blobs.count == 3, blobs[2].count > 0,
+           blobs[2].data[0] == 0 {
+            var a = TraceLayerLayout.Attributes()
+            a.extra["bn_statistics_unset"] = .double(1 / Double(bn.eps).squareRoot())
+            return a
+        }
         guard lp.type == "Convolution" || lp.type == "InnerProduct", let w = blobs.first else { return .init() }
         let fillers = initializer.fillers(for: lp, blobs: blobs)
         let labels = initializer.labels(for: lp, blobs: blobs)

@@ -246,4 +246,31 @@ import Testing
         let l = net.blob(named: "label")!
         #expect(l.data[0] >= 0 && l.data[0] < 1000 && l.data[1] >= 0 && l.data[1] < 1000)
     }
+
+    /// An untrained deploy net with BatchNorm on global statistics: a finding with its own
+    /// explanation (the layer multiplies by 1/√eps ≈ 316), not an unexplained divergence.
+    @Test func batchNormStatisticsUnsetIsAFinding() throws {
+        let dir = try DataTestSupport.makeTempDir("bn-deploy")
+        defer { DataTestSupport.remove(dir) }
+        let text = """
+        name: "bn_deploy"
+        input: "data"
+        input_shape { dim: 4 dim: 1 dim: 8 dim: 8 }
+        layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 3 kernel_size: 3 weight_filler { type: "msra" } } }
+        layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" batch_norm_param { use_global_stats: true } }
+        layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc" inner_product_param { num_output: 5 weight_filler { type: "xavier" } } }
+        layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
+        """
+        let path = dir + "/deploy.prototxt"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let setup = try RunSetup.load(solverPath: nil, netPath: path, data: nil, scheme: Scheme(), seed: 1, batchSize: nil)
+        var options = TrainingOptions()
+        options.threads = 1
+        options.testIterations = 0
+        let result = try Trainer(setup: setup, options: options).probeOnce()
+        let f = result.diagnosis.findings.first { $0.kind == .batchNormStatisticsUnset }
+        #expect(f?.layer == "bn1")
+        #expect(f?.detail.contains("multiplies its input by 316") == true, "\(f?.detail ?? "none")")
+        #expect(result.diagnosis.explanation.contains("use_global_stats: true") && result.diagnosis.explanation.contains("never accumulated"))
+    }
 }
