@@ -27,6 +27,11 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // PNG (libpng) and JPEG (libjpeg-turbo's TurboJPEG) decoding for the ImageData layer.
+        .target(name: "CImageCodecs", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("turbojpeg")]),
         // The probes' statistics kernels (C++ with vector extensions, AVX2 chosen at run time);
         // -O3 in debug builds too, so the test suite does not crawl through them.
         .target(name: "CStatistics", cxxSettings: [.unsafeFlags(["-O3"])]),
@@ -38,7 +43,7 @@ let package = Package(
         .target(name: "InitDiagCore", swiftSettings: engineFlags),
         .target(name: "InitDiagTrace", dependencies: ["InitDiagCore", "CHDF5"], swiftSettings: engineFlags),
         .target(name: "InitDiagEngine",
-                dependencies: ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CStatistics"],
+                dependencies: ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CLevelDB", "CZlib", "CImageCodecs", "CStatistics"],
                 swiftSettings: engineFlags),
         .target(name: "InitDiagDiagnosis", dependencies: ["InitDiagCore", "InitDiagTrace"],
                 exclude: ["Diagnosis/RULES.md"], swiftSettings: engineFlags),

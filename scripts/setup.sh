@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system libraries initdiag links against (OpenBLAS, HDF5, LMDB) and the HDF5 command
-# line tools the tests use (h5dump). Does nothing when they are already there.
+# Installs the system libraries initdiag links against (OpenBLAS, HDF5, LMDB, LevelDB, zlib, libpng,
+# libjpeg-turbo) and the HDF5 command line tools the tests use (h5dump). Does nothing when they are
+# already there.
 set -euo pipefail
 need=()
-for pkg in libopenblas-dev libhdf5-dev hdf5-tools liblmdb-dev pkg-config; do
+for pkg in libopenblas-dev libhdf5-dev hdf5-tools liblmdb-dev libleveldb-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

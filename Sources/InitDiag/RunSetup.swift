@@ -18,14 +18,24 @@ public struct RunSetup: Sendable {
     /// nil: each Data layer reads its own data_param.source.
     public var data: DataSpec?
     public var notices: [Notice]
+    /// `--input-shape C,H,W`: the record shape `synthetic` generates (else `RecordShape`'s rules).
+    public var inputShape: RecordShape? = nil
+    /// `--classes N`: the label range `synthetic` draws from (else `LabelRange`'s rule).
+    public var classes: Int? = nil
 
     /// The seed used when neither --seed nor a non-negative random_seed is given.
     public static let defaultSeed: UInt32 = 1701
 
     /// Loads a solver (and the net it names, relative to the solver's folder) or a bare net.
     /// A bare net gets a solver with Caffe's defaults and `lr_policy: "fixed"`, base_lr 0.01.
+    ///
+    /// `inputShape` (`--input-shape C,H,W`) and `classes` (`--classes N`) override the record shape
+    /// and label range the built-in `synthetic` data adapts to the net. A net with Input layers and
+    /// no loss (a deploy prototxt) gets a SoftmaxWithLoss on its classifier when the shapes allow
+    /// (`NetParameter.withLossForDeploy`), said in a notice; without --data it reads `synthetic`.
     public static func load(solverPath: String?, netPath: String?, data: String?, scheme: Scheme,
-                            seed: Int64?, batchSize: Int?) throws -> RunSetup {
+                            seed: Int64?, batchSize: Int?, inputShape: String? = nil,
+                            classes: Int? = nil) throws -> RunSetup {
         var notices: [Notice] = []
         var solver: SolverParameter
         var net: NetParameter
@@ -76,8 +86,36 @@ public struct RunSetup: Sendable {
         } else {
             resolvedSeed = defaultSeed
         }
-        return RunSetup(solver: solver, net: net, scheme: scheme, seed: resolvedSeed,
-                        data: try data.map(DataSpec.parse), notices: notices)
+        let shape = try inputShape.map(RecordShape.parse)
+        if let c = classes, c < 1 || c > 1 << 20 { throw InputError("--classes must be between 1 and \(1 << 20), got \(c)") }
+        var spec = try data.map(DataSpec.parse)
+        if net.layer.contains(where: { $0.type == "Input" }) {
+            let (withLoss, note) = try net.withLossForDeploy()
+            net = withLoss
+            if let note { notices.append(Notice(note)) }
+            if spec == nil {
+                spec = .synthetic(seed: SyntheticSource.defaultSeed)
+                notices.append(Notice("net '\(net.name)' takes its data through an Input layer and no --data was given: using the built-in synthetic data"))
+            }
+        }
+        if spec?.isSynthetic == true {
+            for l in net.layer where l.type == "Data" {
+                if let mf = l.transformParam?.meanFile, !FileManager.default.fileExists(atPath: mf) {
+                    notices.append(Notice("layer '\(l.name)': mean_file \(mf) does not exist; on synthetic data it is replaced by mean_value 128 (the synthetic images' mean level)"))
+                }
+            }
+        }
+        var setup = RunSetup(solver: solver, net: net, scheme: scheme, seed: resolvedSeed,
+                             data: spec, notices: notices)
+        setup.inputShape = shape
+        setup.classes = classes
+        return setup
+    }
+
+    /// The record shape and label range `synthetic` generates for the Data layer `layer`
+    /// (RecordShape.forDataLayer, LabelRange.of, or the overrides).
+    public func syntheticLayout(for layer: LayerParameter) -> (shape: RecordShape, labels: LabelRange) {
+        (RecordShape.forDataLayer(layer, in: net, override: inputShape), LabelRange.of(net, override: classes))
     }
 
     /// The train net a solver names: `net` / `train_net` (paths relative to the solver's folder,
@@ -102,6 +140,18 @@ public struct RunSetup: Sendable {
         return try DataSpec.fromDataParameter(layer.dataParam ?? DataParameter(), layerName: layer.name)
     }
 
+    /// The transform of a Data layer; on synthetic data a mean_file that does not exist (the
+    /// zoo nets name data/ilsvrc12/imagenet_mean.binaryproto) becomes mean_value 128, the level
+    /// the synthetic images are centred on (said in a notice by `load`).
+    static func syntheticTransform(_ layer: LayerParameter, _ spec: DataSpec) -> TransformationParameter {
+        var t = layer.transformParam ?? TransformationParameter()
+        if spec.isSynthetic, let mf = t.meanFile, !FileManager.default.fileExists(atPath: mf) {
+            t.meanFile = nil
+            t.meanValue = [128]
+        }
+        return t
+    }
+
     /// A batch-source factory for the net's Data layers in `phase`, drawing from `rng` exactly
     /// where a Caffe Data layer draws at setup.
     public func batchSources(phase: Phase, rng: RandomSource) -> @Sendable (LayerParameter) throws -> BatchSource {
@@ -119,9 +169,25 @@ public struct RunSetup: Sendable {
                                           batchSize: Int(layer.hdf5DataParam?.batchSize ?? 0))
                 }
             }
+            if layer.type == "ImageData" && setup.data == nil {
+                // Caffe's ImageDataLayer setup, in its draw order: BaseDataLayer::LayerSetUp's
+                // InitRand, DataLayerSetUp's shuffle seed and rand_skip draws, then the prefetching
+                // layer's InitRand and its thread's seed (image_data_layer.cpp, base_data_layer.cpp).
+                let ip = layer.imageDataParam ?? ImageDataParameter()
+                let list = try ImageListSource(param: ip, layerName: layer.name)
+                let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
+                transformer.initRand(from: rng)
+                list.setUpLikeCaffe(from: rng)
+                let feeder = try DataFeeder(source: list, transformer: transformer, batchSize: Int(ip.batchSize))
+                transformer.initRand(from: rng)
+                _ = rng.next()
+                return feeder
+            }
             let spec = try setup.dataSpec(for: layer)
-            let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
-            let feeder = try DataFeeder(source: try spec.open(phase: phase), transformer: transformer,
+            let transformer = try DataTransformer(param: RunSetup.syntheticTransform(layer, spec), phase: phase)
+            let layout = setup.syntheticLayout(for: layer)
+            let source = try spec.open(phase: phase, shape: layout.shape, classes: layout.labels.classes)
+            let feeder = try DataFeeder(source: source, transformer: transformer,
                                         batchSize: Int(layer.dataParam?.batchSize ?? 0))
             feeder.seedLikeCaffeDataLayer(from: rng)
             return feeder
@@ -135,7 +201,11 @@ public struct RunSetup: Sendable {
             throw InputError("net '\(net.name)' takes its data through an Input layer; pass --data (\(DataSpec.forms))")
         }
         let batch = net.blobs[first].shape.first ?? 1
-        let feeder = try DataFeeder(source: try spec.open(phase: phase),
+        // synthetic: the Input layer's declared record shape (or --input-shape), the net's labels.
+        let inputLayer = net.layerParams.first { $0.type == "Input" && $0.top.first == net.blobs[first].name }
+        let shape = inputShape ?? inputLayer.flatMap(RecordShape.forInputLayer) ?? RecordShape.cifar
+        let labels = LabelRange.of(net.parameter, override: classes)
+        let feeder = try DataFeeder(source: try spec.open(phase: phase, shape: shape, classes: labels.classes),
                                     transformer: try DataTransformer(param: TransformationParameter(), phase: phase),
                                     batchSize: max(1, batch))
         feeder.seedLikeCaffeDataLayer(from: rng)
@@ -147,6 +217,7 @@ public struct RunSetup: Sendable {
         for l in net.layer {
             if l.type == "Data", let b = l.dataParam?.batchSize { return Int(b) }
             if l.type == "HDF5Data", let b = l.hdf5DataParam?.batchSize { return Int(b) }
+            if l.type == "ImageData" { return DataLayer.declaredBatchSize(l) }
             if l.type == "Input", let d = l.inputParam?.shape.first?.dim.first { return Int(d) }
         }
         return 0
@@ -172,11 +243,53 @@ extension NetParameter {
                 var hp = out.layer[i].hdf5DataParam ?? HDF5DataParameter()
                 hp.batchSize = UInt32(clamping: b)
                 out.layer[i].hdf5DataParam = hp
+            } else if out.layer[i].type == "ImageData" {
+                var ip = out.layer[i].imageDataParam ?? ImageDataParameter()
+                ip.batchSize = UInt32(clamping: b)
+                out.layer[i].imageDataParam = ip
             } else if out.layer[i].type == "Input", var ip = out.layer[i].inputParam {
                 for k in ip.shape.indices where !ip.shape[k].dim.isEmpty { ip.shape[k].dim[0] = Int64(b) }
                 out.layer[i].inputParam = ip
             }
         }
         return out
+    }
+}
+
+extension NetParameter {
+    /// A deploy prototxt (Input layers, no loss) made probe-able: when the net has no loss layer
+    /// and its last layer's output — or, when that is a Softmax, the Softmax's input (the logits) —
+    /// is N×K (trailing axes 1), an Input `initdiag_label` (shape N) and a SoftmaxWithLoss
+    /// `initdiag_loss` on (logits, initdiag_label) are appended, so a probe has a backward pass;
+    /// the labels come from the data source (synthetic: K classes). Otherwise the net is left as
+    /// it is and only its forward statistics are meaningful. Returns the net and a line saying
+    /// what was done (nil when the net already has a loss).
+    public func withLossForDeploy() throws -> (NetParameter, String?) {
+        if layer.contains(where: { $0.type.hasSuffix("Loss") || $0.lossWeight.contains { $0 != 0 } }) { return (self, nil) }
+        guard let last = layer.last(where: { !$0.top.isEmpty && $0.type != "Input" }) else { return (self, nil) }
+        var logits = last.top[0]
+        var via = ""
+        if last.type == "Softmax", let b = last.bottom.first {
+            logits = b
+            via = " (the input of Softmax '\(last.name)')"
+        }
+        let built = try Net(self, state: NetState(phase: .TRAIN), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 0)),
+                            initializer: { _, _, _ in })
+        guard let shape = built.blob(named: logits)?.shape else { return (self, nil) }
+        guard shape.count >= 2, shape[0] > 0, shape[1] > 1, shape.dropFirst(2).allSatisfy({ $0 == 1 }) else {
+            return (self, "deploy net (no loss): its output '\(logits)' has shape \(shape.map(String.init).joined(separator: "×")), not N×classes; no loss added, so only the forward statistics are meaningful (backward is empty)")
+        }
+        var out = self
+        var label = LayerParameter(name: "initdiag_label", type: "Input")
+        label.top = ["initdiag_label"]
+        var ip = InputParameter()
+        ip.shape = [BlobShape(dim: [Int64(shape[0])])]
+        label.inputParam = ip
+        var loss = LayerParameter(name: "initdiag_loss", type: "SoftmaxWithLoss")
+        loss.bottom = [logits, "initdiag_label"]
+        loss.top = ["initdiag_loss"]
+        out.layer.append(label)
+        out.layer.append(loss)
+        return (out, "deploy net (no loss): added SoftmaxWithLoss 'initdiag_loss' on '\(logits)'\(via), \(shape[1]) classes, labels from the data, so the probe has a backward pass")
     }
 }

@@ -28,6 +28,9 @@ public struct SweepPlan: Sendable {
     public var force = false
     public var recordEvery: Int = 1
     public var threads: Int = 1
+    /// `--input-shape` and `--classes` for synthetic data (RunSetup.load).
+    public var inputShape: String? = nil
+    public var classes: Int? = nil
     /// The command line, for the report.
     public var command: String
 
@@ -100,7 +103,8 @@ public enum Sweep {
             let partial = path + ".partial"
             try? FileManager.default.removeItem(atPath: partial)
             let setup = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
-                                          scheme: scheme, seed: plan.seed, batchSize: plan.batchSize)
+                                          scheme: scheme, seed: plan.seed, batchSize: plan.batchSize,
+                                          inputShape: plan.inputShape, classes: plan.classes)
             var options = TrainingOptions()
             options.iterations = plan.iterations
             options.tracePath = partial

@@ -173,6 +173,13 @@ public final class Trainer {
         a.extra["role"] = .string(type(of: layer).role.rawValue)
         a.extra["mean_field"] = .string(layer.meanField.attribute)
         a.extra["mean_field_blobs"] = .string(layer.meanFieldBlobs.attribute)
+        // BatchNorm told to use global statistics that were never accumulated (Caffe
+        // batch_norm_layer.cpp: scale factor blobs[2] = 0 → mean and variance taken as 0, so the
+        // layer divides by √eps): every untrained deploy net with BatchNorm.
+        if let bn = layer as? BatchNormLayer, bn.useGlobalStats, blobs.count == 3, blobs[2].count > 0,
+           blobs[2].data[0] == 0 {
+            a.extra["bn_statistics_unset"] = .double(1 / Double(bn.eps).squareRoot())
+        }
         let fillers = initializer.fillers(for: layer)
         guard !fillers.isEmpty else { return a }
         let labels = initializer.labels(for: layer)

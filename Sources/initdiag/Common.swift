@@ -11,9 +11,15 @@ struct RunFlags: ParsableArguments {
     @Option(help: "The net prototxt (overrides the solver's net; alone, runs with a fixed-lr SGD solver).")
     var net: String?
 
-    @Option(help: ArgumentHelp("Where the images come from: cifar10:DIR, lmdb:PATH, synthetic[:SEED] or hdf5:LIST.",
-                               discussion: "Without --data each Data layer reads its data_param.source (an LMDB) and each HDF5Data layer its hdf5_data_param.source; hdf5:LIST gives HDF5Data layers another list of HDF5 files."))
+    @Option(help: ArgumentHelp("Where the images come from: cifar10:DIR, mnist:DIR, lmdb:PATH, leveldb:PATH, synthetic[:SEED] or hdf5:LIST.",
+                               discussion: "Without --data each Data layer reads its data_param.source (LMDB or LevelDB, per its backend) and each HDF5Data layer its hdf5_data_param.source."))
     var data: String?
+
+    @Option(help: "The record shape synthetic data generates, C,H,W before the crop (default: what the net's data layer implies).")
+    var inputShape: String?
+
+    @Option(help: "The number of classes synthetic labels take (default: the classifier's num_output).")
+    var classes: Int?
 
     @Option(help: "Initialisation scheme, e.g. 'w=caffe-msra,b=zero' or 'w=torch-default,b=torch-default,bn=on,lr=0.1'. Default: as declared.")
     var scheme: String?
@@ -39,7 +45,8 @@ struct RunFlags: ParsableArguments {
     func setup() throws -> RunSetup {
         if solver == nil && net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
-        let setup = try RunSetup.load(solverPath: solver, netPath: net, data: data, scheme: s, seed: seed, batchSize: batchSize)
+        let setup = try RunSetup.load(solverPath: solver, netPath: net, data: data, scheme: s, seed: seed, batchSize: batchSize,
+                                      inputShape: inputShape, classes: classes)
         for n in setup.notices { note(n.message) }
         return setup
     }

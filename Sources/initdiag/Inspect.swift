@@ -10,7 +10,9 @@ struct Inspect: ParsableCommand {
         is where a Caffe `xavier` bias filler shows up: on a 1-D bias fan_in is 1, so it gives \
         U(±1.732), variance 1.0, at every width.
 
-        Data layers are shown with CIFAR-10's record shape (3×32×32) and their batch_size.
+        A Data layer's record shape comes from --input-shape, else from the first Datum of its \
+        data_param.source when that DB exists, else it is assumed (the source's name, crop_size, \
+        mean_file; CIFAR-10's 3×32×32 otherwise); the first output line says which shape and why.
         """)
 
     @Option(help: "The net, a Caffe prototxt (NetParameter text format). A solver prototxt is accepted too: its net is inspected.")
@@ -24,6 +26,9 @@ struct Inspect: ParsableCommand {
 
     @Option(help: "Show the fillers of a scheme instead of the declared ones, e.g. 'w=caffe-msra,b=zero' (see `initdiag sweep --help`).")
     var scheme: String?
+
+    @Option(help: "The record shape of the data layers, C,H,W (e.g. 1,28,28 for MNIST), before the crop.")
+    var inputShape: String?
 
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
@@ -48,7 +53,8 @@ struct Inspect: ParsableCommand {
             param = setup.net
         }
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
-        let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s)
+        let inspection = try NetInspection(param: param, phase: phase.phase, scheme: s,
+                                           inputShape: try inputShape.map(RecordShape.parse))
         say(json ? inspection.json() : inspection.table(), terminator: json ? "\n" : "")
     }
 }

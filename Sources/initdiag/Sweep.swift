@@ -93,6 +93,8 @@ struct SweepCommand: ParsableCommand {
         plan.testInterval = testInterval
         plan.force = force
         plan.threads = try flags.threadCount
+        plan.inputShape = flags.inputShape
+        plan.classes = flags.classes
         Signals.install()
         let printer = ProgressPrinter()
         printer.quiet = quiet

@@ -387,6 +387,13 @@ func collapseFinding(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> Co
 func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
                   thresholds th: DiagnosisThresholds) -> [Finding] {
     var out: [Finding] = []
+    // BatchNorm on global statistics that were never accumulated (the `bn_statistics_unset`
+    // layer attribute holds the factor 1/√eps the layer multiplies by).
+    for l in run.layers {
+        guard let factor = diagNumber(l.attributes["bn_statistics_unset"]) else { continue }
+        out.append(Finding(kind: .batchNormStatisticsUnset, layer: l.name,
+                           detail: "use_global_stats is true but the mean/variance statistics were never accumulated (scale factor 0): the layer divides by √eps and multiplies its input by \(diagFormat(factor))"))
+    }
     // Bias-dominated pre-activations.
     for s in snaps {
         guard let share = s.biasShare, share > th.biasShareMin, let sb = s.biasSecondMoment else { continue }

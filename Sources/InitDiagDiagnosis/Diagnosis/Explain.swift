@@ -204,6 +204,12 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
 
 func otherFindingsParagraph(_ findings: [Finding]) -> String? {
     var parts: [String] = []
+    let unset = findings.filter { $0.kind == .batchNormStatisticsUnset }
+    if !unset.isEmpty {
+        let names = unset.compactMap(\.layer)
+        let shown = names.prefix(3).joined(separator: ", ") + (names.count > 3 ? " and \(names.count - 3) more" : "")
+        parts.append("BatchNorm \(names.count == 1 ? "layer" : "layers") \(shown) \(names.count == 1 ? "is" : "are") told to use stored statistics (use_global_stats: true) that were never accumulated, so \(names.count == 1 ? "it divides" : "each divides") by √eps instead of the batch's standard deviation and multiplies the signal by \(unset.first!.detail.split(separator: " ").last.map(String.init) ?? "1/√eps") — an untrained deploy net does this by construction; load the trained weights (--weights), or set use_global_stats: false to normalise by the batch")
+    }
     let dead = findings.filter { $0.kind == .deadUnits }
     if !dead.isEmpty {
         parts.append("\(dead.count) layer\(dead.count == 1 ? " has" : "s have") dead units at initialisation (\(dead.compactMap(\.layer).joined(separator: ", ")))")

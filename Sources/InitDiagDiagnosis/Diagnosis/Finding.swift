@@ -43,6 +43,9 @@ public enum FindingKind: String, Codable, Sendable, CaseIterable {
     /// The mean-field prediction of a pre-activation's second moment and the measured one differ
     /// by more than `DiagnosisThresholds.meanFieldMismatchFactor`.
     case meanFieldMismatch = "mean-field-mismatch"
+    /// A BatchNorm with use_global_stats true whose statistics were never accumulated (scale
+    /// factor 0): it divides by √eps, multiplying its input by 1/√eps (≈ 316 for eps 1e-5).
+    case batchNormStatisticsUnset = "batchnorm-statistics-unset"
 }
 
 /// One observation about a run, tied to a layer where it has one (`layer == nil`: the whole net).

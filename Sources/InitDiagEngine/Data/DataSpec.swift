@@ -6,8 +6,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Where a run's images come from (SPEC.md §1, `--data SPEC`): `cifar10:DIR`, `lmdb:PATH` or
-/// `synthetic[:SEED]`, or `hdf5:LIST` (an HDF5Data layer's file list).
+/// Where a run's images come from (docs/cli.md, `--data SPEC`): `cifar10:DIR`, `mnist:DIR`,
+/// `lmdb:PATH`, `leveldb:PATH`, `synthetic[:SEED]`, or `hdf5:LIST` (an HDF5Data layer's file list).
 public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
     case cifar10(directory: String)
     case lmdb(path: String)
@@ -15,7 +15,10 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
     /// A text file listing HDF5 files: replaces the source of the net's HDF5Data layers.
     case hdf5(list: String)
 
-    public static let forms = "cifar10:DIR, lmdb:PATH, synthetic or synthetic:SEED, hdf5:LIST"
+    case leveldb(path: String)
+    case mnist(directory: String)
+
+    public static let forms = "cifar10:DIR, mnist:DIR, lmdb:PATH, leveldb:PATH, synthetic or synthetic:SEED, hdf5:LIST"
 
     /// Parses a `--data` value. A bad value throws `InputError` listing the accepted forms.
     public static func parse(_ s: String) throws -> DataSpec {
@@ -36,6 +39,12 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         case "hdf5":
             guard !rest.isEmpty else { throw bad("missing list file") }
             return .hdf5(list: rest)
+        case "leveldb":
+            guard !rest.isEmpty else { throw bad("missing path") }
+            return .leveldb(path: rest)
+        case "mnist":
+            guard !rest.isEmpty else { throw bad("missing directory") }
+            return .mnist(directory: rest)
         case "synthetic":
             guard let seed = UInt64(rest) else { throw bad("the seed must be a non-negative integer") }
             return .synthetic(seed: seed)
@@ -50,20 +59,31 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         case .lmdb(let p): return "lmdb:\(p)"
         case .synthetic(let s): return "synthetic:\(s)"
         case .hdf5(let l): return "hdf5:\(l)"
+        case .leveldb(let p): return "leveldb:\(p)"
+        case .mnist(let d): return "mnist:\(d)"
         }
     }
 
-    /// Opens the source for a phase (TRAIN/TEST files of CIFAR-10, the phase's synthetic stream;
-    /// an LMDB is the same for both phases).
-    public func open(phase: Phase) throws -> DataSource {
+    /// Opens the source for a phase (TRAIN/TEST files of CIFAR-10 and MNIST, the phase's synthetic
+    /// stream; an LMDB or LevelDB is the same for both phases). `synthetic` generates records of
+    /// `shape` (C, H, W; default 3×32×32) with `classes` labels (default 10); the other sources
+    /// ignore both.
+    public func open(phase: Phase, shape: RecordShape? = nil, classes: Int? = nil) throws -> DataSource {
         switch self {
         case .cifar10(let d): return try CIFAR10Source(directory: d, phase: phase)
         case .lmdb(let p): return try LMDBSource(path: p)
-        case .synthetic(let s): return try SyntheticSource(seed: s, phase: phase)
+        case .leveldb(let p): return try LevelDBSource(path: p)
+        case .mnist(let d): return try MNISTSource(directory: d, phase: phase)
+        case .synthetic(let s):
+            let dims = shape ?? RecordShape.cifar
+            return try SyntheticSource(seed: s, phase: phase, shape: (dims.channels, dims.height, dims.width),
+                                       classes: classes ?? SyntheticSource.classCount)
         case .hdf5(let l):
             throw InputError("--data hdf5:\(l) feeds HDF5Data layers; this net's data comes through a Data or Input layer")
         }
     }
+
+    public var isSynthetic: Bool { if case .synthetic = self { return true } else { return false } }
 
     /// The source a Data layer names itself (`data_param.source` with its `backend`), used when
     /// no `--data` is given. A missing source says so and points at `--data`.
@@ -75,9 +95,7 @@ public enum DataSpec: Equatable, Sendable, CustomStringConvertible {
         guard stat(source, &st) == 0 else {
             throw InputError("layer '\(layerName)' (Data): data_param.source '\(source)' does not exist; pass --data (\(forms))")
         }
-        guard param.backend == .LMDB else {
-            throw InputError("layer '\(layerName)' (Data): backend \(param.backend.rawValue) is not supported (LMDB only); pass --data (\(forms))")
-        }
-        return .lmdb(path: source)
+        // caffe.proto: backend defaults to LEVELDB.
+        return param.backend == .LMDB ? .lmdb(path: source) : .leveldb(path: source)
     }
 }

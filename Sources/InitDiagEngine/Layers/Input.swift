@@ -41,6 +41,10 @@ public final class InputLayer: Layer {
 /// Data: reads the next batch from a data set through the transformer (Caffe data_layer.cpp):
 /// top 0 = images (N, C, H, W), optional top 1 = labels (N). Errors from the source are kept in
 /// `lastError` and thrown by `Net.forward`, so a corrupt record stops the run cleanly.
+///
+/// Also Caffe's ImageData layer (image_data_layer.cpp): the same prefetching data layer over a
+/// list of image files (`image_data_param`, batch_size default 1; `ImageListSource`), with
+/// Caffe's setup draws (RunSetup.batchSources).
 public final class DataLayer: Layer {
     public let param: LayerParameter
     public var blobs: [Blob] = []
@@ -55,13 +59,27 @@ public final class DataLayer: Layer {
 
     public init(param: LayerParameter, context: LayerContext) throws {
         self.param = param
-        guard let dp = param.dataParam else {
-            throw InputError("layer '\(param.name)' (Data): data_param is missing")
-        }
-        if dp.batchSize == 0 {
-            throw InputError("layer '\(param.name)' (Data): data_param.batch_size must be positive")
+        if param.type == "ImageData" {
+            if (param.imageDataParam ?? ImageDataParameter()).batchSize == 0 {
+                throw InputError("layer '\(param.name)' (ImageData): image_data_param.batch_size must be positive")
+            }
+        } else {
+            guard let dp = param.dataParam else {
+                throw InputError("layer '\(param.name)' (Data): data_param is missing")
+            }
+            if dp.batchSize == 0 {
+                throw InputError("layer '\(param.name)' (Data): data_param.batch_size must be positive")
+            }
         }
         if let make = context.batchSources { source = try make(param) }
+    }
+
+    public static var role: LayerRole { .data }
+    public var meanField: MeanFieldRule { .source }
+
+    /// The layer's batch size as its parameters give it (data_param or image_data_param).
+    public static func declaredBatchSize(_ param: LayerParameter) -> Int {
+        param.type == "ImageData" ? Int((param.imageDataParam ?? ImageDataParameter()).batchSize) : Int(param.dataParam?.batchSize ?? 1)
     }
 
     /// Without a source (a net built only to be inspected) the shape is the CIFAR-10 record
@@ -76,7 +94,7 @@ public final class DataLayer: Layer {
             batch = s.batchSize
         } else {
             shape = DataLayer.assumedRecordShape
-            batch = Int(param.dataParam?.batchSize ?? 1)
+            batch = DataLayer.declaredBatchSize(param)
             if let crop = param.transformParam?.cropSize, crop > 0 {
                 shape[1] = Int(crop); shape[2] = Int(crop)
             }

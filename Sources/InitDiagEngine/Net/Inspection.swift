@@ -3,8 +3,10 @@ import InitDiagTrace
 import Foundation
 
 /// What `initdiag inspect` shows: the net as built for one phase, with each learnable blob's
-/// filler and the variance it gives (SPEC §1, §4). Building needs no data: a Data layer without a
-/// source assumes CIFAR-10's 3×32×32 records (said in `notes`).
+/// filler and the variance it gives (SPEC §1, §4). Building needs no data: a Data layer takes its
+/// record shape from `--input-shape`, else from the first Datum of its `data_param.source` when
+/// that DB exists (LMDB or LevelDB per `backend`), else from `RecordShape.forDataLayer`'s rules;
+/// `input` says which, per data layer, and is the table's first line.
 public struct NetInspection: Codable, Sendable {
     public struct Param: Codable, Sendable {
         public var shape: [Int]
@@ -33,23 +35,35 @@ public struct NetInspection: Codable, Sendable {
     public var paramCount: Int
     public var layers: [LayerRow]
     public var notes: [String]
-    enum CodingKeys: String, CodingKey { case net, phase, paramCount = "param_count", layers, notes }
+    /// Per data layer: the record shape it was built with and where that shape came from.
+    public var input: [String]
+    enum CodingKeys: String, CodingKey { case net, phase, paramCount = "param_count", layers, notes, input }
 
     public init(param: NetParameter, phase: Phase, scheme: Scheme = Scheme(),
-                memory: MemoryGuard = MemoryGuard()) throws {
+                memory: MemoryGuard = MemoryGuard(), inputShape: RecordShape? = nil) throws {
         let initializer = ParameterInitializer(scheme: scheme)
         let transformed = scheme.batchNorm ? param.withBatchNormAfterConvolutions() : param
         // Parameters are not filled: inspect only reads shapes and fillers, so nothing large is
         // ever allocated.
-        let net = try Net(transformed, state: NetState(phase: phase), context: LayerContext(phase: phase, rng: RandomSource(seed: 0)),
+        let shapes = RecordShapeLog()
+        let context = LayerContext(phase: phase, rng: RandomSource(seed: 0), batchSources: { layer in
+            let record = NetInspection.recordShape(for: layer, in: transformed, override: inputShape)
+            let batch = DataLayer.declaredBatchSize(layer)
+            let crop = Int(layer.transformParam?.cropSize ?? 0)
+            if crop > 0 && (record.height < crop || record.width < crop) {
+                throw InputError("layer '\(layer.name)' (\(layer.type)): crop_size \(crop) is larger than the image (\(record.height)×\(record.width), \(record.reason))")
+            }
+            shapes.append("layer '\(layer.name)' reads \(record) records (\(record.reason))")
+            return ShapeOnlyBatchSource(outputShape: crop > 0 ? [record.channels, crop, crop] : record.dims,
+                                        batchSize: batch, description: "\(record)")
+        })
+        let net = try Net(transformed, state: NetState(phase: phase), context: context,
                           memory: memory, initializer: { _, _ in })
         self.net = param.name
         self.phase = phase.rawValue.lowercased()
         self.paramCount = net.parameterCount
         var notes: [String] = []
-        if net.layers.contains(where: { $0 is DataLayer }) {
-            notes.append("Data layers are shown with CIFAR-10's record shape 3×32×32 (no data was read)")
-        }
+        self.input = shapes.lines
         var biasOverSignal: [String] = []
         layers = try net.layerParams.enumerated().map { li, lp in
             let blobs = net.layers[li].blobs
@@ -108,7 +122,8 @@ public struct NetInspection: Codable, Sendable {
         }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        var out = "net \(net) (\(phase)): \(layers.count) layers, \(paramCount) learnable parameters\n"
+        var out = input.isEmpty ? "" : "input: " + input.joined(separator: "; ") + "\n"
+        out += "net \(net) (\(phase)): \(layers.count) layers, \(paramCount) learnable parameters\n"
         for (k, r) in rows.enumerated() {
             out += r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
@@ -116,5 +131,56 @@ public struct NetInspection: Codable, Sendable {
         }
         for n in notes { out += "note: \(n)\n" }
         return out
+    }
+}
+
+extension NetInspection {
+    /// The record shape a data layer is inspected with: `override`, else the first record of its
+    /// source when that exists and reads, else `RecordShape.forDataLayer`.
+    static func recordShape(for layer: LayerParameter, in net: NetParameter, override: RecordShape?) -> RecordShape {
+        if let override { return override }
+        if layer.type == "ImageData", let ip = layer.imageDataParam, !(ip.newHeight > 0 && ip.newWidth > 0),
+           let list = try? ImageListSource(param: ip, layerName: layer.name), let first = list.lines.first {
+            let r = DataRecord()
+            if (try? ImageDecoding.load(path: first.path, color: ip.isColor, newHeight: 0, newWidth: 0, into: r)) != nil {
+                return RecordShape(channels: r.channels, height: r.height, width: r.width,
+                                   reason: "the first image of \(list.listPath), \(first.path)")
+            }
+        }
+        if layer.type == "Data", let dp = layer.dataParam, let path = dp.source, !path.isEmpty {
+            var st = stat()
+            if stat(path, &st) == 0 {
+                do {
+                    let source: DataSource = dp.backend == .LMDB ? try LMDBSource(path: path) : try LevelDBSource(path: path)
+                    let r = try source.nextRecord()
+                    return RecordShape(channels: r.channels, height: r.height, width: r.width,
+                                       reason: "the first Datum of \(dp.backend == .LMDB ? "LMDB" : "LevelDB") \(path)")
+                } catch let e as InputError {
+                    var guess = RecordShape.forDataLayer(layer, in: net)
+                    guess.reason = "data_param.source could not be read (\(e.message)); assumed from " + guess.reason
+                    return guess
+                } catch {}
+            }
+        }
+        return RecordShape.forDataLayer(layer, in: net)
+    }
+}
+
+/// Collects the record-shape lines of the data layers while a net is built for inspection.
+final class RecordShapeLog: @unchecked Sendable {
+    private(set) var lines: [String] = []
+    func append(_ s: String) { lines.append(s) }
+}
+
+/// A batch source that only knows shapes: what a Data layer is built with when no data is read.
+final class ShapeOnlyBatchSource: BatchSource {
+    let outputShape: [Int]
+    let batchSize: Int
+    let description: String
+    init(outputShape: [Int], batchSize: Int, description: String) {
+        self.outputShape = outputShape; self.batchSize = batchSize; self.description = description
+    }
+    func next(data: Blob, label: Blob?) throws {
+        throw InputError("\(description): a net built for inspection reads no data")
     }
 }

@@ -34,6 +34,7 @@ public enum LayerFactory {
         "Swish": SwishLayer.self,
         "TanH": TanHLayer.self,
         "Threshold": ThresholdLayer.self,
+        "ImageData": DataLayer.self,
         "ContrastiveLoss": ContrastiveLossLayer.self,
         "EuclideanLoss": EuclideanLossLayer.self,
         "HDF5Data": HDF5DataLayer.self,

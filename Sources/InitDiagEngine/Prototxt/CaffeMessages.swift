@@ -291,6 +291,7 @@ public struct LayerParameter: Sendable, Equatable {
     public var expParam: ExpParameter? = nil                       // 111
     public var flattenParam: FlattenParameter? = nil               // 135
     public var hdf5DataParam: HDF5DataParameter? = nil             // 112
+    public var imageDataParam: ImageDataParameter? = nil           // 115
     public var innerProductParam: InnerProductParameter? = nil     // 117
     public var inputParam: InputParameter? = nil                   // 143
     public var logParam: LogParameter? = nil                       // 134
@@ -353,6 +354,7 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var eltwiseParam: EltwiseParameter? = nil               // 24
     public var expParam: ExpParameter? = nil                       // 41
     public var hdf5DataParam: HDF5DataParameter? = nil             // 13
+    public var imageDataParam: ImageDataParameter? = nil           // 15
     public var innerProductParam: InnerProductParameter? = nil     // 17
     public var poolingParam: PoolingParameter? = nil               // 19
     public var powerParam: PowerParameter? = nil                   // 21

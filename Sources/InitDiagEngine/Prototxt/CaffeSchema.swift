@@ -295,6 +295,7 @@ extension LayerParameter: CaffeMessage {
         .message("exp_param", 111, \.expParam),
         .message("flatten_param", 135, \.flattenParam),
         .message("hdf5_data_param", 112, \.hdf5DataParam),
+        .message("image_data_param", 115, \.imageDataParam),
         .message("inner_product_param", 117, \.innerProductParam),
         .message("input_param", 143, \.inputParam),
         .message("log_param", 134, \.logParam),
@@ -313,9 +314,7 @@ extension LayerParameter: CaffeMessage {
         .message("infogain_loss_param", 116, \.infogainLossParam),
     ], unsupported: [
         // BVLC/caffe master LayerParameter fields without an initdiag implementation.
-        "argmax_param": 103, "crop_param": 144, "dummy_data_param": 109, "embed_param": 137,
-        "hdf5_output_param": 113, "image_data_param": 115, "lrn_param": 118, "memory_data_param": 119,
-        "mvn_param": 120, "parameter_param": 145,
+        "argmax_param": 103, "crop_param": 144, "dummy_data_param": 109, "embed_param": 137, "hdf5_output_param": 113, "lrn_param": 118, "memory_data_param": 119, "mvn_param": 120, "parameter_param": 145,
         "python_param": 130, "recurrent_param": 146, "reduction_param": 136, "reshape_param": 133,
         "spp_param": 132, "slice_param": 126,
         "tile_param": 138, "window_data_param": 129,
@@ -370,6 +369,7 @@ extension V1LayerParameter: CaffeMessage {
         .message("eltwise_param", 24, \.eltwiseParam),
         .message("exp_param", 41, \.expParam),
         .message("hdf5_data_param", 13, \.hdf5DataParam),
+        .message("image_data_param", 15, \.imageDataParam),
         .message("inner_product_param", 17, \.innerProductParam),
         .message("pooling_param", 19, \.poolingParam),
         .message("power_param", 21, \.powerParam),
@@ -386,7 +386,7 @@ extension V1LayerParameter: CaffeMessage {
     ], unsupported: [
         // `layer` (1) is the V0 format nested in V1 `layers`; the rest are layer parameters
         // without an initdiag implementation.
-        "layer": 1, "argmax_param": 23, "dummy_data_param": 26, "hdf5_output_param": 14, "image_data_param": 15, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34, "slice_param": 31, "window_data_param": 20,
+        "layer": 1, "argmax_param": 23, "dummy_data_param": 26, "hdf5_output_param": 14, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34, "slice_param": 31, "window_data_param": 20,
     ], notes: ["layer": "'layer' inside V1 'layers' (the V0 net format)"])
 }
 

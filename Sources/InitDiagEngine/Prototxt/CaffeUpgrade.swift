@@ -77,6 +77,7 @@ enum CaffeUpgrade {
         layer.eltwiseParam = v1.eltwiseParam
         layer.expParam = v1.expParam
         layer.hdf5DataParam = v1.hdf5DataParam
+        layer.imageDataParam = v1.imageDataParam
         layer.innerProductParam = v1.innerProductParam
         layer.poolingParam = v1.poolingParam
         layer.powerParam = v1.powerParam

@@ -661,6 +661,9 @@ enum TextDecoder {
                     let what = schema.unsupportedNotes[tf.name] ?? "'\(tf.name)'"
                     throw PrototxtError(tf.location, "\(what) is a Caffe feature initdiag does not implement")
                 }
+                if let fork = CaffeForkFields.message(field: tf.name, in: schema.protoName, context: context) {
+                    throw PrototxtError(tf.location, fork)
+                }
                 var message = "unknown field '\(tf.name)' in \(context)"
                 let candidates = schema.fields.map(\.name) + schema.unsupported.keys.sorted()
                 if let s = closestName(to: tf.name, in: candidates) { message += "; did you mean '\(s)'?" }

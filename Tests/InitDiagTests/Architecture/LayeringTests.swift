@@ -9,12 +9,12 @@ import Testing
     static let allowed: [String: Set<String>] = [
         "InitDiagCore": [],
         "InitDiagTrace": ["InitDiagCore", "CHDF5"],
-        "InitDiagEngine": ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CLevelDB", "CJPEG", "CPNG", "CStatistics", "CZlib", "SwiftProtobuf"],
+        "InitDiagEngine": ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CLevelDB", "CImageCodecs", "CStatistics", "CZlib", "SwiftProtobuf"],
         "InitDiagDiagnosis": ["InitDiagCore", "InitDiagTrace"],
     ]
     static let project: Set<String> = ["InitDiag", "InitDiagCore", "InitDiagTrace", "InitDiagEngine",
                                        "InitDiagDiagnosis", "InitDiagBench", "CBLAS", "CHDF5", "CLMDB",
-                                       "CLevelDB", "CJPEG", "CPNG", "CStatistics", "CZlib", "SwiftProtobuf"]
+                                       "CLevelDB", "CImageCodecs", "CStatistics", "CZlib", "SwiftProtobuf"]
 
     static func swiftFiles(under dir: String) -> [String] {
         guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }

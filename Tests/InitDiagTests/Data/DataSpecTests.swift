@@ -15,6 +15,9 @@ import Testing
         #expect(try DataSpec.parse("synthetic:42") == .synthetic(seed: 42))
         #expect(try DataSpec.parse("synthetic:18446744073709551615") == .synthetic(seed: UInt64.max))
         #expect(DataSpec.synthetic(seed: 42).description == "synthetic:42")
+        #expect(try DataSpec.parse("leveldb:some/db") == .leveldb(path: "some/db"))
+        #expect(try DataSpec.parse("mnist:data/mnist") == .mnist(directory: "data/mnist"))
+        #expect(DataSpec.mnist(directory: "d").description == "mnist:d")
     }
 
     @Test func badSpecsListTheForms() {
@@ -22,7 +25,7 @@ import Testing
                     "imagenet:/x", "CIFAR10:/x", "/path/only"] {
             let e = DataTestSupport.inputError { _ = try DataSpec.parse(bad) }
             #expect(e != nil, "'\(bad)' should be rejected")
-            #expect(e?.message.contains("cifar10:DIR, lmdb:PATH, synthetic or synthetic:SEED") == true)
+            #expect(e?.message.contains(DataSpec.forms) == true)
             #expect(e?.message.contains("'\(bad)'") == true)
         }
     }
@@ -53,7 +56,9 @@ import Testing
         defer { DataTestSupport.remove(lmdbDir) }
         p.source = lmdbDir
         #expect(try DataSpec.fromDataParameter(p, layerName: "data") == .lmdb(path: lmdbDir))
+        // backend LEVELDB (caffe.proto's default) names a LevelDB; opening an LMDB as one fails.
         p.backend = .LEVELDB
-        #expect(DataTestSupport.inputError { _ = try DataSpec.fromDataParameter(p, layerName: "data") }?.message.contains("LEVELDB") == true)
+        #expect(try DataSpec.fromDataParameter(p, layerName: "data") == .leveldb(path: lmdbDir))
+        #expect(DataTestSupport.inputError { _ = try DataSpec.leveldb(path: lmdbDir).open(phase: .TRAIN) }?.message.contains("not a LevelDB (no CURRENT file") == true)
     }
 }

@@ -105,7 +105,7 @@ import Testing
             ConvolutionParameter.self, PoolingParameter.self, InnerProductParameter.self, ReLUParameter.self,
             DropoutParameter.self, BatchNormParameter.self, ScaleParameter.self, BiasParameter.self,
             SoftmaxParameter.self, InputParameter.self, EltwiseParameter.self, ConcatParameter.self,
-            FlattenParameter.self, DataParameter.self, HDF5DataParameter.self, LayerParameter.self,
+            FlattenParameter.self, DataParameter.self, HDF5DataParameter.self, ImageDataParameter.self, LayerParameter.self,
             V1LayerParameter.self, NetParameter.self, SolverParameter.self,
             ContrastiveLossParameter.self, HingeLossParameter.self, InfogainLossParameter.self,
         ]

@@ -12,11 +12,11 @@ import Testing
         let net = try Prototxt.loadNet(path: PrototxtFixtures.path("prototxt/v1_net.prototxt"))
         #expect(net.layers.isEmpty && net.input.isEmpty && net.inputDim.isEmpty)
         #expect(net.layer.map(\.name) == ["input", "train_data", "conv1", "pool1", "relu1", "drop1", "ip1",
-                                          "cat", "sum", "h5", "prob", "loss", "acc", "sig", "tanh", "pow", "exp", "thr", "none",
+                                          "cat", "sum", "h5", "img", "prob", "loss", "acc", "sig", "tanh", "pow", "exp", "thr", "none",
                                           "pair", "hinge", "infogain"])
         // UpgradeV1LayerType names; NONE gives the empty type.
         #expect(net.layer.map(\.type) == ["Input", "Data", "Convolution", "Pooling", "ReLU", "Dropout", "InnerProduct",
-                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy",
+                                          "Concat", "Eltwise", "HDF5Data", "ImageData", "Softmax", "SoftmaxWithLoss", "Accuracy",
                                           "Sigmoid", "TanH", "Power", "Exp", "Threshold", "",
                                           "ContrastiveLoss", "HingeLoss", "InfogainLoss"])
 
@@ -51,13 +51,14 @@ import Testing
         #expect(net.layer[7].concatParam?.concatDim == 1)
         #expect(net.layer[8].eltwiseParam?.operation == .SUM)
         #expect(net.layer[9].hdf5DataParam?.source == "h5.txt")
-        #expect(net.layer[10].softmaxParam != nil)
-        #expect(net.layer[11].lossWeight == [2] && net.layer[11].lossParam?.normalize == true)
-        #expect(net.layer[12].accuracyParam?.topK == 3)
-        #expect(net.layer[13].sigmoidParam?.engine == .CAFFE && net.layer[14].tanhParam?.engine == .CUDNN)
-        #expect(net.layer[15].powerParam == { var p = PowerParameter(); p.power = 3; p.scale = 2; p.shift = 1; return p }())
-        #expect(net.layer[16].expParam?.base == 10 && net.layer[16].expParam?.scale == 1)
-        #expect(net.layer[17].thresholdParam?.threshold == 0.5)
+        #expect(net.layer[10].imageDataParam?.source == "img.txt" && net.layer[10].imageDataParam?.newHeight == 8)
+        #expect(net.layer[11].softmaxParam != nil)
+        #expect(net.layer[12].lossWeight == [2] && net.layer[12].lossParam?.normalize == true)
+        #expect(net.layer[13].accuracyParam?.topK == 3)
+        #expect(net.layer[14].sigmoidParam?.engine == .CAFFE && net.layer[15].tanhParam?.engine == .CUDNN)
+        #expect(net.layer[16].powerParam == { var p = PowerParameter(); p.power = 3; p.scale = 2; p.shift = 1; return p }())
+        #expect(net.layer[17].expParam?.base == 10 && net.layer[17].expParam?.scale == 1)
+        #expect(net.layer[18].thresholdParam?.threshold == 0.5)
         // The upgraded net prints in the current format and reads back the same.
         let text = Prototxt.format(net)
         #expect(!text.contains("layers {") && !text.contains("blobs_lr"))
