@@ -274,7 +274,7 @@ extension NetParameter {
             via = " (the input of Softmax '\(last.name)')"
         }
         let built = try Net(self, state: NetState(phase: .TRAIN), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 0)),
-                            initializer: { _, _, _ in })
+                            initializer: { _, _ in })
         guard let shape = built.blob(named: logits)?.shape else { return (self, nil) }
         guard shape.count >= 2, shape[0] > 0, shape[1] > 1, shape.dropFirst(2).allSatisfy({ $0 == 1 }) else {
             return (self, "deploy net (no loss): its output '\(logits)' has shape \(shape.map(String.init).joined(separator: "×")), not N×classes; no loss added, so only the forward statistics are meaningful (backward is empty)")

@@ -74,9 +74,6 @@ public final class DataLayer: Layer {
         if let make = context.batchSources { source = try make(param) }
     }
 
-    public static var role: LayerRole { .data }
-    public var meanField: MeanFieldRule { .source }
-
     /// The layer's batch size as its parameters give it (data_param or image_data_param).
     public static func declaredBatchSize(_ param: LayerParameter) -> Int {
         param.type == "ImageData" ? Int((param.imageDataParam ?? ImageDataParameter()).batchSize) : Int(param.dataParam?.batchSize ?? 1)
