@@ -57,7 +57,7 @@ public struct CaffeSolverState: Sendable, Equatable {
     }
 }
 
-/// Caffe's HDF5 snapshots (SEMANTICS.md §7; BVLC/caffe src/caffe/net.cpp Net::ToHDF5 and
+/// Caffe's HDF5 snapshots (docs/semantics.md §7; BVLC/caffe src/caffe/net.cpp Net::ToHDF5 and
 /// CopyTrainedLayersFromHDF5, src/caffe/solvers/sgd_solver.cpp SnapshotSolverStateToHDF5 /
 /// RestoreSolverStateFromHDF5, src/caffe/util/hdf5.cpp).
 ///

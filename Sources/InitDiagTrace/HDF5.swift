@@ -2,7 +2,7 @@ import InitDiagCore
 import CHDF5
 import Foundation
 
-// The only file of initdiag that calls the HDF5 C API (HDF5 1.10 serial; TOOLCHAIN.md). Everything
+// The only file of initdiag that calls the HDF5 C API (HDF5 1.10 serial; docs/toolchain.md). Everything
 // else (trace writer/reader, Caffe snapshots) goes through these small classes, which own their
 // HDF5 ids (closed on deinit), check every return code and throw `HDF5Error` naming the file and
 // the object path. The automatic error-stack printing is switched off on every thread that calls

@@ -1,5 +1,5 @@
 import InitDiagCore
-/// How a layer (or blob) name becomes an HDF5 link name in a trace (SPEC.md §3).
+/// How a layer (or blob) name becomes an HDF5 link name in a trace (docs/trace-format.md).
 ///
 /// HDF5 cannot hold, as one link name, a name that contains `/` (the path separator), is `.`
 /// alone (the current group), is empty, or (for tools printing it) contains control characters.
@@ -71,7 +71,7 @@ public enum TraceNames {
     }
 }
 
-/// The statistic names of a trace's series (SPEC.md §3), in the order a step vector holds them:
+/// The statistic names of a trace's series (docs/trace-format.md), in the order a step vector holds them:
 /// the probes compute them (`BlobStats`), the writer lays the series out by them.
 public enum TraceStatisticNames {
     /// Every recorded blob: `backward/<name>`, `param<i>/data/<name>`, `param<i>/grad/<name>`.

@@ -30,7 +30,7 @@ public struct TraceLayerInfo: Sendable {
     public let seriesNames: [String]
 }
 
-/// Reads a trace (SPEC.md §3), also one that is still being written (see TraceWriter) or was
+/// Reads a trace (docs/trace-format.md), also one that is still being written (see TraceWriter) or was
 /// written by an SWMR writer. Statistic series are read on demand; the step count is the one of
 /// the moment of opening (open again to see later flushes).
 ///

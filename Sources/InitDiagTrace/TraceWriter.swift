@@ -2,7 +2,7 @@ import InitDiagCore
 
 import Foundation
 
-/// The run's state as written in the root attribute `status` (SPEC.md §3).
+/// The run's state as written in the root attribute `status` (docs/trace-format.md).
 public enum TraceStatus: String, Sendable, CaseIterable {
     case running, finished, diverged, interrupted
 }
@@ -110,7 +110,7 @@ public struct TraceLayout: Sendable {
     }
 }
 
-/// What the root group says about the run (SPEC.md §3).
+/// What the root group says about the run (docs/trace-format.md).
 public struct TraceRunInfo: Sendable {
     public var netName: String
     public var scheme: String
@@ -149,7 +149,7 @@ public enum TraceWriterError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Writes one run's trace (SPEC.md §3): declare the layout once, append one flat step vector per
+/// Writes one run's trace (docs/trace-format.md): declare the layout once, append one flat step vector per
 /// recorded step, finish with the status and diagnosis.
 ///
 /// Steps are buffered in memory and written in blocks: every dataset is extended once per flush,

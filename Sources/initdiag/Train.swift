@@ -131,7 +131,7 @@ struct ProbeCommand: ParsableCommand {
 struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the verdict and findings of one trace.",
-        discussion: "Applies the verdict rules (docs/verdicts.md; Sources/InitDiag/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
+        discussion: "Applies the verdict rules (docs/verdicts.md; Sources/InitDiagDiagnosis/Diagnosis/RULES.md) to a trace written by probe, train or sweep.")
 
     @Argument(help: "An initdiag trace (.h5).")
     var trace: String

@@ -83,7 +83,7 @@ def seed_vgg19() -> list[tuple[str, nn.Module]]:
 
 def initialise(layers: list[tuple[str, nn.Module]], scheme: str) -> None:
     """caffe-xavier: the seed's fillers (weight and bias `xavier`: U(+-sqrt(3/fan_in)), fan_in of the
-    blob itself, so 1 for a bias: U(+-sqrt 3); SEMANTICS §3), drawn with torch's RNG (timing only).
+    blob itself, so 1 for a bias: U(+-sqrt 3); docs/semantics.md §3), drawn with torch's RNG (timing only).
     torch-default: the modules' own reset_parameters."""
     if scheme == "torch-default":
         return

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read an initdiag trace (SPEC §3) with h5py and plot one layer's statistic over the iterations.
+"""Read an initdiag trace (docs/trace-format.md) with h5py and plot one layer's statistic over the iterations.
 
     check_trace.py TRACE.h5                       list the layers and the run's attributes
     check_trace.py TRACE.h5 LAYER [--stat std] [--side forward|backward] [--svg out.svg]
@@ -7,7 +7,7 @@
 Prints iteration, loss and the statistic as a table; with --svg also writes a line chart (log
 scale on y, plain SVG, no plotting library needed). Demonstrates that a trace is readable by
 standard tools while a run is going on (set HDF5_USE_FILE_LOCKING=FALSE if the writer still holds
-the file, TOOLCHAIN.md).
+the file, docs/toolchain.md).
 """
 
 from __future__ import annotations

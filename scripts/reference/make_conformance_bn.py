@@ -8,7 +8,7 @@ Net: Input data 4x3x8x8 + label -> conv1 3->4 k3 p1 -> bn1 BatchNorm (in place) 
 bias_term (in place) -> relu1 (in place) -> pool1 MAX k2 s2 (8 -> 4) -> fc1 64->10 -> loss.
 The layout of pytorch_cifar_vgg19_bn.prototxt, small.
 
-Caffe BatchNorm (BVLC/caffe src/caffe/layers/batch_norm_layer.cpp; SEMANTICS §4):
+Caffe BatchNorm (BVLC/caffe src/caffe/layers/batch_norm_layer.cpp; docs/semantics.md §4):
 * TRAIN (use_global_stats unset, phase TRAIN): mean and biased variance over N*H*W per channel,
   y = (x - mean) / sqrt(var + eps), eps 1e-5. No affine (that is the Scale layer).
 * Blobs after one TRAIN forward from zero: factor s = 0.999*0 + 1 = 1, mean accumulator = mean,

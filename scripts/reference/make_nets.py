@@ -7,7 +7,7 @@ The net is kuangliu/pytorch-cifar's `VGG('VGG19')` (models/vgg.py) as Caffe laye
   nn.BatchNorm2d(x), nn.ReLU(inplace=True); each M: nn.MaxPool2d(kernel_size=2, stride=2);
   after the cfg nn.AvgPool2d(kernel_size=1, stride=1) (an identity on the 1x1 map);
   then out.view(N, -1) and nn.Linear(512, 10).
-In Caffe: Convolution + BatchNorm (no affine, SEMANTICS §4) + Scale (bias_term: true) for the
+In Caffe: Convolution + BatchNorm (no affine, docs/semantics.md §4) + Scale (bias_term: true) for the
 BatchNorm2d affine, ReLU, Pooling. BatchNorm, Scale and ReLU run in place on the conv's blob, as in
 Caffe's own BN prototxts (e.g. KaimingHe/deep-residual-networks). Layer names follow the seed
 (conv<block>_<i>, pool<block>); BN/Scale get bn<block>_<i>/scale<block>_<i>.

@@ -12,12 +12,12 @@ Writes, into Fixtures/reference/solver/ (or --out):
   expected.h5              per iteration: loss, lr, weights after the update, history / momentum
                            buffers, the gradient the update saw; under caffe/ and torch/
 
-Caffe's update (BVLC/caffe src/caffe/solvers/sgd_solver.cpp, src/caffe/solver.cpp; SEMANTICS §5):
+Caffe's update (BVLC/caffe src/caffe/solvers/sgd_solver.cpp, src/caffe/solver.cpp; docs/semantics.md §5):
   rate      = base_lr * gamma ^ floor(iter / stepsize)            (lr_policy "step", iter = updates done)
   diff      = dloss/dw + weight_decay * decay_mult * w            (Regularize, L2)
   history   = momentum * history + rate * lr_mult * diff          (ComputeUpdateValue; history starts 0)
   w        -= history                                              (Net::Update)
-PyTorch's (pytorch/pytorch torch/optim/sgd.py; SEMANTICS §9), lr_mult/decay_mult as param groups:
+PyTorch's (pytorch/pytorch torch/optim/sgd.py; docs/semantics.md §9), lr_mult/decay_mult as param groups:
   g   = dloss/dw + weight_decay_group * w
   buf = g on the first step, else momentum * buf + g               (dampening 0)
   w  -= lr_group * buf ;  StepLR(step_size=2, gamma=0.5) after each step

@@ -9,7 +9,7 @@ public struct NonFiniteSite: Sendable, Equatable {
     /// The layer, nil when only the loss was non-finite and no loss layer is known.
     public var layer: String?
     /// Which blob: "forward" (the layer's top), "backward" (the gradient into its bottom),
-    /// "param0/data", "param1/grad", … (SPEC §3 group names) or "loss".
+    /// "param0/data", "param1/grad", … (docs/trace-format.md group names) or "loss".
     public var blob: String
 }
 
@@ -137,7 +137,7 @@ public func settledVerdict(_ run: RunRecord, classes: Int = 10,
 }
 
 /// Whether, at a recorded step, the logits no longer carry anything of the input: their
-/// between_sample_std is below `logitSpreadMax` (SPEC §5), or a layer upstream of them has
+/// between_sample_std is below `logitSpreadMax` (docs/verdicts.md), or a layer upstream of them has
 /// collapsed (`input_dependence` below `collapseInputDependence`), so nothing downstream can
 /// bring the input back. The second form matters in TRAIN phase with Dropout after the collapse
 /// (the seed net's drop6/drop7): the masks differ per sample and give the logits a between-sample

@@ -25,7 +25,7 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// for `stuck-at-chance`. A spread of s nats moves each log-probability by at most about s, so
     /// the input can change the loss by ~1% at most: the output carries no usable information about
     /// the input. Absolute rather than relative to the logits' std: at ln C the logits are also
-    /// nearly equal across classes, so their std is tiny too and a ratio means nothing (SPEC §5:
+    /// nearly equal across classes, so their std is tiny too and a ratio means nothing (docs/verdicts.md:
     /// "whatever their input_dependence ratio").
     public var logitSpreadMax: Double = 1e-2
     /// `learning` when the window's mean loss is below `learningLossFraction`·ln C (2.07 for C = 10):

@@ -240,7 +240,7 @@ public struct VariantOutcome: Sendable {
     public init(scheme: String, diagnosis: Diagnosis) { self.scheme = scheme; self.diagnosis = diagnosis }
 }
 
-/// A scheme string's parts with SPEC §2's defaults filled in.
+/// A scheme string's parts with docs/schemes.md's defaults filled in.
 struct DiagScheme: Equatable {
     var weights = "as-declared", biases = "as-declared", bn = "off", lr = 1.0
     init(_ text: String) {

@@ -1,6 +1,6 @@
 import InitDiagCore
 import InitDiagTrace
-/// The verdict on one run (SPEC §5). The raw values are the contract's spelling.
+/// The verdict on one run (docs/verdicts.md). The raw values are the contract's spelling.
 public enum Verdict: String, Codable, Sendable, CaseIterable {
     /// The loss fell clearly below ln C (or test accuracy is clearly above chance).
     case learning
@@ -14,7 +14,7 @@ public enum Verdict: String, Codable, Sendable, CaseIterable {
 }
 
 /// What a finding is about. The raw values are written into traces (`/diagnosis` findings) and
-/// `summary.json`; SPEC §5 names the first seven, the others extend it.
+/// `summary.json`; docs/verdicts.md names the first seven, the others extend it.
 public enum FindingKind: String, Codable, Sendable, CaseIterable {
     /// The first layer (in net order) from which the blob stops depending on the input:
     /// `input_dependence` below `DiagnosisThresholds.collapseInputDependence` there and in every
@@ -49,7 +49,7 @@ public enum FindingKind: String, Codable, Sendable, CaseIterable {
 }
 
 /// One observation about a run, tied to a layer where it has one (`layer == nil`: the whole net).
-/// JSON form (SPEC §5): `{"kind", "layer", "detail"}` with `layer` null when absent.
+/// JSON form (docs/verdicts.md): `{"kind", "layer", "detail"}` with `layer` null when absent.
 public struct Finding: Codable, Sendable, Equatable {
     public var kind: FindingKind
     public var layer: String?

@@ -5,7 +5,7 @@ import Foundation
 /// What one layer looked like at one recorded step: the measured statistics the findings use and
 /// the mean-field predictions they are compared with. Built by `layerSnapshots(_:step:)`.
 ///
-/// Conventions (SPEC §3): `forward/…` describes the layer's first top right after its forward, so a
+/// Conventions (docs/trace-format.md): `forward/…` describes the layer's first top right after its forward, so a
 /// Convolution/InnerProduct followed by an in-place ReLU is seen *before* the ReLU (the
 /// pre-activation z) and the ReLU layer's own forward stats are the activation relu(z).
 public struct LayerSnapshot: Sendable, Equatable {

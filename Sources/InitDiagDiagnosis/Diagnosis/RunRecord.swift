@@ -1,6 +1,6 @@
 import InitDiagCore
 import InitDiagTrace
-/// Everything one instrumented run recorded, in memory: what the trace file holds (SPEC §3), as
+/// Everything one instrumented run recorded, in memory: what the trace file holds (docs/trace-format.md), as
 /// the diagnosis and the report read it. `TraceReader` produces it from a file; tests build it by
 /// hand.
 public struct RunRecord: Sendable {
@@ -38,7 +38,7 @@ public struct LayerRecord: Sendable {
     public var attributes: [String: String]
     /// Series aligned with `RunRecord.iterations`, keyed by their path below the layer group:
     /// "forward/std", "forward/between_sample_std", "backward/l2", "param0/data/std",
-    /// "param0/grad/l2", "param0/update_ratio", … (SPEC §3 names).
+    /// "param0/grad/l2", "param0/update_ratio", … (docs/trace-format.md names).
     public var series: [String: [Double]]
 
     public init(name: String, type: String, index: Int, attributes: [String: String] = [:],

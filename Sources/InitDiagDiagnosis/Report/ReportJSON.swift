@@ -2,10 +2,10 @@ import InitDiagCore
 import InitDiagTrace
 import Foundation
 
-/// `DIR/summary.json` (SPEC §5). Keys are the contract's; absent values are explicit nulls, and
+/// `DIR/summary.json` (docs/summary-json.md). Keys are the contract's; absent values are explicit nulls, and
 /// non-finite losses (a diverged run's last loss) are written as null — JSON has no NaN.
 ///
-/// Beyond SPEC §5 (docs/summary-json.md):
+/// Beyond the first keys of docs/summary-json.md:
 /// - `cause`: why the declared initialisation does not train, or null when it learns (or no
 ///   variant is the declared one): `{"text": the explanation's cause paragraph (markdown),
 ///   "first_collapsed_layer": layer or null, "kinds": the declared variant's finding kinds}`.
@@ -87,7 +87,7 @@ public struct SweepSummaryVariant: Codable, Sendable, Equatable {
     public var firstCollapsedLayer: String?
     public var findings: [Finding]
     /// Iterations the variant ran (it stops once its verdict settles, at most the sweep's
-    /// `iterations`); an extension of SPEC §5, null when unknown.
+    /// `iterations`); an extension of docs/summary-json.md, null when unknown.
     public var iterationsRun: Int?
 
     public init(scheme: String, slug: String, trace: String, verdict: Verdict, lossFirst: Double?,
@@ -145,7 +145,7 @@ func reportJSONEncoder() -> JSONEncoder {
     return e
 }
 
-/// The findings as the JSON text the trace's `/diagnosis` attribute `findings` holds (SPEC §3, §5):
+/// The findings as the JSON text the trace's `/diagnosis` attribute `findings` holds (docs/trace-format.md, docs/verdicts.md):
 /// a compact array of `{"detail", "kind", "layer"}` objects.
 public func findingsJSON(_ findings: [Finding]) -> String {
     let e = JSONEncoder()

@@ -9,7 +9,7 @@ import Darwin
 
 /// One variant of a sweep as the report needs it.
 public struct SweepVariantResult: Sendable {
-    /// The scheme as the user wrote it (SPEC §2), e.g. "w=caffe-msra,b=zero".
+    /// The scheme as the user wrote it (docs/schemes.md), e.g. "w=caffe-msra,b=zero".
     public var scheme: String
     /// Its file name, e.g. "w-caffe-msra_b-zero".
     public var slug: String

@@ -40,7 +40,7 @@ final class DataMappedFile {
     }
 }
 
-/// The CIFAR-10 binary version (SEMANTICS.md §8): files of 3073-byte records, byte 0 = label, then
+/// The CIFAR-10 binary version (docs/semantics.md §8): files of 3073-byte records, byte 0 = label, then
 /// the red, green and blue 32×32 planes, each row-major. Records come out as Caffe's
 /// convert_cifar_data stores them (BVLC/caffe examples/cifar10/convert_cifar_data.cpp): channels 3,
 /// 32×32, the 3072 bytes unchanged (RGB planes, not BGR), label = byte 0.

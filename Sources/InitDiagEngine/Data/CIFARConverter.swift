@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// `initdiag convert cifar10 DIR OUT`: the CIFAR-10 binary files to Caffe LMDBs, as Caffe's
-/// convert_cifar_data does (BVLC/caffe examples/cifar10/convert_cifar_data.cpp, SEMANTICS.md §6):
+/// convert_cifar_data does (BVLC/caffe examples/cifar10/convert_cifar_data.cpp, docs/semantics.md §6):
 /// `OUT/cifar10_train_lmdb` from data_batch_1.bin … data_batch_5.bin and `OUT/cifar10_test_lmdb`
 /// from test_batch.bin; one Datum per record with channels 3, height 32, width 32, data = the 3072
 /// bytes unchanged, label = the first byte; keys "%05d" of k·10000 + i for item i of training file

@@ -23,7 +23,7 @@ public struct DataMeanBlob: Sendable, Equatable {
     public var width: Int { legacyDim(3) }
 }
 
-/// Reading and writing binary BlobProto mean files (SEMANTICS.md §1.2 field numbers).
+/// Reading and writing binary BlobProto mean files (docs/semantics.md §1.2 field numbers).
 public enum DataMeanFile {
     /// Parses a serialized BlobProto: legacy num = 1, channels = 2, height = 3, width = 4 (int32);
     /// data = 5, diff = 6 (float, packed or not); shape = 7 (BlobShape, dim = 1 int64 packed or
@@ -108,7 +108,7 @@ public enum DataMeanFile {
 }
 
 /// Caffe's DataTransformer for raw (non-encoded) Datum records (BVLC/caffe
-/// src/caffe/data_transformer.cpp, SEMANTICS.md §6), applied to one record at a time:
+/// src/caffe/data_transformer.cpp, docs/semantics.md §6), applied to one record at a time:
 ///
 /// 1. do_mirror = mirror && Rand(2) — drawn first, in TEST too when mirror is set;
 /// 2. with crop_size: TRAIN h_off = Rand(H − crop + 1), then w_off = Rand(W − crop + 1);
@@ -180,7 +180,7 @@ public final class DataTransformer {
 
     /// The draws a Caffe Data layer (a BasePrefetchingDataLayer) takes from the run's generator
     /// during its setup, in order (BVLC/caffe src/caffe/layers/base_data_layer.cpp,
-    /// src/caffe/internal_thread.cpp, SEMANTICS.md §3.1):
+    /// src/caffe/internal_thread.cpp, docs/semantics.md §3.1):
     /// 1. BaseDataLayer::LayerSetUp creates the transformer and calls InitRand: one draw if
     ///    `needsRandom` (that generator is replaced right after);
     /// 2. BasePrefetchingDataLayer::LayerSetUp calls InitRand again: one more draw if

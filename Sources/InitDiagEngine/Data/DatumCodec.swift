@@ -1,7 +1,7 @@
 import InitDiagCore
 import InitDiagTrace
 // Caffe's `Datum` message in the protobuf wire format (BVLC/caffe src/caffe/proto/caffe.proto;
-// SEMANTICS.md §1.2): channels = 1, height = 2, width = 3 (int32), data = 4 (bytes),
+// docs/semantics.md §1.2): channels = 1, height = 2, width = 3 (int32), data = 4 (bytes),
 // label = 5 (int32), float_data = 6 (repeated float), encoded = 7 (bool).
 
 /// The Data layer's fast path for `Datum` records (the values of a Caffe LMDB): decoding straight

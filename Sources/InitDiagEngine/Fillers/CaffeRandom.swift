@@ -6,7 +6,7 @@ import Glibc
 import Darwin
 #endif
 
-// Caffe's random distributions on the shared MT19937 stream (SEMANTICS §3.1).
+// Caffe's random distributions on the shared MT19937 stream (docs/semantics.md §3.1).
 //
 // Caffe builds a fresh boost distribution + variate_generator inside every caffe_rng_* call
 // (BVLC/caffe src/caffe/util/math_functions.cpp), so no state other than the engine survives a
@@ -65,7 +65,7 @@ extension RandomSource {
     /// is ρ·cos(2π·r1)·σ + μ, the second ρ·sin(2π·r1)·σ + μ, all in float (glibc's logf, cosf,
     /// sinf, as a Linux C++ build of Caffe calls them). The pair cache lives for one call, as in
     /// Caffe. boost ≥ 1.56 uses a ziggurat instead: values then match in distribution, not
-    /// bit for bit (SEMANTICS §3.1).
+    /// bit for bit (docs/semantics.md §3.1).
     public func caffeGaussian(count: Int, mean: Float, std sigma: Float, into out: UnsafeMutablePointer<Float>) {
         let twoPi = Float(2) * Float(3.14159265358979323846)
         var engine = self.engine

@@ -1,6 +1,6 @@
 import InitDiagCore
 import InitDiagTrace
-// Caffe's fillers (BVLC/caffe include/caffe/filler.hpp, final master; SEMANTICS §3), with the same
+// Caffe's fillers (BVLC/caffe include/caffe/filler.hpp, final master; docs/semantics.md §3), with the same
 // arithmetic types and the same order of draws from the run's shared RNG.
 
 /// Caffe's fans of a blob (filler.hpp, XavierFiller/MSRAFiller): fan_in = count/shape(0);

@@ -1,13 +1,13 @@
 import InitDiagCore
 import InitDiagTrace
-/// An initialisation scheme: what a sweep varies (SPEC §2).
+/// An initialisation scheme: what a sweep varies (docs/schemes.md).
 ///
 /// Text form `w=<weights>,b=<biases>,bn=<on|off>[,lr=<factor>]`, parts in any order, each at most
 /// once; omitted parts are `as-declared` / `as-declared` / `off` / 1.
 ///
 /// Canonical text (`description`) and slug: parts in the order w, b, bn, lr; `w` and `b` are always
 /// written, `bn` only when on, `lr` only when ≠ 1 (shortest decimal of the factor, no `+`). The
-/// slug replaces `=` by `-` and `,` by `_` (SPEC §2: `w=caffe-msra,b=zero,lr=0.1` →
+/// slug replaces `=` by `-` and `,` by `_` (docs/schemes.md: `w=caffe-msra,b=zero,lr=0.1` →
 /// `w-caffe-msra_b-zero_lr-0.1`). Names and numbers only use `[a-z0-9.-]`, so a slug is a safe file
 /// name and two schemes have the same slug exactly when they are equal.
 public struct Scheme: Sendable, Hashable, CustomStringConvertible {
@@ -113,7 +113,7 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
         return text.replacingPlus
     }
 
-    /// SPEC §2's default sweep, in its order.
+    /// docs/schemes.md's default sweep, in its order.
     public static let defaultSweep: [Scheme] = [
         Scheme(weights: .asDeclared, biases: .asDeclared),
         Scheme(weights: .asDeclared, biases: .zero),
@@ -143,7 +143,7 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// (kaiming_uniform_ with a = √5; = 1/√fan_in), computed in double as PyTorch does and rounded
     /// to float; torch-kaiming-normal → gaussian σ = sqrt(2)/sqrt(fan_in); torch-xavier-uniform →
     /// uniform ±sqrt(3)·sqrt(2/(fan_in + fan_out)) (pytorch/pytorch torch/nn/init.py,
-    /// torch/nn/modules/conv.py, linear.py; SEMANTICS §9). Torch fans need ≥ 2 axes: fan_in =
+    /// torch/nn/modules/conv.py, linear.py; docs/semantics.md §9). Torch fans need ≥ 2 axes: fan_in =
     /// size(1)·receptive, fan_out = size(0)·receptive. PyTorch has no fan for a < 2-D tensor, so a
     /// torch scheme leaves such a blob as declared. `weightShape` is read in PyTorch's
     /// (out, in, k…) layout: for an InnerProduct with `transpose: true` (blob K×N) pass [N, K].

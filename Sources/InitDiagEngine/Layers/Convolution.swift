@@ -539,7 +539,7 @@ public struct ConvolutionTuning: Sendable, Equatable {
     /// by the layer). All layers share one scratch buffer (`ConvScratchPool`).
     public var maxScratchBytes = 32 << 20
     /// GEMM columns (images·OH·OW) a block aims for: OpenBLAS is near its peak from N ≈ 1k–4k on, and
-    /// larger N only streams the output through memory (TOOLCHAIN.md: conv1_x at N = 131072 runs at
+    /// larger N only streams the output through memory (docs/toolchain.md: conv1_x at N = 131072 runs at
     /// half the speed of N = 1k–8k).
     public var targetColumns = 1024
 

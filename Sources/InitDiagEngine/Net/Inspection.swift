@@ -3,7 +3,7 @@ import InitDiagTrace
 import Foundation
 
 /// What `initdiag inspect` shows: the net as built for one phase, with each learnable blob's
-/// filler and the variance it gives (SPEC §1, §4). Building needs no data: a Data layer takes its
+/// filler and the variance it gives (docs/cli.md, §4). Building needs no data: a Data layer takes its
 /// record shape from `--input-shape`, else from the first Datum of its `data_param.source` when
 /// that DB exists (LMDB or LevelDB per `backend`), else from `RecordShape.forDataLayer`'s rules;
 /// `input` says which, per data layer, and is the table's first line.

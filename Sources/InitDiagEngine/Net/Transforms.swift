@@ -1,6 +1,6 @@
 import InitDiagCore
 import InitDiagTrace
-/// Net rewrites a sweep applies before building (SPEC §2 `bn=on`).
+/// Net rewrites a sweep applies before building (docs/schemes.md `bn=on`).
 extension NetParameter {
     /// Inserts BatchNorm followed by Scale (bias_term: true) after every Convolution, both in place
     /// on the convolution's top, with Caffe semantics (use_global_stats follows the phase). The

@@ -10,7 +10,7 @@ import Dispatch
 // relative (per-element batch variance ≈ 4e-5 worst case), measured ~1e-10. What a step costs:
 // `initdiag bench --statistics-only` and `bench --probes alternate` (Reports/BENCHMARKS.md).
 
-/// The statistics of one blob at one step, with the names the trace uses (SPEC.md §3).
+/// The statistics of one blob at one step, with the names the trace uses (docs/trace-format.md).
 ///
 /// Conventions (all accumulated in Double over the Float values):
 /// * Non-finite values (NaN, ±Inf) are only counted, in `nonfiniteCount`; every other statistic
@@ -390,7 +390,7 @@ public final class BlobStatistics: @unchecked Sendable {
         return (x, relu ? finish(combine(partials + chunks, chunks), shift: reluShift) : nil)
     }
 
-    /// ‖update‖₂ / ‖weights‖₂ (SPEC.md §3 `param<i>/update_ratio`), both norms accumulated in
+    /// ‖update‖₂ / ‖weights‖₂ (docs/trace-format.md `param<i>/update_ratio`), both norms accumulated in
     /// Double in fixed order. 0/0 = 0 (nothing moved); a non-zero update of all-zero weights
     /// (e.g. zero-initialised biases at the first step) gives +∞.
     public static func updateRatio(update: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>) -> Double {

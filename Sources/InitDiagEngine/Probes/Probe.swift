@@ -2,7 +2,7 @@ import InitDiagCore
 import InitDiagTrace
 import Foundation
 
-/// Watches a net through `NetObserver` and writes one step of statistics (SPEC §3) into a flat
+/// Watches a net through `NetObserver` and writes one step of statistics (docs/trace-format.md) into a flat
 /// vector laid out by `TraceLayout`: the first top of every layer right after its forward (so a
 /// convolution is seen before the in-place ReLU that follows it), the gradient each layer wrote
 /// into its first bottom, every learnable blob's data and gradient, and the update ratio.

@@ -1,7 +1,7 @@
 import InitDiagCore
 import InitDiagTrace
 // The Caffe messages initdiag understands, as typed Swift values. Field names, numbers and
-// defaults follow caffe.proto (proto2) as listed in SEMANTICS.md §1; the number of each field is
+// defaults follow caffe.proto (proto2) as listed in docs/semantics.md §1; the number of each field is
 // in the comment after it. Optionals mark fields whose *presence* changes behaviour (proto2
 // `has_…`); everything else carries its proto default.
 //

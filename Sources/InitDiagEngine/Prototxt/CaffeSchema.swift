@@ -3,7 +3,7 @@ import InitDiagTrace
 // The schema of every Caffe message initdiag reads: ONE entry per field, (text name, field
 // number, key path), from which text decoding, text printing and the binary wire codecs all
 // follow (ProtoSchema.swift). Names, numbers and packing: BVLC/caffe src/caffe/proto/caffe.proto
-// (as listed in SEMANTICS.md §1). `unsupported` lists the real caffe.proto fields initdiag does
+// (as listed in docs/semantics.md §1). `unsupported` lists the real caffe.proto fields initdiag does
 // not implement, so that text naming them fails with that reason rather than "unknown field".
 
 extension BlobShape: CaffeMessage {

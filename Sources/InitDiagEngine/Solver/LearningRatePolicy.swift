@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// Caffe's learning-rate schedule (BVLC/caffe src/caffe/solvers/sgd_solver.cpp,
-/// SGDSolver::GetLearningRate; SEMANTICS §5), with Caffe's arithmetic types:
+/// SGDSolver::GetLearningRate; docs/semantics.md §5), with Caffe's arithmetic types:
 ///
 /// * fixed: base_lr.
 /// * step: current_step = iter / stepsize (int); base_lr · pow(gamma, current_step).
@@ -15,7 +15,7 @@ import Darwin
 /// * multistep: current_step rises by one when current_step < #stepvalue and
 ///   iter ≥ stepvalue[current_step]; base_lr · pow(gamma, current_step).
 ///   For these three, `pow(float, int)` is C++11's promoted overload: the power is a double, the
-///   product base_lr · power is double and is rounded to float when stored (SEMANTICS §10).
+///   product base_lr · power is double and is rounded to float when stored (docs/semantics.md §10).
 /// * inv: base_lr · pow(Dtype(1) + gamma·iter, −power) — float throughout (powf).
 /// * poly: base_lr · pow(Dtype(1) − Dtype(iter)/Dtype(max_iter), power) — float (powf).
 /// * sigmoid: base_lr · (Dtype(1)/(Dtype(1) + exp(−gamma·(Dtype(iter) − Dtype(stepsize))))) —

@@ -70,7 +70,7 @@ struct CLITrapsTests {
         }
     }
 
-    @Test("--help documents exit code 130 and points at docs/, never at ../shared/SPEC.md (README neither)")
+    @Test("--help documents exit code 130 and points at docs/, never at docs/README.md (README neither)")
     func helpDocs() throws {
         let dir = try CLIHarness.temporaryDirectory("trap-help")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -84,7 +84,7 @@ struct CLITrapsTests {
             #expect(!h.stdout.contains("SPEC"), "\(cmd) --help points at SPEC")
         }
         let readme = try String(contentsOf: CLIHarness.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(!readme.contains("../shared/SPEC.md"))
+        #expect(!readme.contains("docs/README.md"))
     }
 
     @Test("semantic errors name file and line; inspect refuses an unknown filler type")

@@ -56,7 +56,7 @@ struct InterruptionTests {
         let run = try CLIHarness.Running(["train", "--solver", solver, "--data", "synthetic", "--batch-size", "2",
                                           "--iterations", "100000", "--threads", "1", "--trace", trace], in: dir)
         // Display line 35 is printed after step 35's forward/backward, so steps 0…34 are
-        // recorded and the flush after the 30th recorded step (SPEC §3: every 10) has happened.
+        // recorded and the flush after the 30th recorded step (docs/trace-format.md: every 10) has happened.
         #expect(run.waitForOutput(timeout: 60, Self.reached(35)), "no progress: \(run.stderr)")
         run.signal(SIGKILL)
         let out = run.finish(timeout: 30)

@@ -29,7 +29,7 @@ struct OutputNameTests {
         let reader = try TraceReader(path: trace)
         let layer = reader.layer(named: name)
         #expect(layer != nil, "layer \(name.debugDescription) not found; have \(reader.layers.map(\.name))")
-        // SPEC §3: names HDF5 cannot hold ('/', '.' alone) are escaped; '..' is an ordinary HDF5 name.
+        // docs/trace-format.md: names HDF5 cannot hold ('/', '.' alone) are escaped; '..' is an ordinary HDF5 name.
         if let layer { #expect(!layer.groupName.contains("/") && layer.groupName != ".") }
         #expect(CLIHarness.h5dumpOpens(trace))
         // Only the trace, the snapshot pair and stdout/stderr captures exist; nothing beside `work`.

@@ -9,7 +9,7 @@ import Testing
 
 /// `inspect` on the motivating net (Fixtures/seed/train_val.prototxt, VGG19 for CIFAR-10 with
 /// every filler xavier): shapes, the parameter count recomputed here from the prototxt by formula,
-/// the xavier-on-bias rows, and the JSON form's keys (SPEC §4).
+/// the xavier-on-bias rows, and the JSON form's keys (docs/cli.md).
 @Suite struct SeedInspectionTests {
     private var seedNet: NetParameter {
         get throws { try Prototxt.loadNet(path: ConformanceSupport.packageRoot + "/Fixtures/seed/train_val.prototxt") }

@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func chanceLossWithInputDependentLogitsIsNotStuck() {
-        // SPEC §5: stuck needs the logits cut off from the input as well. Here no layer has
+        // docs/verdicts.md: stuck needs the logits cut off from the input as well. Here no layer has
         // collapsed and the logits spread: not stuck, whatever the loss does.
         var run = stuckRun(spread: 0.5)
         for i in run.layers.indices where run.layers[i].series["forward/input_dependence"] != nil {

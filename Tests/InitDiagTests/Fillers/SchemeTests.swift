@@ -10,7 +10,7 @@ import Testing
     @Test func parseSlugAndCanonicalText() throws {
         let s = try Scheme(parsing: "w=caffe-msra,b=zero,lr=0.1")
         #expect(s.weights == .caffeMSRA && s.biases == .zero && !s.batchNorm && s.lrFactor == 0.1)
-        #expect(s.slug == "w-caffe-msra_b-zero_lr-0.1")   // SPEC §2's example
+        #expect(s.slug == "w-caffe-msra_b-zero_lr-0.1")   // docs/schemes.md's example
         #expect(s.description == "w=caffe-msra,b=zero,lr=0.1")
         // Any order, spaces, explicit defaults: same scheme, same canonical text.
         let t = try Scheme(parsing: " lr=1e-1 , bn=off,b=zero, w=caffe-msra ")

@@ -204,7 +204,7 @@ enum ReportTestSupport {
         #expect(top["net"] as? String == "vgg-mini" && top["iterations"] as? Int == 120)
         let variants = try #require(top["variants"] as? [[String: Any]])
         #expect(variants.count == 3)
-        // SPEC §5's keys, plus iterations_run (how far each variant went before its verdict settled).
+        // docs/verdicts.md's keys, plus iterations_run (how far each variant went before its verdict settled).
         let keys: Set<String> = ["scheme", "slug", "trace", "verdict", "loss_first", "loss_last", "test_accuracy",
                                  "first_collapsed_layer", "findings", "iterations_run"]
         for v in variants { #expect(Set(v.keys) == keys) }

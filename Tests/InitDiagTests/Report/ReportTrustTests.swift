@@ -46,7 +46,7 @@ import Testing
         for k in variants.indices {
             var run = variants[k].run
             if let fc7 = run.layers.firstIndex(where: { $0.name == "fc7" }) ?? run.layers.firstIndex(where: { $0.type == "InnerProduct" }) {
-                run.layers.insert(LayerRecord(name: "drop6", type: "Dropout", index: 0, attributes: [:]), at: fc7)
+                run.layers.insert(DiagFixture.record("drop6", "Dropout", index: 0, attributes: [:]), at: fc7)
                 run.layers = run.layers.enumerated().map { i, l in var l = l; l.index = i; return l }
             }
             variants[k].run = run
