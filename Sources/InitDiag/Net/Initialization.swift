@@ -7,7 +7,7 @@ public func declaredFillers(for layer: LayerParameter, blobCount: Int) -> [Fille
     var one = FillerParameter(type: "constant")
     one.value = 1
     switch layer.type {
-    case "Convolution":
+    case "Convolution", "Deconvolution":
         let p = layer.convolutionParam ?? ConvolutionParameter()
         return Array([p.weightFiller ?? zero, p.biasFiller ?? zero].prefix(blobCount))
     case "InnerProduct":
@@ -18,6 +18,9 @@ public func declaredFillers(for layer: LayerParameter, blobCount: Int) -> [Fille
         // With two bottoms γ comes from bottom[1]; the only blob left is β.
         if layer.bottom.count > 1 { return blobCount > 0 ? [p.biasFiller ?? zero] : [] }
         return Array([p.filler ?? one, p.biasFiller ?? zero].prefix(blobCount))
+    case "Embed":
+        let p = layer.embedParam ?? EmbedParameter()
+        return Array([p.weightFiller ?? zero, p.biasFiller ?? zero].prefix(blobCount))
     case "Bias":
         return blobCount > 0 ? [layer.biasParam?.filler ?? zero] : []
     default:

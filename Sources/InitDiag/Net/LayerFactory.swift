@@ -18,17 +18,28 @@ public enum LayerFactory {
         "Softmax": SoftmaxLayer.self,
         "SoftmaxWithLoss": SoftmaxWithLossLayer.self,
         "Split": SplitLayer.self,
+        "LRN": LRNLayer.self,
+        "Slice": SliceLayer.self,
+        "Reshape": ReshapeLayer.self,
+        "Silence": SilenceLayer.self,
+        "Deconvolution": DeconvolutionLayer.self,
+        "Crop": CropLayer.self,
+        "Tile": TileLayer.self,
+        "Reduction": ReductionLayer.self,
+        "ArgMax": ArgMaxLayer.self,
+        "MVN": MVNLayer.self,
+        "Embed": EmbedLayer.self,
     ]
 
     /// Caffe layer types that exist upstream but have no implementation here; named in errors so
     /// a user knows it is a limitation, not a typo.
     static let knownCaffeTypes: Set<String> = [
-        "AbsVal", "ArgMax", "BNLL", "Clip", "ContrastiveLoss", "Crop", "Deconvolution", "DummyData",
-        "Embed", "ELU", "EuclideanLoss", "Exp", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
-        "Im2col", "ImageData", "InfogainLoss", "Log", "LRN", "LSTM", "MemoryData",
-        "MultinomialLogisticLoss", "MVN", "Parameter", "Power", "PReLU", "Python", "Recurrent",
-        "Reduction", "Reshape", "RNN", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice",
-        "SPP", "Swish", "TanH", "Threshold", "Tile", "WindowData",
+        "AbsVal", "BNLL", "Clip", "ContrastiveLoss", "DummyData",
+        "ELU", "EuclideanLoss", "Exp", "Filter", "HDF5Data", "HDF5Output", "HingeLoss",
+        "Im2col", "ImageData", "InfogainLoss", "Log", "LSTM", "MemoryData",
+        "MultinomialLogisticLoss", "Parameter", "Power", "PReLU", "Python", "Recurrent",
+        "RNN", "Sigmoid", "SigmoidCrossEntropyLoss",
+        "SPP", "Swish", "TanH", "Threshold", "WindowData",
     ]
 
     public static func type(named name: String, layer: LayerParameter, location: String) throws -> Layer.Type {

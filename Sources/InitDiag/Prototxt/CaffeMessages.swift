@@ -292,6 +292,15 @@ public struct LayerParameter: Sendable, Equatable {
     public var reluParam: ReLUParameter? = nil                     // 123
     public var scaleParam: ScaleParameter? = nil                   // 142
     public var softmaxParam: SoftmaxParameter? = nil               // 125
+    public var lrnParam: LRNParameter? = nil                       // 118
+    public var sliceParam: SliceParameter? = nil                   // 126
+    public var reshapeParam: ReshapeParameter? = nil               // 133
+    public var cropParam: CropParameter? = nil                     // 144
+    public var argmaxParam: ArgMaxParameter? = nil                 // 103
+    public var tileParam: TileParameter? = nil                     // 138
+    public var reductionParam: ReductionParameter? = nil           // 136
+    public var mvnParam: MVNParameter? = nil                       // 120
+    public var embedParam: EmbedParameter? = nil                   // 137
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public init(name: String = "", type: String = "") { self.name = name; self.type = type }
@@ -343,6 +352,10 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var softmaxParam: SoftmaxParameter? = nil               // 39
     public var transformParam: TransformationParameter? = nil      // 36
     public var lossParam: LossParameter? = nil                     // 42
+    public var lrnParam: LRNParameter? = nil                       // 18
+    public var sliceParam: SliceParameter? = nil                   // 31
+    public var argmaxParam: ArgMaxParameter? = nil                 // 23
+    public var mvnParam: MVNParameter? = nil                       // 34
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public var column: Int = 0

@@ -296,16 +296,25 @@ extension LayerParameter: CaffeMessage {
         .message("relu_param", 123, \.reluParam),
         .message("scale_param", 142, \.scaleParam),
         .message("softmax_param", 125, \.softmaxParam),
+        .message("lrn_param", 118, \.lrnParam),
+        .message("slice_param", 126, \.sliceParam),
+        .message("reshape_param", 133, \.reshapeParam),
+        .message("crop_param", 144, \.cropParam),
+        .message("argmax_param", 103, \.argmaxParam),
+        .message("tile_param", 138, \.tileParam),
+        .message("reduction_param", 136, \.reductionParam),
+        .message("mvn_param", 120, \.mvnParam),
+        .message("embed_param", 137, \.embedParam),
     ], unsupported: [
         // BVLC/caffe master LayerParameter fields without an initdiag implementation.
-        "argmax_param": 103, "clip_param": 148, "contrastive_loss_param": 105, "crop_param": 144,
-        "dummy_data_param": 109, "elu_param": 140, "embed_param": 137, "exp_param": 111,
+        "clip_param": 148, "contrastive_loss_param": 105,
+        "dummy_data_param": 109, "elu_param": 140, "exp_param": 111,
         "hdf5_output_param": 113, "hinge_loss_param": 114, "image_data_param": 115,
-        "infogain_loss_param": 116, "log_param": 134, "lrn_param": 118, "memory_data_param": 119,
-        "mvn_param": 120, "parameter_param": 145, "power_param": 122, "prelu_param": 131,
-        "python_param": 130, "recurrent_param": 146, "reduction_param": 136, "reshape_param": 133,
-        "sigmoid_param": 124, "spp_param": 132, "slice_param": 126, "swish_param": 147,
-        "tanh_param": 127, "threshold_param": 128, "tile_param": 138, "window_data_param": 129,
+        "infogain_loss_param": 116, "log_param": 134, "memory_data_param": 119,
+        "parameter_param": 145, "power_param": 122, "prelu_param": 131,
+        "python_param": 130, "recurrent_param": 146,
+        "sigmoid_param": 124, "spp_param": 132, "swish_param": 147,
+        "tanh_param": 127, "threshold_param": 128, "window_data_param": 129,
     ])
 }
 
@@ -362,13 +371,17 @@ extension V1LayerParameter: CaffeMessage {
         .message("softmax_param", 39, \.softmaxParam),
         .message("transform_param", 36, \.transformParam),
         .message("loss_param", 42, \.lossParam),
+        .message("lrn_param", 18, \.lrnParam),
+        .message("slice_param", 31, \.sliceParam),
+        .message("argmax_param", 23, \.argmaxParam),
+        .message("mvn_param", 34, \.mvnParam),
     ], unsupported: [
         // `layer` (1) is the V0 format nested in V1 `layers`; the rest are layer parameters
         // without an initdiag implementation.
-        "layer": 1, "argmax_param": 23, "contrastive_loss_param": 40, "dummy_data_param": 26,
+        "layer": 1, "contrastive_loss_param": 40, "dummy_data_param": 26,
         "exp_param": 41, "hdf5_output_param": 14, "hinge_loss_param": 29, "image_data_param": 15,
-        "infogain_loss_param": 16, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34,
-        "power_param": 21, "sigmoid_param": 38, "slice_param": 31, "tanh_param": 37,
+        "infogain_loss_param": 16, "memory_data_param": 22,
+        "power_param": 21, "sigmoid_param": 38, "tanh_param": 37,
         "threshold_param": 25, "window_data_param": 20,
     ], notes: ["layer": "'layer' inside V1 'layers' (the V0 net format)"])
 }

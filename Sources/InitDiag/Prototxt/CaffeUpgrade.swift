@@ -80,6 +80,10 @@ enum CaffeUpgrade {
         layer.softmaxParam = v1.softmaxParam
         layer.transformParam = v1.transformParam
         layer.lossParam = v1.lossParam
+        layer.lrnParam = v1.lrnParam
+        layer.sliceParam = v1.sliceParam
+        layer.argmaxParam = v1.argmaxParam
+        layer.mvnParam = v1.mvnParam
         layer.line = v1.line
         return layer
     }
