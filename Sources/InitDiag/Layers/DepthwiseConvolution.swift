@@ -60,30 +60,36 @@ enum DepthwiseConvolution {
         let kh = g.kernelH, kw = g.kernelW, C = g.channels
         parallelFor(C) { c in
             let dw = weightDiff + c * kh * kw
-            for i in 0..<kh {
-                for j in 0..<kw {
-                    let (lo, hi) = g.validColumns(kj: j, outW: ow)
-                    var acc: Float = 0
-                    if hi > lo {
-                        let offset = j * g.dilationW - g.padW, st = g.strideW
-                        for n in 0..<num {
-                            let plane = n * C + c
-                            let src = input + plane * inSpatial, dy = topDiff + plane * outSpatial
-                            var s: Float = 0
-                            for y in 0..<oh {
-                                let ih = y * g.strideH - g.padH + i * g.dilationH
-                                if ih < 0 || ih >= g.height { continue }
-                                let r = src + ih * g.width + offset, d = dy + y * ow
-                                if st == 1 {
-                                    for x in lo..<hi { s += d[x] * r[x] }
-                                } else {
-                                    for x in lo..<hi { s += d[x] * r[x * st] }
+            // One accumulator per output column: the products of a tap are added elementwise
+            // (vectorised, no dependency chain) over all images and rows, then the columns are
+            // summed in order. The order is fixed, so the result does not depend on the threads.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(ow, 1)) { buffer in
+                let acc = buffer.baseAddress!
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let (lo, hi) = g.validColumns(kj: j, outW: ow)
+                        var total: Float = 0
+                        if hi > lo {
+                            for x in 0..<ow { acc[x] = 0 }
+                            let offset = j * g.dilationW - g.padW, st = g.strideW
+                            for n in 0..<num {
+                                let plane = n * C + c
+                                let src = input + plane * inSpatial, dy = topDiff + plane * outSpatial
+                                for y in 0..<oh {
+                                    let ih = y * g.strideH - g.padH + i * g.dilationH
+                                    if ih < 0 || ih >= g.height { continue }
+                                    let r = src + ih * g.width + offset, d = dy + y * ow
+                                    if st == 1 {
+                                        for x in lo..<hi { acc[x] += d[x] * r[x] }
+                                    } else {
+                                        for x in lo..<hi { acc[x] += d[x] * r[x * st] }
+                                    }
                                 }
                             }
-                            acc += s
+                            for x in lo..<hi { total += acc[x] }
                         }
+                        dw[i * kw + j] += total
                     }
-                    dw[i * kw + j] += acc
                 }
             }
         }

@@ -7,10 +7,11 @@ import Testing
         let net = try Prototxt.loadNet(path: PrototxtFixtures.path("prototxt/v1_net.prototxt"))
         #expect(net.layers.isEmpty && net.input.isEmpty && net.inputDim.isEmpty)
         #expect(net.layer.map(\.name) == ["input", "train_data", "conv1", "pool1", "relu1", "drop1", "ip1",
-                                          "cat", "sum", "h5", "prob", "loss", "acc", "none"])
+                                          "cat", "sum", "h5", "prob", "loss", "acc", "none", "norm", "slice", "am", "mvn"])
         // UpgradeV1LayerType names; NONE gives the empty type.
         #expect(net.layer.map(\.type) == ["Input", "Data", "Convolution", "Pooling", "ReLU", "Dropout", "InnerProduct",
-                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy", ""])
+                                          "Concat", "Eltwise", "HDF5Data", "Softmax", "SoftmaxWithLoss", "Accuracy", "",
+                                          "LRN", "Slice", "ArgMax", "MVN"])
 
         // input + input_dim (4 per input) → Input layer "input" first.
         let input = net.layer[0]
