@@ -37,8 +37,13 @@ public final class MVNLayer: Layer {
 
     public func reshape(bottom: [Blob], top: [Blob]) throws {
         let b = bottom[0]
-        // Caffe reads num() and channels() (legacy 4-D accessors).
-        rows = acrossChannels ? b.legacyDim(0) : b.legacyDim(0) * b.legacyDim(1)
+        // Caffe reads num() and channels(): Blob::LegacyShape(0) and (1), i.e. shape(0) and
+        // shape(1), 1 for an axis the blob does not have; more than 4 axes is a CHECK failure.
+        guard b.numAxes <= 4 else {
+            throw shapeError(param, "cannot use legacy accessors on blobs with more than 4 axes (bottom \(b.shapeString))")
+        }
+        let n = b.numAxes > 0 ? b.shape[0] : 1, c = b.numAxes > 1 ? b.shape[1] : 1
+        rows = acrossChannels ? n : n * c
         dim = rows == 0 ? 0 : b.count / rows
         if top[0] !== b { top[0].reshape(b.shape) }
         std.reshape([rows])

@@ -50,7 +50,8 @@ public final class SliceLayer: Layer {
                 sizes.append(point - prev)
                 prev = point
             }
-            guard length > prev else {
+            // Caffe allows the last part to be empty (slice_point = the axis length).
+            guard length >= prev else {
                 throw shapeError(param, "slice_point \(prev) is not inside axis \(sliceAxis) of length \(length) (bottom \(b.shapeString))")
             }
             sizes.append(length - prev)

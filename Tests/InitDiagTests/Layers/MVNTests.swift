@@ -40,5 +40,16 @@ import Testing
             #expect(abs(mean) < 1e-6 && abs(variance - 1) < 1e-5)
         }
         #expect(MVNLayer.role == .normalization && layer.meanField == .restart)
+        StructuralReference.expectError("more than 4 axes") { try Self.make()().setUp(bottom: [Blob(shape: [1, 2, 1, 2, 2])], top: [Blob()]) }
+        // A 2-D bottom (N, C): rows are its N·C single values (Caffe's legacy num() and channels()).
+        let flat = try Self.make(normalizeVariance: false)()
+        let x = CaffeLayerTestKit.blob([2, 3], values: [1, 2, 3, 4, 5, 6]), out = Blob()
+        try flat.setUp(bottom: [x], top: [out])
+        flat.forward(bottom: [x], top: [out])
+        #expect(out.dataArray == [0, 0, 0, 0, 0, 0])
+        let across = try Self.make(normalizeVariance: false, acrossChannels: true)()
+        try across.setUp(bottom: [x], top: [out])
+        across.forward(bottom: [x], top: [out])
+        #expect(out.dataArray == [-1, 0, 1, -1, 0, 1])
     }
 }

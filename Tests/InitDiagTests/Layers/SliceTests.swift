@@ -26,7 +26,7 @@ import Testing
         StructuralReference.expectError("evenly divide") { try Self.make()().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob(), Blob()]) }
         StructuralReference.expectError("one fewer") { try Self.make(points: [1])().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob(), Blob(), Blob()]) }
         StructuralReference.expectError("increasing") { try Self.make(points: [3, 2])().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob(), Blob(), Blob()]) }
-        StructuralReference.expectError("not inside") { try Self.make(points: [5])().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob(), Blob()]) }
+        StructuralReference.expectError("not inside") { try Self.make(points: [6])().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob(), Blob()]) }
         StructuralReference.expectError("out of range") { try Self.make(axis: 3)().setUp(bottom: [Blob(shape: [2, 5])], top: [Blob()]) }
         #expect(try Self.make()().meanField == .identity(approximate: false))
     }
