@@ -44,6 +44,11 @@ public final class ConvolutionLayer: Layer {
     /// The tuning this layer was built with (`LayerContext.convolutionTuning`).
     public let tuning: ConvolutionTuning
 
+    /// Whether a depthwise layer (group = C_in = C_out) runs the direct kernel of
+    /// DepthwiseConvolution.swift (default) instead of grouped im2col + GEMM; set at reshape.
+    public var depthwiseKernelEnabled = true
+    public private(set) var usesDepthwiseKernel = false
+
     public enum WinogradChoice: Sendable { case automatic, always, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
     /// still requires an eligible geometry.
@@ -219,6 +224,9 @@ public final class ConvolutionLayer: Layer {
                 && channels / group >= tuning.winogradMinChannels
                 && numOutput / group >= tuning.winogradMinChannels
         }
+        usesDepthwiseKernel = depthwiseKernelEnabled
+            && DepthwiseConvolution.applies(channels: channels, numOutput: numOutput, group: group)
+        if usesDepthwiseKernel { usesWinograd = false }
         if usesWinograd {
             // V and M of one block: 16·(C + O) floats per tile, for the larger of the two directions.
             let tiles = max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)
@@ -372,6 +380,7 @@ public final class ConvolutionLayer: Layer {
         defer { ConvScratchPool.shared.release(scratch) }
         let weight = UnsafePointer(blobs[0].data)
         let bias: UnsafePointer<Float>? = biasTerm ? UnsafePointer(blobs[1].data) : nil
+        if usesDepthwiseKernel { depthwiseForward(bottom: bottom, top: top); return }
 
         if usesWinograd { _ = refreshTransformedWeights() }
         for (b, t) in zip(bottom, top) {
@@ -458,6 +467,7 @@ public final class ConvolutionLayer: Layer {
                 }
             }
             let down = i < propagateDown.count && propagateDown[i]
+            if usesDepthwiseKernel { depthwiseBackward(bottom: b, top: t, propagateDown: down); continue }
             if usesWinograd {
                 winogradWeightGradient(input: b.data, topDiff: topDiff, scratch: scratch.pointer)
                 if down {

@@ -308,6 +308,15 @@ public struct LayerParameter: Sendable, Equatable {
     public var contrastiveLossParam: ContrastiveLossParameter? = nil // 105
     public var hingeLossParam: HingeLossParameter? = nil           // 114
     public var infogainLossParam: InfogainLossParameter? = nil     // 116
+    public var lrnParam: LRNParameter? = nil                       // 118
+    public var sliceParam: SliceParameter? = nil                   // 126
+    public var reshapeParam: ReshapeParameter? = nil               // 133
+    public var cropParam: CropParameter? = nil                     // 144
+    public var argmaxParam: ArgMaxParameter? = nil                 // 103
+    public var tileParam: TileParameter? = nil                     // 138
+    public var reductionParam: ReductionParameter? = nil           // 136
+    public var mvnParam: MVNParameter? = nil                       // 120
+    public var embedParam: EmbedParameter? = nil                   // 137
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public init(name: String = "", type: String = "") { self.name = name; self.type = type }
@@ -368,6 +377,10 @@ public struct V1LayerParameter: Sendable, Equatable {
     public var contrastiveLossParam: ContrastiveLossParameter? = nil // 40
     public var hingeLossParam: HingeLossParameter? = nil           // 29
     public var infogainLossParam: InfogainLossParameter? = nil     // 16
+    public var lrnParam: LRNParameter? = nil                       // 18
+    public var sliceParam: SliceParameter? = nil                   // 31
+    public var argmaxParam: ArgMaxParameter? = nil                 // 23
+    public var mvnParam: MVNParameter? = nil                       // 34
     /// Where the layer starts in its file (1-based), for error messages; 0 when not from text.
     public var line: Int = 0
     public var column: Int = 0

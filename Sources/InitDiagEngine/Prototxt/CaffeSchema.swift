@@ -312,12 +312,19 @@ extension LayerParameter: CaffeMessage {
         .message("contrastive_loss_param", 105, \.contrastiveLossParam),
         .message("hinge_loss_param", 114, \.hingeLossParam),
         .message("infogain_loss_param", 116, \.infogainLossParam),
+        .message("lrn_param", 118, \.lrnParam),
+        .message("slice_param", 126, \.sliceParam),
+        .message("reshape_param", 133, \.reshapeParam),
+        .message("crop_param", 144, \.cropParam),
+        .message("argmax_param", 103, \.argmaxParam),
+        .message("tile_param", 138, \.tileParam),
+        .message("reduction_param", 136, \.reductionParam),
+        .message("mvn_param", 120, \.mvnParam),
+        .message("embed_param", 137, \.embedParam),
     ], unsupported: [
         // BVLC/caffe master LayerParameter fields without an initdiag implementation.
-        "argmax_param": 103, "crop_param": 144, "dummy_data_param": 109, "embed_param": 137, "hdf5_output_param": 113, "lrn_param": 118, "memory_data_param": 119, "mvn_param": 120, "parameter_param": 145,
-        "python_param": 130, "recurrent_param": 146, "reduction_param": 136, "reshape_param": 133,
-        "spp_param": 132, "slice_param": 126,
-        "tile_param": 138, "window_data_param": 129,
+        "dummy_data_param": 109, "hdf5_output_param": 113, "memory_data_param": 119, "parameter_param": 145,
+        "python_param": 130, "recurrent_param": 146, "spp_param": 132, "window_data_param": 129,
     ])
 }
 
@@ -383,10 +390,15 @@ extension V1LayerParameter: CaffeMessage {
         .message("contrastive_loss_param", 40, \.contrastiveLossParam),
         .message("hinge_loss_param", 29, \.hingeLossParam),
         .message("infogain_loss_param", 16, \.infogainLossParam),
+        .message("lrn_param", 18, \.lrnParam),
+        .message("slice_param", 31, \.sliceParam),
+        .message("argmax_param", 23, \.argmaxParam),
+        .message("mvn_param", 34, \.mvnParam),
     ], unsupported: [
         // `layer` (1) is the V0 format nested in V1 `layers`; the rest are layer parameters
         // without an initdiag implementation.
-        "layer": 1, "argmax_param": 23, "dummy_data_param": 26, "hdf5_output_param": 14, "lrn_param": 18, "memory_data_param": 22, "mvn_param": 34, "slice_param": 31, "window_data_param": 20,
+        "layer": 1, "dummy_data_param": 26, "hdf5_output_param": 14, "memory_data_param": 22,
+        "window_data_param": 20,
     ], notes: ["layer": "'layer' inside V1 'layers' (the V0 net format)"])
 }
 

@@ -91,6 +91,10 @@ enum CaffeUpgrade {
         layer.contrastiveLossParam = v1.contrastiveLossParam
         layer.hingeLossParam = v1.hingeLossParam
         layer.infogainLossParam = v1.infogainLossParam
+        layer.lrnParam = v1.lrnParam
+        layer.sliceParam = v1.sliceParam
+        layer.argmaxParam = v1.argmaxParam
+        layer.mvnParam = v1.mvnParam
         layer.line = v1.line
         return layer
     }

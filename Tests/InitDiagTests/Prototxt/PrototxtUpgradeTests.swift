@@ -13,12 +13,12 @@ import Testing
         #expect(net.layers.isEmpty && net.input.isEmpty && net.inputDim.isEmpty)
         #expect(net.layer.map(\.name) == ["input", "train_data", "conv1", "pool1", "relu1", "drop1", "ip1",
                                           "cat", "sum", "h5", "img", "prob", "loss", "acc", "sig", "tanh", "pow", "exp", "thr", "none",
-                                          "pair", "hinge", "infogain"])
+                                          "pair", "hinge", "infogain", "norm", "slice", "am", "mvn"])
         // UpgradeV1LayerType names; NONE gives the empty type.
         #expect(net.layer.map(\.type) == ["Input", "Data", "Convolution", "Pooling", "ReLU", "Dropout", "InnerProduct",
                                           "Concat", "Eltwise", "HDF5Data", "ImageData", "Softmax", "SoftmaxWithLoss", "Accuracy",
                                           "Sigmoid", "TanH", "Power", "Exp", "Threshold", "",
-                                          "ContrastiveLoss", "HingeLoss", "InfogainLoss"])
+                                          "ContrastiveLoss", "HingeLoss", "InfogainLoss", "LRN", "Slice", "ArgMax", "MVN"])
 
         // input + input_dim (4 per input) → Input layer "input" first.
         let input = net.layer[0]
