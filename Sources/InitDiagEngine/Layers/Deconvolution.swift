@@ -103,7 +103,7 @@ public final class DeconvolutionLayer: Layer {
                              dilationH: spec.dilationH, dilationW: spec.dilationW)
         // The column matrix of one image: (num_output·kh·kw + C_in) × H·W floats.
         let (perImage, o3) = (g.colRows + channels).multipliedReportingOverflow(by: g.outSpatial)
-        if o3 || perImage > ConvolutionLayer.maxScratchBytes / MemoryLayout<Float>.stride {
+        if o3 || perImage > spec.tuning.maxScratchBytes / MemoryLayout<Float>.stride {
             try MemoryGuard().check(estimatedBytes: o3 ? Int.max : perImage * MemoryLayout<Float>.stride,
                                     what: "layer '\(param.name)' (Deconvolution): the column buffer of one image (\(g.colRows + channels)×\(g.outSpatial) floats)")
         }

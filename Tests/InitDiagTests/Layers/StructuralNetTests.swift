@@ -32,8 +32,11 @@ import Testing
         var deconv = LayerParameter(name: "d", type: "Deconvolution")
         var cp = ConvolutionParameter(); cp.weightFiller = FillerParameter(type: "xavier")
         deconv.convolutionParam = cp
-        #expect(declaredFillers(for: deconv, blobCount: 2).map(\.type) == ["xavier", "constant"])
-        #expect(declaredFillers(for: net.layer[1], blobCount: 2).count == 2)
+        cp.numOutput = 2; cp.kernelSize = [3]
+        deconv.convolutionParam = cp
+        let context = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
+        #expect(try DeconvolutionLayer(param: deconv, context: context).declaredFillers.map(\.type) == ["xavier", "constant"])
+        #expect(try EmbedLayer(param: net.layer[1], context: context).declaredFillers.count == 2)
     }
 
     /// Builds a zoo net with its data layers replaced by an Input layer of the given tops and
