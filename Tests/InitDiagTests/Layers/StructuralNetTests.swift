@@ -28,15 +28,20 @@ import Testing
         #expect(lrn?.localSize == 5 && lrn?.alpha == 1 && lrn?.beta == 0.75 && lrn?.k == 1 && lrn?.normRegion == .ACROSS_CHANNELS)
         #expect(MVNParameter().eps == 1e-9 && MVNParameter().normalizeVariance && CropParameter().axis == 2)
         #expect(net.layer[1].embedParam?.biasTerm == true)
-        // The fillers of the new weighted layers reach the net's initializer.
-        var deconv = LayerParameter(name: "d", type: "Deconvolution")
-        var cp = ConvolutionParameter(); cp.weightFiller = FillerParameter(type: "xavier")
-        deconv.convolutionParam = cp
-        cp.numOutput = 2; cp.kernelSize = [3]
-        deconv.convolutionParam = cp
-        let context = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
-        #expect(try DeconvolutionLayer(param: deconv, context: context).declaredFillers.map(\.type) == ["xavier", "constant"])
-        #expect(try EmbedLayer(param: net.layer[1], context: context).declaredFillers.count == 2)
+        // The fillers of the new weighted layers reach the net's initializer (declared after set-up).
+        let tiny = try Prototxt.parseNet("""
+            input: "x" input_shape { dim: 1 dim: 2 dim: 3 dim: 3 }
+            input: "i" input_shape { dim: 2 }
+            layer { name: "d" type: "Deconvolution" bottom: "x" top: "d"
+                    convolution_param { num_output: 2 kernel_size: 3 weight_filler { type: "xavier" } } }
+            layer { name: "e" type: "Embed" bottom: "i" top: "e" embed_param { num_output: 3 input_dim: 4 } }
+            """, path: "d.prototxt")
+        let built = try Net(tiny, state: NetState(phase: .TRAIN), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)),
+                            initializer: { _, _ in })
+        let d = try #require(built.layers.first { $0 is DeconvolutionLayer })
+        let e = try #require(built.layers.first { $0 is EmbedLayer })
+        #expect(d.declaredFillers.map(\.type) == ["xavier", "constant"])
+        #expect(e.declaredFillers.count == 2)
     }
 
     /// Builds a zoo net with its data layers replaced by an Input layer of the given tops and
