@@ -197,7 +197,7 @@ import Testing
             #expect(inspection.paramCount == 89_578)
         }
         let net = try Net(param, state: NetState(phase: .TRAIN), context: LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1)),
-                          initializer: { _, _, _ in })
+                          initializer: { _, _ in })
         let sigmoids = net.layers.filter { $0 is SigmoidLayer }
         #expect(sigmoids.count == 3 && sigmoids.allSatisfy { $0.meanField == .pointwise(.sigmoid) })
 
