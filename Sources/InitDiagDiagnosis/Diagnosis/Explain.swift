@@ -51,6 +51,8 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         }
         if let last = lastFiniteLoss(run) { p += " The last finite loss was \(diagFormat(last.loss, digits: 4)) at iteration \(last.iteration)." }
         paragraphs.append(p)
+    case .plateau:
+        paragraphs.append(plateauParagraph(d, run: run, thresholds: th))
     case .inconclusive:
         if n.windowSteps < th.minWindowSteps {
             paragraphs.append("**Inconclusive.** Only \(n.recordedSteps) recorded step\(n.recordedSteps == 1 ? "" : "s"): the verdict needs at least \(th.minWindowSteps) in its window (the last \(diagPercent(th.windowFraction)) of the run). The findings below describe the initialisation.")
@@ -76,6 +78,7 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     } else if let mf = meanFieldParagraph(d) {
         paragraphs.append(mf)
     }
+    if let sat = saturationParagraph(run, thresholds: th) { paragraphs.append(sat) }
     if let other = otherFindingsParagraph(d.findings) { paragraphs.append(other) }
     return (paragraphs, cause)
 }
@@ -247,6 +250,8 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
     if b.verdict == .stuckAtChance, let a = b.numbers.bandEntryIteration, let last = b.numbers.windowLastIteration,
        let dev = b.numbers.bandMaxDeviation {
         first += ": the loss stayed within \(diagFormat(dev, digits: 2)) of ln \(b.numbers.classes) = \(String(format: "%.4f", b.numbers.chanceLoss)) from iteration \(a) to \(last)"
+    } else if b.verdict == .plateau {
+        first += ": the loss sits at ln \(b.numbers.classes) with saturated units while the input still reaches the logits — a plateau it may leave given more iterations, not a collapse"
     } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
         first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }
