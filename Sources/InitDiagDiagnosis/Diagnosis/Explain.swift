@@ -158,6 +158,11 @@ func batchNormParagraph(normalised: [String], run: RunRecord) -> String {
 func meanFieldParagraph(_ d: Diagnosis) -> String? {
     let linear = d.initial.filter { $0.role == .weighted && $0.sigmaW2 != nil }
     guard linear.count >= 2 else { return nil }
+    // The recursion below is ReLU's: not for nets with other nonlinearities (sigmoid, tanh, …).
+    guard !d.initial.contains(where: { s in
+        if case .pointwise = s.meanField { return !s.isRectifier }
+        return false
+    }) else { return nil }
     let sw = linear.compactMap(\.sigmaW2).sorted()
     let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()
     let swMedian = sw[sw.count / 2], sbMedian = sb[sb.count / 2]

@@ -224,7 +224,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         ]
         figures.append(ReportFigure(
             file: "correlation_\(v.slug).svg",
-            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by mean-field theory (each layer's declared map: closed form for ReLU, Gauss–Hermite quadrature for other nonlinearities).",
+            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by mean-field theory (each layer's declared map: closed form for ReLU, quadrature over the Gaussian for other nonlinearities).",
             svg: SVGChart(title: "Input-dependent share of E[z²], \(v.scheme)", xAxis: axis, yLabel: "between-sample share",
                           yScale: .log10, series: share).render()))
     }

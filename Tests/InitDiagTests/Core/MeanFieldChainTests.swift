@@ -85,7 +85,10 @@ import Testing
         #expect(s.state == MeanFieldState(secondMoment: 1, cross: 0) && s.approximate)
         // A broken chain restarts.
         #expect(step(.linear, nil, measured)?.state == measured)
-        #expect(step(.pointwise(.sigmoid), x, measured)?.restarted == true)
+        // Sigmoid has a map (quadrature): a prediction even with a measurement at hand; a map
+        // without a finite expectation (log of a Gaussian) restarts.
+        #expect(step(.pointwise(.sigmoid), x, measured)?.restarted == false)
+        #expect(step(.pointwise(.log(base: -1, scale: 1, shift: 0)), x, measured)?.restarted == true)
     }
 
     @Test func meanFieldBlobsAttributeRoundTrips() {
