@@ -113,10 +113,11 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
 }
 
 /// One row's columns past the last full vector, scalar, into the same accumulators.
-template <bool Relu>
+template <bool Relu, bool Band = false>
 static inline __attribute__((always_inline)) void columnTail(const float *row, const float *base, int64_t from, int64_t to,
                               const idg_column_scratch *s, double &absTotal, float &mnTail,
-                              int64_t &zeros, int64_t &nonPositive, bool &bad) {
+                              int64_t &zeros, int64_t &nonPositive, bool &bad,
+                              int64_t *saturated = nullptr, float bandCenter = 0, float bandHalf = 0) {
     for (int64_t j = from; j < to; j++) {
         const float x = row[j];
         if (!std::isfinite(x)) bad = true;
@@ -127,6 +128,7 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
         if (!Relu) absTotal += std::fabs((double)x);
         if (x < mnTail) mnTail = x;
         if (x == 0.0f) zeros++;
+        if (Band && std::fabs(x - bandCenter) > bandHalf) (*saturated)++;
         if (Relu) {
             const float dy = relu1(x) - relu1(base[j]);
             s->relu_sum[j] += dy;
@@ -138,10 +140,13 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
 
 /// Batch-pass statistics of columns lo..<hi (see idg_columns). Rows are streamed in order, four at
 /// a time; the per-column Float sums of d = x − K_j (K_j = x[0, j]) and d² and the column maxima
-/// live in cache-resident scratch and are promoted to Double every TERMS rows.
-template <bool Relu>
+/// live in cache-resident scratch and are promoted to Double every TERMS rows. With `Band`, the
+/// values with |x − bandCenter| > bandHalf are counted into p->saturated in the same pass
+/// (idg_columns_band: the saturated units of a sigmoid or tanh top).
+template <bool Relu, bool Band = false>
 static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, int64_t hi, double shift,
-                   const idg_column_scratch *s, idg_partial *p, idg_partial *rp, double rshift, float *rout) {
+                   const idg_column_scratch *s, idg_partial *p, idg_partial *rp, double rshift, float *rout,
+                   float bandCenter = 0, float bandHalf = 0) {
     const int64_t vhi = lo + (hi - lo) / W * W;
     for (int64_t j = lo; j < hi; j++) {
         s->column_sum[j] = 0; s->column_squares[j] = 0; s->maximum[j] = -INFINITY;
@@ -150,7 +155,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     v8f mn = splat(INFINITY);
     float mnTail = INFINITY;
     double absTotal = 0;
-    int64_t zeroTotal = 0, nonPositiveTotal = 0;
+    int64_t zeroTotal = 0, nonPositiveTotal = 0, saturatedTotal = 0;
+    const v8f vbc = splat(bandCenter), vbh = splat(bandHalf);
     bool bad = false;
     // Each Float lane of Σ|x| and of the counters gets at most 16 additions of 4-value sums.
     const int64_t quadBlock = W * TERMS / 4;
@@ -166,9 +172,12 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
             for (int64_t jb = lo; jb < vhi;) {
                 const int64_t je = jb + quadBlock < vhi ? jb + quadBlock : vhi;
                 v8f ab{};
-                v8i z{}, le{};
+                v8i z{}, le{}, sat{};
                 for (int64_t j = jb; j < je; j += W) {
                     const v8f x0 = load(row0 + j), x1 = load(row1 + j), x2 = load(row2 + j), x3 = load(row3 + j);
+                    if (Band)
+                        sat -= ((v8i)(vabs(x0 - vbc) > vbh) + (v8i)(vabs(x1 - vbc) > vbh)) +
+                               ((v8i)(vabs(x2 - vbc) > vbh) + (v8i)(vabs(x3 - vbc) > vbh));
                     const v8f k = load(base + j);
                     const v8f d0 = x0 - k, d1 = x1 - k, d2 = x2 - k, d3 = x3 - k;
                     store(s->sum + j, load(s->sum + j) + ((d0 + d1) + (d2 + d3)));
@@ -191,20 +200,22 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 absTotal += hsum(ab);
                 zeroTotal += isum(z);
                 nonPositiveTotal += isum(le);
+                if (Band) saturatedTotal += isum(sat);
                 jb = je;
             }
             for (int r = 0; r < 4; r++)
-                columnTail<Relu>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
-                                 nonPositiveTotal, bad);
+                columnTail<Relu, Band>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
+                                       nonPositiveTotal, bad, &saturatedTotal, bandCenter, bandHalf);
         }
         for (; n < r1; n++) {
             const float *row = base + n * per;
             for (int64_t jb = lo; jb < vhi;) {
                 const int64_t je = jb + W * TERMS < vhi ? jb + W * TERMS : vhi;
                 v8f ab{};
-                v8i z{}, le{};
+                v8i z{}, le{}, sat{};
                 for (int64_t j = jb; j < je; j += W) {
                     const v8f x = load(row + j), k = load(base + j);
+                    if (Band) sat -= (v8i)(vabs(x - vbc) > vbh);
                     const v8f d = x - k;
                     store(s->sum + j, load(s->sum + j) + d);
                     store(s->squares + j, load(s->squares + j) + d * d);
@@ -222,9 +233,11 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 absTotal += hsum(ab);
                 zeroTotal += isum(z);
                 nonPositiveTotal += isum(le);
+                if (Band) saturatedTotal += isum(sat);
                 jb = je;
             }
-            columnTail<Relu>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad);
+            columnTail<Relu, Band>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad,
+                                   &saturatedTotal, bandCenter, bandHalf);
         }
         for (int64_t j = lo; j < hi; j++) {
             s->column_sum[j] += (double)s->sum[j];
@@ -282,6 +295,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     p->abs_sum += Relu ? 2 * sumY - sumX : absTotal;
     p->zeros += zeroTotal;
     p->finite += count;
+    if (Band) p->saturated += saturatedTotal;
     if (Relu) {
         // y = max(x, 0): its extremes follow from x's, its zeros are the x ≤ 0.
         const double ymax = maximum > 0 ? maximum : 0, ymin = minimum > 0 ? minimum : 0;

@@ -82,6 +82,18 @@ int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrd
                                            relu_out);
 }
 
+int idg_columns_band(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi,
+                     double shift, const idg_column_scratch *scratch, idg_partial *p, float center,
+                     float half_width) {
+#if IDG_HAVE_AVX2
+    if (idg_isa() == 2)
+        return idg_avx2::columns<false, true>(base, samples, per_sample, lo, hi, shift, scratch, p, nullptr, 0, nullptr,
+                                              center, half_width);
+#endif
+    return idg_base::columns<false, true>(base, samples, per_sample, lo, hi, shift, scratch, p, nullptr, 0, nullptr,
+                                          center, half_width);
+}
+
 ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi, double shift_dy,
                           double shift_dx, idg_partial *pdy, idg_partial *pdx) {
 #if IDG_HAVE_AVX2

@@ -26,6 +26,10 @@ public struct TrainingOptions: Sendable {
     /// Resume from a `.solverstate.h5` (with its `.caffemodel.h5` beside it, or --weights).
     public var resumeFrom: String?
     public var weightsPath: String?
+    /// Where `w=lsuv` writes the weights it produced (a Caffe HDF5 snapshot that `--weights`,
+    /// here or in real Caffe, loads); nil: `lsuv.caffemodel.h5` beside the trace, or nowhere
+    /// without a trace.
+    public var lsuvSnapshotPath: String?
     public var momentumStyle: MomentumStyle = .caffe
     /// Override test_iter (each test net) and test_interval; nil keeps the solver's.
     public var testIterations: Int?
@@ -88,6 +92,8 @@ public final class Trainer {
     /// element, BVLC/caffe dropout_layer.cpp caffe_rng_bernoulli). Fillers and the data
     /// transformers' seeds draw at build time. Saved with snapshots so a resume replays them.
     private var generatorDraws: Int64 = 0
+    /// `w=lsuv`: the per-layer outcome of LSUV and the loss on its batch with the final weights.
+    public private(set) var lsuvResult: (layers: [LSUV.LayerResult], loss: Float)?
 
     public init(setup: RunSetup, options: TrainingOptions, emit: @escaping (TrainingEvent) -> Void = { _ in }) throws {
         self.setup = setup
@@ -128,6 +134,10 @@ public final class Trainer {
             self.testInputFeeder = nil
         }
         if let w = options.weightsPath { try Trainer.loadWeights(w, into: train) }
+        if options.weightsPath == nil, setup.scheme.weights == .lsuv {
+            lsuvResult = try Trainer.initializeLSUV(train, setup: setup, phase: phase, state: trainState,
+                                                    initializer: initializer, options: options)
+        }
         self.solver = try makeSolver(param: setup.solver,
                                      params: train.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
                                      momentumStyle: options.momentumStyle)
@@ -211,6 +221,44 @@ public final class Trainer {
     }
 
     // MARK: Weights
+
+    /// `w=lsuv`: LSUV (Mishkin & Matas 2016) on a replica of the train net built from the same
+    /// seed — the same orthogonal pre-init and the same first batch — so the run itself still
+    /// starts from its first batch and its generator state is untouched; the resulting weights are
+    /// copied into `train` and written as a Caffe HDF5 snapshot (`lsuvSnapshotPath`). Cost: one
+    /// more net in memory while it runs, one forward of the batch plus one forward of a layer per
+    /// rescaling (≤ 20 per Convolution / InnerProduct).
+    static func initializeLSUV(_ train: Net, setup: RunSetup, phase: Phase, state: NetState,
+                               initializer: ParameterInitializer, options: TrainingOptions) throws -> (layers: [LSUV.LayerResult], loss: Float) {
+        let rng = RandomSource(seed: setup.seed)
+        let replica = try Net(setup.net, state: state,
+                              context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
+                              initializer: initializer.initialize)
+        if let f = try setup.inputFeeder(net: replica, phase: phase, rng: rng) {
+            let ids = replica.inputBlobIDs
+            try f.nextBatch(data: replica.blobs[ids[0]], label: ids.count > 1 ? replica.blobs[ids[1]] : nil)
+        }
+        let result = try LSUV.apply(to: replica)
+        for li in train.layers.indices {
+            for (k, blob) in train.layers[li].blobs.enumerated() where k < replica.layers[li].blobs.count {
+                blob.setData(replica.layers[li].blobs[k].dataArray)
+            }
+        }
+        let path = options.lsuvSnapshotPath
+            ?? options.tracePath.map { (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lsuv.caffemodel.h5") }
+        if let path {
+            let owners = Set(train.params.map { ObjectIdentifier($0.blob) })
+            var seen = Set<ObjectIdentifier>()
+            let layers: [(name: String, blobs: [any CaffeSnapshotWritable])] = train.layerParams.enumerated().map { li, lp in
+                (lp.name, train.layers[li].blobs.filter { b in
+                    let id = ObjectIdentifier(b)
+                    return owners.contains(id) ? seen.insert(id).inserted : true
+                })
+            }
+            try CaffeSnapshot.writeWeights(to: path, netLayers: layers)
+        }
+        return result
+    }
 
     /// Copies weights by layer name (Caffe's CopyTrainedLayersFrom): names the net does not have
     /// are ignored; blob counts and shapes must match. HDF5 snapshots and binary .caffemodel files

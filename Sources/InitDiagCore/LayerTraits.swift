@@ -77,6 +77,20 @@ public enum MeanFieldNonlinearity: Sendable, Equatable {
         }
     }
 
+    /// The outputs y = φ(x) at which a bounded nonlinearity is saturated: φ'(x) below 1% of its
+    /// maximum, written through y as |y − center| > halfWidth; nil for the others (the probes
+    /// record `forward/saturated_fraction` where it is not nil; docs/trace-format.md).
+    /// * sigmoid: φ' = y(1 − y) ≤ 1/4, so y(1 − y) < 0.0025 ⇔ |y − 1/2| > √(1/4 − 0.0025) ≈ 0.497494
+    ///   (|x| > 5.29);
+    /// * tanh: φ' = 1 − y² ≤ 1, so 1 − y² < 0.01 ⇔ |y| > √0.99 ≈ 0.994987 (|x| > 2.99).
+    public var saturationBand: (center: Double, halfWidth: Double)? {
+        switch self {
+        case .sigmoid: return (0.5, (0.25 - 0.01 * 0.25).squareRoot())
+        case .tanh: return (0, (1 - 0.01).squareRoot())
+        default: return nil
+        }
+    }
+
     /// φ'(x), where defined (nil for the step of Threshold); used for χ₁ and for saturation.
     public func derivative(_ x: Double) -> Double? {
         switch self {
@@ -127,6 +141,12 @@ public enum MeanFieldRule: Sendable, Equatable {
     case restart
     /// The chain ends here (losses, metrics, layers whose top is not a signal).
     case stop
+
+    /// The saturation band of a `.pointwise` rule's nonlinearity (`MeanFieldNonlinearity.saturationBand`).
+    public var saturationBand: (center: Double, halfWidth: Double)? {
+        if case .pointwise(let f) = self { return f.saturationBand }
+        return nil
+    }
 
     /// The form written as the `mean_field` layer attribute of a trace: "source", "linear",
     /// "affine", "identity", "identity~", "noise:2", "relu:0", "sigmoid", "tanh", "elu:1", "bnll",

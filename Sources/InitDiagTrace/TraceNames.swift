@@ -78,4 +78,7 @@ public enum TraceStatisticNames {
     public static let blob = ["mean", "std", "mean_abs", "l2", "min", "max", "zero_fraction", "nonfinite_count"]
     /// A layer's first top after its forward: `forward/<name>`.
     public static let forward = blob + ["between_sample_std", "dead_fraction", "input_dependence"]
+    /// The top of a bounded nonlinearity (sigmoid, tanh): `forward/saturated_fraction`, after the
+    /// `forward` series.
+    public static let saturatedFraction = "saturated_fraction"
 }

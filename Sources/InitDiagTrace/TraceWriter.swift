@@ -25,6 +25,8 @@ public struct TraceLayerLayout: Sendable {
     public var recordsForward: Bool
     /// `backward/<stat>` for every name of `TraceStatisticNames.blob`.
     public var recordsBackward: Bool
+    /// `forward/saturated_fraction` too (with `recordsForward`): the top of a bounded nonlinearity.
+    public var recordsSaturation: Bool = false
     /// Learnable blobs: `param<i>/data/<stat>`, `param<i>/grad/<stat>`, `param<i>/update_ratio`.
     public var paramCount: Int
 
@@ -56,14 +58,16 @@ public struct TraceLayerSlots: Sendable, Equatable {
     /// First of `TraceStatisticNames.blob.count` values.
     public let backward: Int?
     public let params: [TraceParamSlots]
+    /// `forward/saturated_fraction` (nil: not recorded).
+    public var saturation: Int? = nil
 }
 
 /// The declared shape of a trace: the layers and, derived once, the flat order of every series.
 /// A step is a `[Double]` of `seriesCount` values in this order; `slots[i]` says where layer i's
 /// values go (fill them with `BlobStats.store(into:forward:)`).
 ///
-/// Order, per layer in `layers` order: forward stats (forwardNames order), backward stats (names
-/// order), then for each param i: data stats, grad stats, update_ratio.
+/// Order, per layer in `layers` order: forward stats (forwardNames order), forward/saturated_fraction
+/// where recorded, backward stats (names order), then for each param i: data stats, grad stats, update_ratio.
 public struct TraceLayout: Sendable {
     public let layers: [TraceLayerLayout]
     public let slots: [TraceLayerSlots]
@@ -91,6 +95,8 @@ public struct TraceLayout: Sendable {
                 return start
             }
             let forward = layer.recordsForward ? add(TraceStatisticNames.forward.map { "forward/" + $0 }) : nil
+            let saturation = layer.recordsForward && layer.recordsSaturation
+                ? add(["forward/" + TraceStatisticNames.saturatedFraction]) : nil
             let backward = layer.recordsBackward ? add(TraceStatisticNames.blob.map { "backward/" + $0 }) : nil
             var params: [TraceParamSlots] = []
             for p in 0..<max(0, layer.paramCount) {
@@ -99,7 +105,7 @@ public struct TraceLayout: Sendable {
                 let ratio = add(["param\(p)/update_ratio"])
                 params.append(TraceParamSlots(data: data, grad: grad, updateRatio: ratio))
             }
-            slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params))
+            slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params, saturation: saturation))
         }
         self.slots = slots
         var indexByName: [String: Int] = [:]

@@ -27,6 +27,8 @@ typedef struct {
     double minimum;
     double maximum;
     double variance_sum;
+    /// Values with |x − center| > half_width (idg_columns_band only; 0 otherwise).
+    ptrdiff_t saturated;
 } idg_partial;
 
 /// Per-column scratch of `idg_columns`, indexed by the column j of the samples × per_sample
@@ -62,6 +64,13 @@ int idg_flat(const float *x, ptrdiff_t lo, ptrdiff_t hi, double shift, idg_parti
 int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi, double shift,
                 const idg_column_scratch *scratch, idg_partial *p, idg_partial *relu, double relu_shift,
                 float *relu_out);
+
+/// idg_columns without the ReLU, that also counts into p->saturated the finite values with
+/// |x − center| > half_width (Float arithmetic) in the same pass: the saturated units of a sigmoid
+/// or tanh top (BlobStatistics.computeForward(_:shape:band:)). Returns 0 when a value is not finite.
+int idg_columns_band(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi,
+                     double shift, const idg_column_scratch *scratch, idg_partial *p, float center,
+                     float half_width);
 
 /// Caffe's ReLU backward with slope 0, dx = dy·[y > 0], over lo..<hi, taking the statistics of
 /// dy into *pdy and of dx into *pdx in the same pass (dx may equal dy). Works in blocks; returns

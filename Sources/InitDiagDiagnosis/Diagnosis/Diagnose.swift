@@ -99,6 +99,7 @@ public func diagnose(_ run: RunRecord, classes: Int = 10,
     if let collapse { findings.append(collapse.finding) }
     findings += initFindings(run, initial: initial, thresholds: th)
     findings += trainingFindings(run, thresholds: th)
+    findings += saturationFindings(run, thresholds: th)
     var d = Diagnosis(verdict: verdict, findings: findings, firstCollapsedLayer: collapse?.finding.layer,
                       explanation: "", numbers: numbers, initial: initial)
     let text = explainDiagnosis(d, run: run, collapse: collapse, thresholds: th)
@@ -115,7 +116,8 @@ public func diagnose(_ run: RunRecord, classes: Int = 10,
 ///   `settleLearningFraction`·ln C.
 /// - `stuck-at-chance`: the last `settleSteps` recorded steps all at iterations ≥
 ///   `settleMinIteration`, every loss within `settleChanceBand`·ln C of ln C and the logits cut
-///   off from the input at each of them (`logitsIndependentOfInput`).
+///   off from the input at each of them (`logitsIndependentOfInput`) — unless the last step is a
+///   saturated plateau (`saturatedPlateau`), which is never settled.
 public func settledVerdict(_ run: RunRecord, classes: Int = 10,
                            thresholds: DiagnosisThresholds = .default) -> Verdict? {
     let th = thresholds
@@ -131,7 +133,9 @@ public func settledVerdict(_ run: RunRecord, classes: Int = 10,
           stretch.allSatisfy({ run.loss[$0] > lnC - th.settleChanceBand * lnC }),
           mean <= lnC * (1 + th.chanceBandAbove),
           stretch.allSatisfy({ abs(run.loss[$0] - lnC) < th.settleChanceBand * lnC }) || mean > lnC,
-          stretch.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) })
+          stretch.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }),
+          // A saturated plateau is never settled: it may still be left (Saturation.swift).
+          !saturatedPlateau(run, step: n - 1, thresholds: th)
     else { return nil }
     return .stuckAtChance
 }
@@ -233,7 +237,7 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
         if window.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
             numbers.evidence = .windowInBand(first: first, last: last, steps: numbers.windowSteps, mean: mean,
                                              maxDeviation: deviation, oneSided: !symmetric)
-            return .stuckAtChance
+            return saturatedPlateau(run, step: n - 1, thresholds: th) ? .plateau : .stuckAtChance
         }
     }
     return .inconclusive

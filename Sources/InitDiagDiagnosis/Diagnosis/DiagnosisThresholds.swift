@@ -107,6 +107,16 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// the deepest layer's input-dependent share is within this factor of the measurement (an
     /// order of magnitude); otherwise it says the theory accounts for the mechanism, not the number.
     public var meanFieldAgreementFactor: Double = 10
+    /// `saturated-units` when a sigmoid's or tanh's `saturated_fraction` (share of units whose
+    /// derivative is below 1% of its maximum) is at least this at initialisation; also the share
+    /// that makes a net at ln C a `plateau` (and marks when a layer "has saturated" for the
+    /// order of sequential saturation). For a zero-mean Gaussian pre-activation of std σ the share
+    /// is P(|x| > 5.29) for sigmoid and P(|x| > 2.99) for tanh: 30% needs σ ≈ 5.1 and 2.9, several
+    /// times the linear range — structural, not chance (at σ = 1 the shares are 1e-7 and 0.3%).
+    public var saturatedFractionMin: Double = 0.3
+    /// `saturating-units` when the saturated share grew by at least this from the first recorded
+    /// step to its peak (and the peak reaches `saturatedFractionMin`); as `dyingGrowthMin`.
+    public var saturatingGrowthMin: Double = 0.1
 
     public init() {}
 

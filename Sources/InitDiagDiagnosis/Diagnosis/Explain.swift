@@ -56,6 +56,8 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
         }
         if let last = lastFiniteLoss(run) { p += " The last finite loss was \(diagFormat(last.loss, digits: 4)) at iteration \(last.iteration)." }
         paragraphs.append(p)
+    case .plateau:
+        paragraphs.append(plateauParagraph(d, run: run, thresholds: th))
     case .inconclusive:
         if n.windowSteps < th.minWindowSteps {
             paragraphs.append("**Inconclusive.** Only \(n.recordedSteps) recorded step\(n.recordedSteps == 1 ? "" : "s"): the verdict needs at least \(th.minWindowSteps) in its window (the last \(diagPercent(th.windowFraction)) of the run). The findings below describe the initialisation.")
@@ -88,6 +90,7 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     } else if let mf = meanFieldParagraph(d) {
         paragraphs.append(mf)
     }
+    if let sat = saturationParagraph(run, thresholds: th) { paragraphs.append(sat) }
     if let other = otherFindingsParagraph(d.findings) { paragraphs.append(other) }
     return (paragraphs, cause)
 }
@@ -171,6 +174,11 @@ func batchNormParagraph(normalised: [String], run: RunRecord) -> String {
 func meanFieldParagraph(_ d: Diagnosis) -> String? {
     let linear = d.initial.filter { $0.role == .weighted && $0.sigmaW2 != nil }
     guard linear.count >= 2 else { return nil }
+    // The recursion below is ReLU's: not for nets with other nonlinearities (sigmoid, tanh, …).
+    guard !d.initial.contains(where: { s in
+        if case .pointwise = s.meanField { return !s.isRectifier }
+        return false
+    }) else { return nil }
     let sw = linear.compactMap(\.sigmaW2).sorted()
     let sb = linear.map { $0.biasSecondMoment ?? 0 }.sorted()
     let swMedian = sw[sw.count / 2], sbMedian = sb[sb.count / 2]
@@ -283,6 +291,8 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         sentence = sentence.prefix(1).lowercased() + sentence.dropFirst()
         if sentence.hasSuffix(".") { sentence.removeLast() }
         first += ": " + sentence
+    } else if b.verdict == .plateau {
+        first += ": the loss sits at ln \(b.numbers.classes) with saturated units while the input still reaches the logits — a plateau it may leave given more iterations, not a collapse"
     } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
         first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }

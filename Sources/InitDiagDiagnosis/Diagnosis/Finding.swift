@@ -11,6 +11,11 @@ public enum Verdict: String, Codable, Sendable, CaseIterable {
     case diverged
     /// Too few recorded steps to tell, or the evidence points neither way.
     case inconclusive
+    /// The loss sits at ln C with the logits' spread tiny, as for `stuckAtChance`, but because
+    /// bounded units (sigmoid, tanh) are saturated, while the input still reaches the logits (no
+    /// layer has collapsed): such a net may leave the plateau after many iterations, a collapsed
+    /// one cannot (`saturatedPlateau`; RULES.md "Saturation and plateaus").
+    case plateau
 }
 
 /// What a finding is about. The raw values are written into traces (`/diagnosis` findings) and
@@ -46,6 +51,11 @@ public enum FindingKind: String, Codable, Sendable, CaseIterable {
     /// A BatchNorm with use_global_stats true whose statistics were never accumulated (scale
     /// factor 0): it divides by √eps, multiplying its input by 1/√eps (≈ 316 for eps 1e-5).
     case batchNormStatisticsUnset = "batchnorm-statistics-unset"
+    /// At initialisation a sizeable share of a sigmoid's or tanh's units are saturated: local
+    /// derivative below 1% of its maximum (`forward/saturated_fraction`).
+    case saturatedUnits = "saturated-units"
+    /// The saturated share of a sigmoid or tanh grew during training.
+    case saturatingUnits = "saturating-units"
 }
 
 /// One observation about a run, tied to a layer where it has one (`layer == nil`: the whole net).

@@ -52,6 +52,12 @@ public struct LayerSnapshot: Sendable, Equatable {
     /// measured at this step); layers whose rule restarts show the measurement.
     public var chainSecondMoment: Double?
     public var chainBetweenShare: Double?
+    /// The last layer upstream (or this one) where the chain did not predict but restarted from
+    /// the measurement — a `.standardize` (BatchNorm with batch statistics), a `.restart`, or a
+    /// rule that could not be applied — so that `chain…` here descends from a measurement after
+    /// which mean field over random weights does not apply; nil when the chain runs unbroken
+    /// from the data. The report draws no chained prediction for such layers and says why.
+    public var chainRestartedAt: String?
     /// The `predicted_q` layer attribute (written by the probes) when present.
     public var attributePredictedQ: Double?
 
@@ -153,6 +159,8 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
     // Mean-field state of each blob by name: (E[x²], E[x_a·x_b]) over the ensemble of weights,
     // for two different inputs a ≠ b. In-place layers overwrite their blob's entry in net order.
     var chain: [String: MeanFieldState] = [:]
+    // Per blob: the layer whose restart the chained state descends from (see chainRestartedAt).
+    var restartOrigin: [String: String] = [:]
     func state(of s: LayerSnapshot) -> MeanFieldState? {
         guard let q = s.secondMoment, let sh = s.betweenShare else { return nil }
         return MeanFieldState(secondMoment: q, cross: q * (1 - sh / finite))
@@ -200,9 +208,17 @@ public func layerSnapshots(_ run: RunRecord, step: Int) -> [LayerSnapshot] {
         let step = MeanFieldChain.step(rule, input: input, parameters: parameters(snaps[pos]),
                                        measured: state(of: snaps[pos]))
         chain[out] = step?.state
+        let origin: String?
+        if let step, step.restarted || (rule == .standardize && step.approximate) {
+            origin = rule == .source ? nil : layer.name
+        } else {
+            origin = bottoms.first.flatMap { restartOrigin[$0] }
+        }
+        restartOrigin[out] = origin
         if let st = step?.state, !snaps[pos].isLossOrMetric {
             snaps[pos].chainSecondMoment = st.secondMoment
             snaps[pos].chainBetweenShare = share(st)
+            snaps[pos].chainRestartedAt = origin
         }
     }
     return snaps

@@ -251,7 +251,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         var moment: [SVGChart.Series] = [
             .init(name: "measured E[z²]", values: layers.map(\.secondMoment), colorIndex: 0),
             .init(name: "one step: σ_w²·E[x²] + σ_b²", values: layers.map(\.predictedSecondMoment), dashed: true, colorIndex: 1),
-            .init(name: "chained from the data", values: layers.map(\.chainSecondMoment), dashed: true, colorIndex: 2),
+            .init(name: "chained from the data", values: layers.map(reportChained(\.chainSecondMoment)), dashed: true, colorIndex: 2),
         ]
         if layers.contains(where: { $0.attributePredictedQ != nil }) {
             moment.append(.init(name: "predicted_q (trace)", values: layers.map(\.attributePredictedQ), dashed: true, colorIndex: 3))
@@ -264,11 +264,11 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
         let share: [SVGChart.Series] = [
             .init(name: "measured", values: layers.map(\.betweenShare), colorIndex: 0),
             .init(name: "one step from the measured input", values: layers.map(\.predictedBetweenShare), dashed: true, colorIndex: 1),
-            .init(name: "chained from the data", values: layers.map(\.chainBetweenShare), dashed: true, colorIndex: 2),
+            .init(name: "chained from the data", values: layers.map(reportChained(\.chainBetweenShare)), dashed: true, colorIndex: 2),
         ]
         figures.append(ReportFigure(
             file: "correlation_\(v.slug).svg",
-            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by the ReLU correlation map." + dropoutNote.map { " " + $0 }.joined(),
+            caption: "\(names[i]): share of E[z²] that varies with the input (between_sample_std²/E[z²] = (1 − 1/B)(1 − c) for correlation c between inputs), measured and predicted by mean-field theory (each layer's declared map: closed form for ReLU, quadrature over the Gaussian for other nonlinearities)." + dropoutNote.map { " " + $0 }.joined(),
             svg: SVGChart(title: "Input-dependent share of E[z²], \(v.scheme)", xAxis: axis, yLabel: "between-sample share",
                           yScale: .log10, series: share, caption: dropoutNote.first).render()))
     }
@@ -336,9 +336,44 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
         for f in figures where f.file == "meanfield_\(v.slug).svg" || f.file == "correlation_\(v.slug).svg" {
             md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n"
         }
+        if let note = meanFieldNote(v.diagnosis.initial) { md += note + "\n\n" }
     }
 
     md += "## Reproduce\n\n```\n\(command)\n```\n\n"
     md += "initdiag \(initdiagVersion) · machine: \(machine)\n"
     return md
+}
+
+// MARK: - Where mean field does not apply
+
+/// The chained value of a snapshot for the figures: nil (not drawn) where the chain descends from
+/// a restart (`LayerSnapshot.chainRestartedAt`): after a standardisation the "prediction" would be
+/// a measurement carried forward, not mean field from the data.
+func reportChained(_ value: KeyPath<LayerSnapshot, Double?>) -> (LayerSnapshot) -> Double? {
+    { $0.chainRestartedAt == nil ? $0[keyPath: value] : nil }
+}
+
+/// A note for a variant's mean-field figures: which weighted layers get no chained prediction
+/// and why (the layer where the chain restarted and its rule); nil when the chain runs unbroken.
+public func meanFieldNote(_ snaps: [LayerSnapshot]) -> String? {
+    let weighted = snaps.filter { $0.role == .weighted && $0.chainSecondMoment != nil }
+    var origins: [String] = []
+    for s in weighted { if let o = s.chainRestartedAt, !origins.contains(o) { origins.append(o) } }
+    guard !origins.isEmpty else { return nil }
+    let rules = Dictionary(snaps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    var parts: [String] = []
+    for o in origins {
+        let after = weighted.filter { $0.chainRestartedAt == o }.map { "`\($0.name)`" }.joined(separator: ", ")
+        let why: String
+        switch rules[o]?.meanField {
+        case .standardize?:
+            why = "standardises with batch statistics (BatchNorm in training mode): mean field over random weights does not describe what follows it"
+        case .restart?:
+            why = "has no mean-field map (its rule is `restart`)"
+        default:
+            why = "has a map that could not be applied here"
+        }
+        parts.append("`\(o)` (\(rules[o]?.type ?? "?")) \(why); no chained prediction is drawn for \(after) — the one-step prediction from the measured input still is")
+    }
+    return "Mean field does not apply everywhere: " + parts.joined(separator: "; ") + "."
 }

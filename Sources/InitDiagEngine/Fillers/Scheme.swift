@@ -20,6 +20,15 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
         case torchDefault = "torch-default"
         case torchKaimingNormal = "torch-kaiming-normal"
         case torchXavierUniform = "torch-xavier-uniform"
+        /// Orthonormal rows (columns when out > in) from the QR of a Gaussian matrix (`OrthogonalInit`).
+        case orthogonal = "orthogonal"
+        /// LSUV (Mishkin & Matas 2016, Algorithm 1): `orthogonal`, then each Convolution /
+        /// InnerProduct in net order rescaled on the first batch until its output variance is
+        /// within 0.02 of 1 (`LSUV`, Sources/InitDiag/LSUV.swift): data-dependent.
+        case lsuv = "lsuv"
+
+        /// Whether the weight is drawn by `OrthogonalInit` rather than a Caffe filler.
+        public var isOrthogonal: Bool { self == .orthogonal || self == .lsuv }
     }
 
     public enum Biases: String, Sendable, Hashable, CaseIterable {
@@ -165,6 +174,13 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
             var f = FillerParameter(type: GaussianFiller.typeName)
             f.std = 0.01
             return f
+        case .orthogonal, .lsuv:
+            // Not a Caffe filler: `ParameterInitializer` draws the weight with `OrthogonalInit`.
+            // This Gaussian has the same per-entry second moment, 1/max(out, in), for the
+            // mean-field moments and the trace's weight_variance (LSUV's rescaling comes after).
+            var f = FillerParameter(type: GaussianFiller.typeName)
+            f.std = Float(OrthogonalInit.secondMoment(weightShape).squareRoot())
+            return f
         case .torchDefault, .torchKaimingNormal, .torchXavierUniform:
             guard let fans = torchFans(weightShape), fans.fanIn > 0 else { return asDeclared }
             let fanIn = Double(fans.fanIn), fanOut = Double(fans.fanOut)
@@ -203,6 +219,9 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
     /// the resolved filler, e.g. "torch-default U(±0.05893)", "as-declared xavier U(±0.1925)".
     public func weightFillerLabel(declared: FillerParameter?, weightShape: [Int]) -> String {
         let f = weightFiller(declared: declared, weightShape: weightShape)
+        if weights.isOrthogonal {
+            return "\(weights.rawValue) QR of N(0, 1), E[w²] = \(String(format: "%.4g", OrthogonalInit.secondMoment(weightShape)))"
+        }
         return "\(weights.rawValue) \(Scheme.shortText(f, shape: weightShape))"
     }
 

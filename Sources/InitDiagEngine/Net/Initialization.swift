@@ -37,8 +37,13 @@ public struct ParameterInitializer: Sendable {
 
     /// The net's initializer (`Net.Initializer`): fills a freshly set-up layer's blobs.
     public func initialize(_ layer: Layer, _ rng: RandomSource) throws {
-        for (blob, filler) in zip(layer.blobs, fillers(for: layer)) {
-            try fill(blob, with: filler, rng: rng, layer: layer.param.name)
+        let orthogonal = scheme.weights.isOrthogonal ? layer.schemeTargets : nil
+        for (k, (blob, filler)) in zip(layer.blobs, fillers(for: layer)).enumerated() {
+            if let t = orthogonal, k == t.weight {
+                try OrthogonalInit.fill(blob, fanShape: t.fanShape, rng: rng, layer: layer.param.name)
+            } else {
+                try fill(blob, with: filler, rng: rng, layer: layer.param.name)
+            }
         }
     }
 }

@@ -264,10 +264,17 @@ public final class Net {
 
     /// One forward pass; returns the total loss Σ weight·top over weighted tops.
     @discardableResult
-    public func forward() throws -> Float {
+    public func forward() throws -> Float { try forward(from: 0, through: layers.count - 1) }
+
+    /// The forward of layers `start...end` only (Caffe's ForwardFromTo), e.g. to re-run the
+    /// layers after a data layer on the batch it already produced; the loss of the weighted tops
+    /// among them.
+    @discardableResult
+    public func forward(from start: Int, through end: Int) throws -> Float {
         var loss: Float = 0
         if timesLayers && forwardSeconds.count != layers.count { forwardSeconds = Array(repeating: 0, count: layers.count) }
-        for li in layers.indices {
+        guard start <= end, start >= 0, end < layers.count else { return 0 }
+        for li in start...end {
             let t0 = timesLayers ? monotonicSeconds() : 0
             try layers[li].reshape(bottom: bottomVecs[li], top: topVecs[li])
             layers[li].forward(bottom: bottomVecs[li], top: topVecs[li])

@@ -41,6 +41,11 @@ public struct BlobStats: Sendable {
     public var betweenSampleStd: Double
     public var deadFraction: Double
     public var inputDependence: Double
+    /// `forward/saturated_fraction` (`computeForward(_:shape:band:)` only, NaN otherwise): the
+    /// share of the finite values y with |y − center| > halfWidth in Float arithmetic — for a
+    /// sigmoid or tanh top the units whose local derivative is below 1% of its maximum
+    /// (`MeanFieldNonlinearity.saturationBand`); NaN with no finite value.
+    public var saturatedFraction: Double = .nan
 
     /// Statistic names of every recorded blob, in the order of `values`.
     public static let names = TraceStatisticNames.blob
@@ -141,6 +146,7 @@ public final class BlobStatistics: @unchecked Sendable {
         var zeros = 0
         var nonfinite = 0
         var varianceSum = 0.0
+        var saturated = 0
 
         /// Adds one finite value in double (the exact path both scalar fallbacks share).
         @inline(__always)
@@ -245,6 +251,26 @@ public final class BlobStatistics: @unchecked Sendable {
         return batchPass(base, shape: shape, relu: false, output: nil).x
     }
 
+    /// `computeForward` plus `saturatedFraction`, counted in the same pass (the batch kernel's
+    /// band variant): the share of finite values with |y − band.center| > band.halfWidth, both
+    /// taken as Float and compared in Float. Without a batch layout (shape not matching) the flat
+    /// statistics and a scalar count.
+    public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
+                               band: (center: Double, halfWidth: Double)) -> BlobStats {
+        let b = (Float(band.center), Float(band.halfWidth))
+        guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
+            var s = compute(values)
+            var n = 0, finite = 0
+            for v in values where v.isFinite {
+                finite += 1
+                if Swift.abs(v - b.0) > b.1 { n += 1 }
+            }
+            s.saturatedFraction = finite > 0 ? Double(n) / Double(finite) : .nan
+            return s
+        }
+        return batchPass(base, shape: shape, relu: false, output: nil, band: b).x
+    }
+
     /// The forward statistics of x and of y = max(x, 0) (Caffe's ReLU with negative_slope 0) from
     /// one read of x, and, with `output`, y written there (which may be x itself: the in-place
     /// ReLU after a convolution). y is written only after both sets of statistics are taken, so
@@ -305,7 +331,8 @@ public final class BlobStatistics: @unchecked Sendable {
     /// The batch pass over a samples × perSample matrix: the statistics of x, and with `relu`
     /// those of max(x, 0) too (then written to `output` when given).
     private func batchPass(_ base: UnsafePointer<Float>, shape: [Int], relu: Bool,
-                           output: UnsafeMutablePointer<Float>?) -> (x: BlobStats, y: BlobStats?) {
+                           output: UnsafeMutablePointer<Float>?,
+                           band: (Float, Float)? = nil) -> (x: BlobStats, y: BlobStats?) {
         let count = shape.reduce(1, *)
         let samples = shape.isEmpty ? 1 : shape[0]
         let perSample = count / samples
@@ -338,6 +365,8 @@ public final class BlobStatistics: @unchecked Sendable {
                 let ok: Bool
                 if relu {
                     ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, &q, reluShift, output) != 0
+                } else if let band {
+                    ok = idg_columns_band(base, samples, perSample, lo, hi, shift, sp.pointer, &p, band.0, band.1) != 0
                 } else {
                     ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, nil, 0, nil) != 0
                 }
@@ -351,7 +380,7 @@ public final class BlobStatistics: @unchecked Sendable {
                 let s = sp.pointer.pointee
                 partials[c] = forwardPartialScalar(base, samples: samples, perSample: perSample, columns: lo..<hi,
                                                    shift: shift, relu: false, columnSum: s.column_sum,
-                                                   columnSquares: s.column_squares, columnAlive: s.alive)
+                                                   columnSquares: s.column_squares, columnAlive: s.alive, band: band)
                 guard relu else { return }
                 partials[chunks + c] = forwardPartialScalar(base, samples: samples, perSample: perSample,
                                                             columns: lo..<hi, shift: reluShift, relu: true,
@@ -367,6 +396,7 @@ public final class BlobStatistics: @unchecked Sendable {
         let columnAlive = self.columnAlive
         func finish(_ total: Partial, shift: Double) -> BlobStats {
             var stats = finishStats(total, shift: shift)
+            if band != nil, !relu { stats.saturatedFraction = total.finite > 0 ? Double(total.saturated) / Double(total.finite) : .nan }
             if total.nonfinite > 0 {
                 stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
                 return stats
@@ -436,6 +466,7 @@ private func combine(_ partials: UnsafeMutablePointer<BlobStatistics.Partial>, _
         t.zeros += p.zeros
         t.nonfinite += p.nonfinite
         t.varianceSum += p.varianceSum
+        t.saturated += p.saturated
     }
     return t
 }
@@ -465,7 +496,8 @@ private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shif
 private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, perSample: Int, columns: Range<Int>,
                                   shift: Double, relu: Bool, columnSum: UnsafeMutablePointer<Double>,
                                   columnSquares: UnsafeMutablePointer<Double>,
-                                  columnAlive: UnsafeMutablePointer<UInt8>) -> BlobStatistics.Partial {
+                                  columnAlive: UnsafeMutablePointer<UInt8>,
+                                  band: (Float, Float)? = nil) -> BlobStatistics.Partial {
     var p = BlobStatistics.Partial()
     for j in columns { columnSum[j] = 0; columnSquares[j] = 0; columnAlive[j] = 0 }
     for n in 0..<samples {
@@ -474,6 +506,7 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
             let v = relu ? caffeReLU(row[j]) : row[j]
             if v.isFinite {
                 p.addFinite(v, shift: shift)
+                if let band, Swift.abs(v - band.0) > band.1 { p.saturated += 1 }
                 let dj = Double(v) - Double(relu ? caffeReLU(base[j]) : base[j])
                 columnSum[j] += dj
                 columnSquares[j] += dj * dj
@@ -501,6 +534,7 @@ extension BlobStatistics.Partial {
         finite = Int(c.finite); zeros = Int(c.zeros); nonfinite = Int(c.nonfinite)
         shiftedSum = c.shifted_sum; shiftedSquares = c.shifted_squares; absSum = c.abs_sum
         squares = c.squares; minimum = c.minimum; maximum = c.maximum; varianceSum = c.variance_sum
+        saturated = Int(c.saturated)
     }
 }
 

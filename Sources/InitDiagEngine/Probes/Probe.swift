@@ -29,6 +29,9 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     /// records the gradient its upper neighbour wrote into the shared blob).
     private var forwardRecordedBy: [Int], forwardRecordsFor: [Int]
     private var backwardRecordedBy: [Int], backwardRecordsFor: [Int]
+    /// Per layer: the saturation band of its nonlinearity when its top records
+    /// `forward/saturated_fraction` (a sigmoid or tanh, by its declared mean-field rule).
+    private let saturationBands: [(center: Double, halfWidth: Double)?]
 
     public init(net: Net, layout: TraceLayout, threads: Int? = nil, fuseReLU: Bool = Probe.fusesReLUByDefault) {
         self.net = net
@@ -40,6 +43,7 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
             return p.blobIndex < slots.count ? slots[p.blobIndex] : nil
         }
         let n = net.layers.count
+        saturationBands = (0..<n).map { li in layout.slots[li].saturation == nil ? nil : net.layers[li].meanField.saturationBand }
         forwardRecordedBy = Array(repeating: -1, count: n); forwardRecordsFor = forwardRecordedBy
         backwardRecordedBy = forwardRecordedBy; backwardRecordsFor = forwardRecordedBy
         guard fuseReLU else { return }
@@ -71,12 +75,15 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         TraceLayout(layers: net.layerParams.enumerated().map { li, lp in
             let a = attributes(li)
             let learnable = type(of: net.layers[li]).hasStateBlobs ? 0 : net.layers[li].blobs.count
-            return TraceLayerLayout(name: lp.name, type: lp.type, index: li, bottoms: lp.bottom, tops: lp.top,
-                                    fanIn: a.fanIn, fanOut: a.fanOut, weightFiller: a.weightFiller,
-                                    biasFiller: a.biasFiller, extraAttributes: a.extra,
-                                    recordsForward: !lp.top.isEmpty,
-                                    recordsBackward: net.layerNeedsBackward[li] && (net.bottomNeedsBackward[li].first ?? false),
-                                    paramCount: learnable)
+            var l = TraceLayerLayout(name: lp.name, type: lp.type, index: li, bottoms: lp.bottom, tops: lp.top,
+                                     fanIn: a.fanIn, fanOut: a.fanOut, weightFiller: a.weightFiller,
+                                     biasFiller: a.biasFiller, extraAttributes: a.extra,
+                                     recordsForward: !lp.top.isEmpty,
+                                     recordsBackward: net.layerNeedsBackward[li] && (net.bottomNeedsBackward[li].first ?? false),
+                                     paramCount: learnable)
+            // A bounded nonlinearity's top: forward/saturated_fraction (decided by its mean-field rule).
+            l.recordsSaturation = net.layers[li].meanField.saturationBand != nil
+            return l
         })
     }
 
@@ -91,6 +98,14 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         // Recorded inside the ReLU's pass (the next layer, or this one).
         guard forwardRecordedBy[li] < 0, forwardRecordsFor[li] < 0 else { return }
         guard isRecording, let slot = layout.slots[li].forward, let top = net.topVecs[li].first else { return }
+        if let band = saturationBands[li], let saturationSlot = layout.slots[li].saturation {
+            // The top of a sigmoid or tanh: the saturated share in the same pass.
+            let s = statistics.computeForward(UnsafeBufferPointer(top.dataBuffer), shape: top.shape, band: band)
+            store(s, at: slot, forward: true)
+            values[saturationSlot] = s.saturatedFraction
+            if s.nonfiniteCount > 0 { noteNonFinite("forward", li, top.name) }
+            return
+        }
         let s = statistics.compute(top, forward: true)
         store(s, at: slot, forward: true)
         if s.nonfiniteCount > 0 { noteNonFinite("forward", li, top.name) }

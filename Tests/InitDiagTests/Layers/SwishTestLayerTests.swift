@@ -60,7 +60,7 @@ final class SwishTestLayer: NeuronLayer {
 
     /// Registered under a new type name, the layer builds inside a net, declares its traits
     /// through the protocol defaults and its own rule, and the trace attributes and the
-    /// mean-field chain read them (no closed form for swish yet: the chain restarts after it).
+    /// mean-field chain read them (swish by quadrature: a prediction after it too).
     @Test func worksInANetThroughTheFactory() throws {
         LayerFactory.register(SwishTestLayer.self, as: "SwishTest")
         let text = """
@@ -84,6 +84,6 @@ final class SwishTestLayer: NeuronLayer {
         let predictions = MeanField.predict(net: net, inputSecondMoment: 1, inputCorrelation: 0.5,
                                             fillers: { net.layers[$0].declaredFillers })
         #expect(predictions[li - 1] != nil)   // the InnerProduct: σ_w²·m + σ_b²
-        #expect(predictions[li] == nil)       // swish: restart, nothing measured live
+        #expect(predictions[li] != nil)       // swish: E[φ(z)²] by Gauss–Hermite quadrature
     }
 }
