@@ -29,7 +29,7 @@ sed "s#</body>#${script//&/\\&}</body>#" "$html" > "$probe"
 flags=(--headless --disable-gpu --no-sandbox --user-data-dir="$profile" --allow-file-access-from-files
        --virtual-time-budget=5000 --enable-logging=stderr --v=0)
 dom=$("$browser" "${flags[@]}" --dump-dom "file://$probe" 2>"$profile/stderr.txt" || true)
-line=$(printf '%s\n' "$dom" | grep -o 'INITDIAG-CHECK[^<]*' | head -1 || true)
+line=$(printf '%s\n' "$dom" | grep -o 'INITDIAG-CHECK svgs=[0-9][^<]*' | head -1 || true)
 "$browser" "${flags[@]}" --window-size=1280,2400 --screenshot="$shot" "file://$html" >/dev/null 2>>"$profile/stderr.txt" || true
 console=$(grep -E 'CONSOLE|Uncaught|ERR_FILE_NOT_FOUND|Failed to load' "$profile/stderr.txt" || true)
 

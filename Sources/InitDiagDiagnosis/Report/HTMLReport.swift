@@ -24,21 +24,55 @@ func htmlEscape(_ s: String) -> String {
     return out
 }
 
-/// Inline Markdown: `code`, **bold**, [text](href); `\|` (a table cell's escaped bar) becomes `|`.
+/// Inline Markdown: `code`, **bold** (which may hold code), [text](href) (whose text may hold
+/// code); `\|` (a table cell's escaped bar) becomes `|`. Nothing inside a code span is markup.
 func htmlInline(_ text: String) -> String {
-    var out = ""
-    // Code spans first: nothing inside them is markup.
-    let parts = text.replacingOccurrences(of: "\\|", with: "|").components(separatedBy: "`")
-    for (i, part) in parts.enumerated() {
-        if i % 2 == 1 && i < parts.count - 1 {
-            out += "<code>" + htmlEscape(part) + "</code>"
+    let t = Array(text.replacingOccurrences(of: "\\|", with: "|"))
+    /// The index of the next unescaped `**` at or after `from`, outside code spans.
+    func nextBold(_ from: Int) -> Int? {
+        var k = from
+        while k + 1 < t.count {
+            if t[k] == "`", let j = t[(k + 1)...].firstIndex(of: "`") { k = j + 1; continue }
+            if t[k] == "*" && t[k + 1] == "*" { return k }
+            k += 1
+        }
+        return nil
+    }
+    /// `[text](url)` at `i`: the text's range and the url, and the index after the `)`.
+    func link(_ i: Int) -> (text: Range<Int>, url: String, next: Int)? {
+        var k = i + 1
+        while k < t.count && t[k] != "]" {
+            if t[k] == "`", let j = t[(k + 1)...].firstIndex(of: "`") { k = j + 1 } else { k += 1 }
+        }
+        guard k + 1 < t.count, t[k] == "]", t[k + 1] == "(" else { return nil }
+        guard let close = t[(k + 2)...].firstIndex(of: ")") else { return nil }
+        let url = String(t[(k + 2)..<close])
+        guard !url.contains(where: { $0.isWhitespace }) else { return nil }
+        return ((i + 1)..<k, url, close + 1)
+    }
+    var out = "", i = 0, bold = false
+    while i < t.count {
+        let c = t[i]
+        if c == "`", let j = t[(i + 1)...].firstIndex(of: "`") {
+            out += "<code>" + htmlEscape(String(t[(i + 1)..<j])) + "</code>"
+            i = j + 1
             continue
         }
-        var s = htmlEscape(i % 2 == 1 ? "`" + part : part)
-        s = htmlReplace(s, #"\*\*(.+?)\*\*"#) { "<strong>\($0[1])</strong>" }
-        s = htmlReplace(s, #"\[([^\]]*)\]\(([^)\s]*)\)"#) { "<a href=\"\($0[2])\">\($0[1])</a>" }
-        out += s
+        if c == "*", i + 1 < t.count, t[i + 1] == "*", bold || nextBold(i + 2) != nil {
+            out += bold ? "</strong>" : "<strong>"
+            bold.toggle()
+            i += 2
+            continue
+        }
+        if c == "[", let l = link(i) {
+            out += "<a href=\"\(htmlEscape(l.url))\">" + htmlInline(String(t[l.text])) + "</a>"
+            i = l.next
+            continue
+        }
+        out += htmlEscape(String(c))
+        i += 1
     }
+    if bold { out += "</strong>" }
     return out
 }
 

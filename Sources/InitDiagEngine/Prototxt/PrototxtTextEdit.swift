@@ -332,8 +332,12 @@ public struct PrototxtFix: Sendable {
             }
             if netText != nil, solverNamesNet, let fixedNetName {
                 let field = s.root.contains { $0.name == "train_net" } ? "train_net" : "net"
-                s.setTopLevelScalar(field, "\"\(fixedNetName)\"")
-                notes.append("The fixed solver's `\(field)` names the fixed net by its file name: initdiag resolves it beside the solver; Caffe's tools resolve it from where they run (run them from this folder, or edit the path).")
+                let was = s.root.first { $0.name == field }?.scalar, now = "\"\(fixedNetName)\""
+                if was != now {
+                    s.setTopLevelScalar(field, now)
+                    edits.append("solver: \(field): \(now) (was \(was ?? "absent"))")
+                    notes.append("The fixed solver's `\(field)` names the fixed net by its file name: initdiag resolves it beside the solver; Caffe's tools resolve it from where they run (run them from this folder, or edit the path).")
+                }
             }
             solverOut = s.result
             if netText == nil { fixedNet = nil }

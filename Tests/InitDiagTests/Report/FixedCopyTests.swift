@@ -243,6 +243,12 @@ import Testing
         #expect(html.components(separatedBy: "<tr>").count - 1 == 1 + 2)
     }
 
+    @Test func inlineMarkupAroundCode() {
+        #expect(htmlInline("**R: `a<b`** — [`f/x`](f/x.md) and [t](u) `**no**`")
+                == "<strong>R: <code>a&lt;b</code></strong> — <a href=\"f/x.md\"><code>f/x</code></a> and <a href=\"u\">t</a> <code>**no**</code>")
+        #expect(htmlInline("a * b ** c") == "a * b ** c")
+    }
+
     @Test func markdownConstructs() {
         let md = "# T\n\nA **b** `c<d>` [l](x.md)\nmore\n\n| a | b |\n|---|---:|\n| `x\\|y` | 2 |\n\n- one\n  - sub\n- two\n\n```diff\n-a\n+b <\n```\n\n![cap](figures/f.svg)\n"
         let html = markdownToHTML(md) { $0 == "figures/f.svg" ? "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>" : nil }
