@@ -214,7 +214,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
     // Pre-activations after a Dropout layer: in TRAIN each sample has its own mask, so their
     // between-sample spread is mask noise, not the input (the figures say so where they show it).
     let afterDropout: [String] = reportMergeOrdered(variants.map { v in
-        guard let d = v.run.layers.firstIndex(where: { $0.attributes["mean_field"]?.hasPrefix("noise") == true }) else { return [] }
+        guard let d = v.run.layers.firstIndex(where: { $0.attributes["mean_field"]?.hasPrefix("noise") == true || $0.type == "Dropout" }) else { return [] }
         return v.run.layers[(d + 1)...].filter { $0.attributes["role"] == LayerRole.weighted.rawValue }.map(\.name)
     })
     let dropoutNote: [String] = afterDropout.isEmpty ? [] : [
