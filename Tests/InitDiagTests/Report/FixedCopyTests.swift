@@ -193,10 +193,39 @@ import Testing
             #expect(paragraphs[1].contains("no fixed copy was written"))
             #expect(!FileManager.default.fileExists(atPath: dir + "/fixed"))
         }
-        // The fix for a given learner, written straight from the variants (whatever this short
-        // sweep's verdicts were).
-        let fix = Sweep.fixedCopy(variants: [], sources: (Self.solverPath, nil))
-        if case .notWritten(let why) = fix { #expect(why.contains("no variant trained")) } else { Issue.record("a fix without a learner") }
+        print("sweep of 6 iterations: \(FileManager.default.fileExists(atPath: dir + "/fixed") ? "fixed copy written" : "no learner, no fixed copy")")
+        let none = Sweep.fixedCopy(variants: [], sources: (Self.solverPath, nil))
+        if case .notWritten(let why) = none { #expect(why.contains("no variant trained")) } else { Issue.record("a fix without a learner") }
+    }
+
+    /// Variants whose verdicts are known (ReportTestSupport: w=caffe-msra,b=zero learns best):
+    /// the report's first paragraph points at fixed/, which holds both files and the diff.
+    @Test func reportOfKnownLearnersWritesTheFix() throws {
+        let variants = ReportTestSupport.variants()
+        let outcome = Sweep.fixedCopy(variants: variants, sources: (Self.solverPath, nil))
+        guard case .written(let fix) = outcome else { Issue.record("no fix: \(outcome)"); return }
+        #expect(fix.scheme == "w=caffe-msra,b=zero")
+        #expect(fix.files.map(\.name) == ["tiny_cifar.prototxt", "tiny_cifar.solver.prototxt"])
+        let dir = temporaryDirectory("knownfix")
+        try writeSweepReport(directory: dir, netName: "tiny_cifar", data: "synthetic", iterations: 120, variants: variants,
+                             command: "initdiag sweep (test)", machine: "test", fix: outcome)
+        let readme = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
+        let first = readme.components(separatedBy: "\n\n")[1]
+        #expect(first.hasPrefix("**What to edit:**") && first.contains("(fixed/README.md)") && first.contains("`w=caffe-msra,b=zero`"))
+        #expect(first.contains("(fixed/tiny_cifar.prototxt)") && first.contains("6 edits"))
+        let fixedNet = try String(contentsOfFile: dir + "/fixed/tiny_cifar.prototxt", encoding: .utf8)
+        #expect(fixedNet.components(separatedBy: "weight_filler { type: \"msra\" }").count == 4)
+        let fr = try String(contentsOfFile: dir + "/fixed/README.md", encoding: .utf8)
+        #expect(fr.contains("```diff\n--- \(Self.netPath)\n+++ fixed/tiny_cifar.prototxt\n@@ "))
+        #expect(fr.contains("-    weight_filler { type: \"xavier\" } bias_filler { type: \"xavier\" } }\n+    weight_filler { type: \"msra\" } bias_filler { type: \"constant\" } }"))
+        // The page links the fix too.
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        #expect(html.contains("<a href=\"fixed/README.md\"><code>fixed/README.md</code></a>"))
+        // A report without a learner removes an earlier fix.
+        try writeSweepReport(directory: dir, netName: "tiny_cifar", data: "synthetic", iterations: 120, variants: [variants[0]],
+                             command: "initdiag sweep (test)", machine: "test", fix: Sweep.fixedCopy(variants: [variants[0]], sources: (Self.solverPath, nil)))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/fixed"))
+        #expect(try String(contentsOfFile: dir + "/README.md", encoding: .utf8).contains("**What to edit:** no fixed copy was written: no variant trained"))
     }
 }
 
