@@ -273,9 +273,7 @@ public struct PrototxtFix: Sendable {
         if scheme.batchNorm {
             let bnNet = net.withBatchNormAfterConvolutions()
             if netEdit.hasV1Layers { reprint = true }
-            var k = 0
             for l in net.layer {
-                k += 1
                 guard l.type == "Convolution", let top = l.top.first else { continue }
                 // The two layers withBatchNormAfterConvolutions put after it (same names).
                 guard let i = bnNet.layer.firstIndex(where: { $0.name == l.name && $0.type == l.type }), i + 2 < bnNet.layer.count else { continue }
@@ -298,7 +296,6 @@ public struct PrototxtFix: Sendable {
                     + ["  scale_param { bias_term: true }", "}"])
                 edits.append("after \(l.name): BatchNorm `\(bn.name)` and Scale `\(sc.name)` (bias_term: true), in place on `\(top)`")
             }
-            _ = k
         }
         var fixedNet: String? = netEdit.result
         if reprint {

@@ -111,7 +111,7 @@ import Testing
 
     @Test("RULES.md states every threshold the verdict uses, the chance band of the test accuracy included")
     func rulesDocumentThresholds() throws {
-        let rules = try String(contentsOf: CLIHarness.packageRoot.appendingPathComponent("Sources/InitDiag/Diagnosis/RULES.md"), encoding: .utf8)
+        let rules = try String(contentsOf: CLIHarness.packageRoot.appendingPathComponent("Sources/InitDiagDiagnosis/Diagnosis/RULES.md"), encoding: .utf8)
         for name in ["testAccuracyZ", "minTestSamplesPerClass", "barelyLearningLossFraction", "testAccuracyMargin",
                      "chanceBandAbove", "minWindowSteps", "settleSteps", "one-sided"] {
             #expect(rules.contains(name), "RULES.md does not mention \(name)")
