@@ -126,7 +126,7 @@ public enum Sweep {
         if InterruptSignal.isSet { return }
         if plan.shard == nil || plan.selected.allSatisfy({ finishedStatus(plan.tracePath($0.scheme)) != nil }) {
             let path = try writeReport(directory: plan.outputDirectory, schemes: plan.schemes, iterations: plan.iterations,
-                                       command: plan.command)
+                                       command: plan.command, sources: (plan.solverPath, plan.netPath))
             emit(.reportWritten(path: path))
         }
     }
@@ -205,7 +205,8 @@ public enum Sweep {
     /// Builds the report from the traces in `DIR/traces/`: the plan's schemes in order when given,
     /// otherwise every trace found (sorted by file name). Returns the README path.
     @discardableResult
-    public static func writeReport(directory: String, schemes: [Scheme]?, iterations: Int?, command: String) throws -> String {
+    public static func writeReport(directory: String, schemes: [Scheme]?, iterations: Int?, command: String,
+                                   sources: (solver: String?, net: String?)? = nil) throws -> String {
         let traceDir = (directory as NSString).appendingPathComponent("traces")
         var files: [String]
         if let schemes {
@@ -253,8 +254,67 @@ public enum Sweep {
         try writeSweepReport(directory: directory, netName: netName.isEmpty ? "net" : netName, data: data,
                              iterations: iterations ?? maxIterations, variants: variants,
                              command: commands.joined(separator: "\n"),
-                             machine: machineDescription())
+                             machine: machineDescription(),
+                             fix: fixedCopy(variants: variants, sources: sources ?? (nil, variants.first?.run.attributes["net_path"]),
+                                            solverKnown: sources != nil))
         return (directory as NSString).appendingPathComponent("README.md")
+    }
+
+    /// The fixed copy of the user's files for the best variant that trained (`rankedLearners`):
+    /// `PrototxtFix` makes the text edits, the report writes them with their diff.
+    static func fixedCopy(variants: [SweepVariantResult], sources: (solver: String?, net: String?),
+                          solverKnown: Bool = true) -> FixedCopyOutcome {
+        guard let best = rankedLearners(variants.map(\.outcome)).first else {
+            return .notWritten("no variant trained, so there is no edit this sweep has shown to work")
+        }
+        do {
+            let scheme = try Scheme(parsing: best.scheme)
+            if scheme == Scheme() { return .notWritten("the variant that trained best is the net as declared: it needs no edit") }
+            if !solverKnown && scheme.lrFactor != 1 {
+                return .notWritten("`\(scheme)` changes base_lr, and the traces do not record the solver file; `initdiag sweep` with the same arguments writes it")
+            }
+            func read(_ path: String) throws -> String {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw InputError("\(path): cannot read it") }
+                return text
+            }
+            var solver: SolverParameter? = nil, solverText: String? = nil, solverNamesNet = false
+            if let path = sources.solver {
+                solverText = try read(path)
+                solver = try Prototxt.parseSolver(solverText!, path: path).0
+                solverNamesNet = solver?.net != nil || solver?.trainNet != nil
+            }
+            // The net file: --net, else the one the solver names (RunSetup's rule), else inline.
+            var netPath = sources.net
+            if netPath == nil, let s = solver, let path = sources.solver, s.netParam == nil, s.trainNetParam == nil {
+                netPath = try RunSetup.solverNet(s, solverPath: path).sourcePath
+            }
+            let net: NetParameter, netText: String?
+            if let netPath {
+                netText = try read(netPath)
+                net = try Prototxt.parseNet(netText!, path: netPath)
+            } else if let inline = solver?.netParam ?? solver?.trainNetParam {
+                netText = nil
+                net = inline
+            } else {
+                return .notWritten("the sweep's net file is not known to this report")
+            }
+            if solver == nil, scheme.lrFactor != 1 { solver = try RunSetup.load(solverPath: nil, netPath: netPath, data: "synthetic", scheme: Scheme(), seed: nil, batchSize: nil).solver }
+            let netName = netPath.map { ($0 as NSString).lastPathComponent }
+            let fix = try PrototxtFix.make(scheme: scheme, net: net, netText: netText, solverText: solverText, solver: solver,
+                                           fixedNetName: netName, solverNamesNet: solverNamesNet)
+            var files: [FixedCopyFile] = []
+            if let text = fix.netText, let netPath, let netText, let netName {
+                files.append(FixedCopyFile(name: netName, originalPath: netPath, original: netText, fixed: text))
+            }
+            if let text = fix.solverText {
+                let name = sources.solver.map { ($0 as NSString).lastPathComponent } ?? "solver.prototxt"
+                files.append(FixedCopyFile(name: files.contains { $0.name == name } ? "fixed_" + name : name,
+                                           originalPath: sources.solver ?? "", original: solverText ?? "", fixed: text))
+            }
+            return .written(FixedCopy(scheme: scheme.description, files: files, edits: fix.edits, notes: fix.notes))
+        } catch {
+            return .notWritten("\((error as? InputError)?.message ?? "\(error)")")
+        }
     }
 
     /// "2 cores, 23.4 GiB, AMD EPYC …, OpenBLAS Cooperlake, Linux 6.1".

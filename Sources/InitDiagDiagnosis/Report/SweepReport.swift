@@ -56,14 +56,16 @@ public func sweepSummary(netName: String, data: String, iterations: Int,
     }, cause: cause, recommendation: recommendation)
 }
 
-/// Writes `DIR/README.md`, `DIR/figures/*.svg` and `DIR/summary.json`. Every file is written to a
+/// Writes `DIR/README.md`, `DIR/report.html` (the same, self-contained), `DIR/figures/*.svg`,
+/// `DIR/summary.json` and, when a variant trained, `DIR/fixed/` (the fixed prototxt and solver). Every file is written to a
 /// temporary name in its final directory and renamed into place, so a reader never sees half a
 /// file. Throws `InputError` naming the file when the directory cannot be written.
 public func writeSweepReport(directory: String, netName: String, data: String, iterations: Int,
-                             variants: [SweepVariantResult], command: String, machine: String) throws {
+                             variants: [SweepVariantResult], command: String, machine: String,
+                             fix: FixedCopyOutcome? = nil) throws {
     let figures = sweepFigures(variants: variants)
     let readme = sweepReadme(netName: netName, data: data, iterations: iterations, variants: variants,
-                             figures: figures, command: command, machine: machine)
+                             figures: figures, command: command, machine: machine, fix: fix)
     let summary = sweepSummary(netName: netName, data: data, iterations: iterations, variants: variants)
     let json: Data
     do { json = try reportJSONEncoder().encode(summary) } catch {
@@ -79,6 +81,15 @@ public func writeSweepReport(directory: String, netName: String, data: String, i
         try reportWriteAtomically(Data(f.svg.utf8), to: (figureDir as NSString).appendingPathComponent(f.file))
     }
     try reportWriteAtomically(json + Data("\n".utf8), to: (directory as NSString).appendingPathComponent("summary.json"))
+    if case .written(let f)? = fix {
+        try writeFixedCopy(f, directory: directory)
+    } else if fix != nil {
+        // A fix from an earlier report of this folder would no longer be this report's.
+        try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent("fixed"))
+    }
+    // The same content as one self-contained page (figures inline), for a browser.
+    try reportWriteAtomically(Data(sweepReportHTML(readme: readme, figures: figures, title: "initdiag sweep: \(netName)").utf8),
+                              to: (directory as NSString).appendingPathComponent("report.html"))
     // The README last: once it exists, everything it links to does.
     try reportWriteAtomically(Data(readme.utf8), to: (directory as NSString).appendingPathComponent("README.md"))
 }
@@ -203,7 +214,7 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
     // Pre-activations after a Dropout layer: in TRAIN each sample has its own mask, so their
     // between-sample spread is mask noise, not the input (the figures say so where they show it).
     let afterDropout: [String] = reportMergeOrdered(variants.map { v in
-        guard let d = v.run.layers.firstIndex(where: { $0.attributes["mean_field"]?.hasPrefix("noise") == true }) else { return [] }
+        guard let d = v.run.layers.firstIndex(where: { $0.attributes["mean_field"]?.hasPrefix("noise") == true || $0.type == "Dropout" }) else { return [] }
         return v.run.layers[(d + 1)...].filter { $0.attributes["role"] == LayerRole.weighted.rawValue }.map(\.name)
     })
     let dropoutNote: [String] = afterDropout.isEmpty ? [] : [
@@ -287,8 +298,10 @@ func reportCell(_ text: String) -> String { text.replacingOccurrences(of: "|", w
 /// The README of a sweep: the answer first, then the table, the figures, one section per variant
 /// and how to reproduce it.
 public func sweepReadme(netName: String, data: String, iterations: Int, variants: [SweepVariantResult],
-                        figures: [ReportFigure], command: String, machine: String) -> String {
+                        figures: [ReportFigure], command: String, machine: String,
+                        fix: FixedCopyOutcome? = nil) -> String {
     var md = "# initdiag sweep: \(netName)\n\n"
+    if let p = fixedParagraph(fix) { md += p + "\n\n" }
     md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (a variant stops once its verdict has settled), data `\(data)`.\n\n"
     md += "## Answer\n\n" + explainSweep(variants.map(\.outcome)) + "\n\n"
 

@@ -64,7 +64,7 @@ struct OutputNameTests {
         #expect(CLIHarness.files(under: snap).isEmpty, "\(CLIHarness.files(under: snap))")
     }
 
-    @Test("sweep writes only under --out: traces/<slug>.h5, figures, README.md, summary.json")
+    @Test("sweep writes only under --out: traces/<slug>.h5, figures, README.md, report.html, summary.json, fixed/")
     func sweepStaysInOut() throws {
         let dir = try CLIHarness.temporaryDirectory("sweep-out")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -76,7 +76,8 @@ struct OutputNameTests {
         let files = CLIHarness.files(under: out)
         #expect(files.contains("traces/w-caffe-msra_b-zero_lr-0.5.h5"), "\(files)")
         #expect(files.contains("README.md") && files.contains("summary.json"))
-        #expect(files.allSatisfy { $0.hasPrefix("traces/") || $0.hasPrefix("figures/") || $0 == "README.md" || $0 == "summary.json" }, "\(files)")
+        #expect(files.contains("report.html"))
+        #expect(files.allSatisfy { $0.hasPrefix("traces/") || $0.hasPrefix("figures/") || $0.hasPrefix("fixed/") || ["README.md", "report.html", "summary.json"].contains($0) }, "\(files)")
         let top = Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)).subtracting([".stdout", ".stderr"])
         #expect(top.filter { !$0.hasPrefix(".std") }.sorted() == ["net.prototxt", "o", "solver.prototxt"], "\(top)")
     }
