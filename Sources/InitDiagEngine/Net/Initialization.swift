@@ -22,6 +22,9 @@ public func declaredFillers(for layer: LayerParameter, blobCount: Int) -> [Fille
         return Array([p.filler ?? one, p.biasFiller ?? zero].prefix(blobCount))
     case "Bias":
         return blobCount > 0 ? [layer.biasParam?.filler ?? zero] : []
+    case "TorchBatchNorm":
+        // γ 1, β 0, running mean 0, running variance 1 (PyTorch's BatchNorm reset_parameters).
+        return Array([one, zero, zero, one].prefix(blobCount))
     default:
         return []
     }

@@ -20,6 +20,7 @@ public enum LayerFactory {
         "Softmax": SoftmaxLayer.self,
         "SoftmaxWithLoss": SoftmaxWithLossLayer.self,
         "Split": SplitLayer.self,
+        "TorchBatchNorm": TorchBatchNormLayer.self,
     ]
 
     /// Caffe layer types that exist upstream but have no implementation here; named in errors so
