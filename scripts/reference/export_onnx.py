@@ -9,6 +9,10 @@ Writes, into Fixtures/reference/onnx/ (or --out):
   vgg19_bn_w16.json          its reference (below)
   resnet18_w8.onnx           pytorch-cifar ResNet18 (BasicBlock, [2, 2, 2, 2]) with widths / 8
   resnet18_w8.json           its reference
+  mini_inception.onnx/.json  GoogLeNet/MobileNet-style ops (ceil-mode max pool with padding,
+                             Concat, depthwise conv, adaptive average pool, flatten, Dropout(0))
+  mini_dense.onnx/.json      DenseNet-style concat, F.pad before an average pool, mean over H, W,
+                             a Linear without bias
 
 Export (torch.onnx, TorchScript exporter):
   torch.onnx.export(model, x, path, dynamo=False, training=torch.onnx.TrainingMode.TRAINING,
@@ -21,7 +25,7 @@ are bit-equal to the file's initializers): x = record bytes / 255, train mode,
 CrossEntropyLoss(mean) against the records' labels.
   loss                       the loss of that forward
   outputs[value]             mean, std (population) and l2 of every ONNX node output value that is
-                             a float tensor (keyed by the ONNX value name, which is the blob name
+                             a float tensor computed from the input (keyed by the ONNX value name, which is the blob name
                              initdiag's importer gives the node's top), computed by evaluating the
                              exported graph op by op with torch.nn.functional in float64; the
                              graph's output is checked against the model's output (≤ 1e-9)
@@ -140,8 +144,58 @@ class ResNet(nn.Module):
         return self.linear(out)
 
 
+class MiniInception(nn.Module):
+    """GoogLeNet/MobileNet-style ops in one small net: MaxPool(3, 2, pad 1, ceil_mode) as
+    torchvision's GoogLeNet, a Concat of 1x1 / 1x1-3x3 / pool-1x1 branches, a depthwise 3x3
+    conv (groups = channels) with BatchNorm, AdaptiveAvgPool2d(1), torch.flatten, Dropout, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+        self.b1 = nn.Conv2d(8, 4, 1)
+        self.b2 = nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        self.b3 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), nn.Conv2d(8, 4, 1))
+        self.dw = nn.Sequential(nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False), nn.BatchNorm2d(12), nn.ReLU())
+        self.avg = nn.AdaptiveAvgPool2d((1, 1))
+        self.drop = nn.Dropout(0.0)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x):
+        x = self.pool(self.stem(x))
+        x = torch.cat([self.b1(x), self.b2(x), self.b3(x)], 1)
+        x = self.avg(self.dw(x))
+        return self.fc(self.drop(torch.flatten(x, 1)))
+
+
+class MiniDense(nn.Module):
+    """DenseNet-style concatenation and transition, F.pad before an average pool (its shape
+    sub-graph: Slice, Transpose, ConstantOfShape, …), x.mean([2, 3]) and a Linear without bias
+    (Transpose + MatMul)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.c1 = nn.Conv2d(8, 4, 3, padding=1)
+        self.t = nn.AvgPool2d(2)
+        self.l = nn.Linear(12, 10, bias=False)
+
+    def forward(self, x):
+        x = self.c0(x)
+        x = torch.cat([x, self.c1(F.relu(self.bn(x)))], 1)
+        x = F.avg_pool2d(F.pad(self.t(x), (1, 1, 1, 1)), 3, stride=2)
+        return self.l(x.mean([2, 3]))
+
+
 def attrs(node):
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class NotEvaluated(Exception):
+    """The graph has an op the float64 evaluator does not do: that model's reference then has no
+    per-output statistics (loss, gradients, running statistics and the SGD step still come from
+    the PyTorch model)."""
 
 
 def evaluate_graph(model_proto, x, params):
@@ -199,8 +253,43 @@ def evaluate_graph(model_proto, x, params):
             out = torch.cat(ins, dim=a["axis"])
         elif op == "Reshape":
             out = ins[0].reshape([int(v) for v in ins[1]])
+        elif op == "Dropout":
+            ratio = ins[1].item() if len(ins) > 1 and ins[1] is not None else 0.5
+            if ratio != 0:
+                raise NotEvaluated(f"op Dropout with ratio {ratio} (node {node.name})")
+            out = ins[0]
+        elif op in ("Mul", "Sub"):
+            out = ins[0] * ins[1] if op == "Mul" else ins[0] - ins[1]
+        elif op == "Cast":
+            out = ins[0].to({1: torch.float64, 7: torch.int64}[a["to"]])
+        elif op == "ConstantOfShape":
+            v = numpy_helper.to_array(a["value"]).reshape(-1)[0] if "value" in a else 0.0
+            out = torch.full([int(d) for d in ins[0]], float(v)).to(torch.int64 if isinstance(v, np.integer) else torch.float64)
+        elif op == "Slice":
+            starts, ends = ins[1].tolist(), ins[2].tolist()
+            axes = ins[3].tolist() if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
+            steps = ins[4].tolist() if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+            arr = ins[0].numpy()
+            sl = [slice(None)] * arr.ndim
+            for st, en, ax, sp in zip(starts, ends, axes, steps):
+                big = 2**62
+                sl[ax] = slice(st, None if abs(en) >= big else en, sp)
+            out = torch.from_numpy(arr[tuple(sl)].copy())
+        elif op == "Transpose":
+            out = ins[0].permute(*a.get("perm", list(reversed(range(ins[0].dim())))))
+        elif op == "Pad":
+            p = [int(v) for v in ins[1]]
+            r = len(p) // 2
+            torch_pads = []
+            for ax in reversed(range(r)):
+                torch_pads += [p[ax], p[ax + r]]
+            out = F.pad(ins[0], torch_pads)
+        elif op == "ReduceMean":
+            out = ins[0].mean(dim=tuple(a["axes"]), keepdim=bool(a.get("keepdims", 1)))
+        elif op == "MatMul":
+            out = ins[0] @ ins[1]
         else:
-            raise SystemExit(f"evaluate_graph: op {op} (node {node.name}) not handled")
+            raise NotEvaluated(f"op {op} (node {node.name})")
         env[node.output[0]] = out
     return env
 
@@ -236,17 +325,22 @@ def make(name, model, x_export, images, labels, out_dir, prov):
     loss = F.cross_entropy(logits, y)
     loss.backward()
     params = {k: v.detach() for k, v in model.named_parameters()}
-    env = evaluate_graph(proto, x, params)
-    graph_out = env[proto.graph.output[0].name]
-    err = (graph_out - logits.detach()).abs().max().item()
-    assert err <= 1e-9, f"graph evaluation differs from the model by {err}"
     float_values = {}
-    for node in proto.graph.node:
-        if node.op_type in ("Constant", "Shape", "Gather", "Unsqueeze", "Concat"):
-            continue
-        v = env[node.output[0]]
-        if v.dtype == torch.float64:
-            float_values[node.output[0]] = stats(v)
+    try:
+        env = evaluate_graph(proto, x, params)
+        graph_out = env[proto.graph.output[0].name]
+        err = (graph_out - logits.detach()).abs().max().item()
+        assert err <= 1e-9, f"graph evaluation differs from the model by {err}"
+        constant = {i.name for i in proto.graph.initializer}
+        for node in proto.graph.node:
+            if all(not i or i in constant for i in node.input) and node.op_type != "Shape":
+                constant.update(node.output)  # computed from constants only: not a layer output
+                continue
+            v = env[node.output[0]]
+            if v.dtype == torch.float64 and v.dim() > 0:
+                float_values[node.output[0]] = stats(v)
+    except NotEvaluated as e:
+        print(f"{name}: no per-output statistics ({e} is not evaluated)")
     gradients = {k: p.grad.norm().item() for k, p in model.named_parameters()}
     running = {k: v.norm().item() for k, v in model.state_dict().items()
                if k.endswith("running_mean") or k.endswith("running_var")}
@@ -282,6 +376,10 @@ def main():
     make("vgg19_bn_w16", VGG(VGG19, 16), x_export, images, labels, args.out, prov)
     torch.manual_seed(SEED + 1)
     make("resnet18_w8", ResNet([2, 2, 2, 2], 8), x_export, images, labels, args.out, prov)
+    torch.manual_seed(SEED + 2)
+    make("mini_inception", MiniInception(), x_export, images, labels, args.out, prov)
+    torch.manual_seed(SEED + 3)
+    make("mini_dense", MiniDense(), x_export, images, labels, args.out, prov)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ enum ONNXConstantEvaluator {
             if end < 0 { end += r }
             start = min(max(start, 0), r); end = min(max(end, start), r)
             result = ONNXConstant(shape: [end - start], values: .int(shape[start..<end].map(Int64.init)))
-        case "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Identity", "Reshape", "Add", "Sub", "Mul", "Div":
+        case "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Identity", "Reshape", "Add", "Sub", "Mul", "Div",
+             "Slice", "Transpose", "ConstantOfShape":
             guard allConstant, !inputs.isEmpty, let first = const(0) else { return false }
             result = try compute(node, first: first, const: const, opset: graph.opset)
         default:
@@ -37,6 +38,12 @@ enum ONNXConstantEvaluator {
         try ONNXGraph.checkCount(result.shape, file: graph.file, what: "node '\(node.name)' (op \(node.op)) value")
         guard let out = node.outputs.first, !out.isEmpty else { throw node.error("has no output") }
         graph.constants[out] = result
+        // A weight passed through a layout op keeps its initializer's name (for `parameters`).
+        if ["Transpose", "Reshape", "Identity", "Cast", "Squeeze", "Unsqueeze"].contains(node.op), !inputs.isEmpty {
+            let src = inputs[0]
+            if let s = graph.constantSource[src] { graph.constantSource[out] = s }
+            else if graph.initializerNames.contains(src) { graph.constantSource[out] = src }
+        }
         return true
     }
 
@@ -58,8 +65,95 @@ enum ONNXConstantEvaluator {
         return v
     }
 
+    /// Values the evaluator creates (not read from the file) stay small: shape arithmetic.
+    static let maxComputedElements = 1 << 22
+
+    /// Row-major element offsets of `shape` for each multi-index, visited in row-major order of
+    /// the output of `outShape`, mapped through `source(outIndex) -> inputOffset`.
+    private static func remap<T>(_ v: [T], outShape: [Int], _ source: ([Int]) -> Int) -> [T] {
+        let n = outShape.reduce(1, *)
+        var out: [T] = []
+        out.reserveCapacity(n)
+        var idx = [Int](repeating: 0, count: outShape.count)
+        for _ in 0..<n {
+            out.append(v[source(idx)])
+            var a = outShape.count - 1
+            while a >= 0 { idx[a] += 1; if idx[a] < outShape[a] { break }; idx[a] = 0; a -= 1 }
+        }
+        return out
+    }
+
+    private static func strides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for a in stride(from: shape.count - 1, through: 0, by: -1) { s[a] = acc; acc *= shape[a] }
+        return s
+    }
+
+    private static func mapValues(_ c: ONNXConstant, outShape: [Int], _ source: ([Int]) -> Int) -> ONNXConstant {
+        switch c.values {
+        case .int(let v): return ONNXConstant(shape: outShape, values: .int(remap(v, outShape: outShape, source)))
+        case .float(let v): return ONNXConstant(shape: outShape, values: .float(remap(v, outShape: outShape, source)))
+        }
+    }
+
     private static func compute(_ node: ONNXNode, first: ONNXConstant, const: (Int) -> ONNXConstant?, opset: Int64) throws -> ONNXConstant {
         switch node.op {
+        case "ConstantOfShape":
+            try node.checkArity(inputs: 1, 1)
+            guard let dims = first.ints, dims.allSatisfy({ $0 >= 0 && $0 <= Int64(maxComputedElements) }) else {
+                throw node.error("the shape must be non-negative int64 sizes")
+            }
+            let shape = dims.map { Int($0) }
+            try ONNXGraph.checkCount(shape, file: node.file, what: "node '\(node.name)' (op ConstantOfShape) value")
+            let n = shape.reduce(1, *)
+            guard n <= maxComputedElements else { throw node.error("would create \(n) values; the constant evaluator makes at most \(maxComputedElements)") }
+            guard let a = node.attribute("value") else { return ONNXConstant(shape: shape, values: .float([Float](repeating: 0, count: n))) }
+            let v = try ONNXGraph.tensor(a.t, file: node.file, what: "node '\(node.name)' (op ConstantOfShape) value")
+            guard v.count == 1 else { throw node.error("value must have one element") }
+            switch v.values {
+            case .int(let x): return ONNXConstant(shape: shape, values: .int([Int64](repeating: x[0], count: n)))
+            case .float(let x): return ONNXConstant(shape: shape, values: .float([Float](repeating: x[0], count: n)))
+            }
+        case "Transpose":
+            try node.checkArity(inputs: 1, 1)
+            let r = first.shape.count
+            let perm = try (node.ints("perm") ?? (0..<Int64(r)).reversed().map { $0 }).map { Int($0) }
+            guard perm.count == r, Set(perm) == Set(0..<r) else { throw node.error("perm \(perm) is not a permutation of \(r) axes") }
+            let st = strides(first.shape)
+            let outShape = perm.map { first.shape[$0] }
+            return mapValues(first, outShape: outShape) { idx in
+                var off = 0
+                for (a, p) in perm.enumerated() { off += idx[a] * st[p] }
+                return off
+            }
+        case "Slice":
+            try node.checkArity(inputs: 3, 5)
+            guard let starts = const(1)?.ints, let ends = const(2)?.ints else { throw node.error("starts and ends must be int64 constants") }
+            let r = first.shape.count
+            let axes = try (const(3)?.ints ?? (0..<Int64(starts.count)).map { $0 }).map { try axis($0, rank: r, node) }
+            let steps = const(4)?.ints ?? [Int64](repeating: 1, count: starts.count)
+            guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count, Set(axes).count == axes.count else {
+                throw node.error("starts, ends, axes and steps must have the same length")
+            }
+            var begin = [Int](repeating: 0, count: r), step = [Int](repeating: 1, count: r), outShape = first.shape
+            for (k, a) in axes.enumerated() {
+                let dim = Int64(first.shape[a])
+                let st = steps[k]
+                guard st != 0 else { throw node.error("a step of 0") }
+                func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { min(max(v, lo), hi) }
+                var b = starts[k] < 0 ? starts[k] &+ dim : starts[k]
+                var e = ends[k] < 0 ? ends[k] &+ dim : ends[k]
+                if st > 0 { b = clamp(b, 0, dim); e = clamp(e, 0, dim) } else { b = clamp(b, 0, dim - 1); e = clamp(e, -1, dim - 1) }
+                let count = st > 0 ? (e > b ? (e - b + st - 1) / st : 0) : (b > e ? (b - e + (-st) - 1) / (-st) : 0)
+                begin[a] = Int(b); step[a] = Int(clamp(st, -dim - 1, dim + 1)); outShape[a] = Int(count)
+            }
+            let st = strides(first.shape)
+            return mapValues(first, outShape: outShape) { idx in
+                var off = 0
+                for a in 0..<r { off += (begin[a] + idx[a] * step[a]) * st[a] }
+                return off
+            }
         case "Identity":
             return first
         case "Cast":

@@ -92,6 +92,10 @@ struct ONNXGraph {
     /// The default domain's opset version.
     let opset: Int64
     var constants: [String: ONNXConstant] = [:]
+    /// Names of the initializers, and for a constant computed from one initializer alone
+    /// (Transpose, Reshape, Identity, … of a weight) that initializer's name.
+    var initializerNames: Set<String> = []
+    var constantSource: [String: String] = [:]
     /// The graph's data input (the one input that is not an initializer) and its shape.
     let inputName: String
     let inputShape: [Int]
@@ -145,6 +149,7 @@ struct ONNXGraph {
         }
         var graph = ONNXGraph(file: file, model: model, opset: opset, constants: constants,
                               inputName: input.name, inputShape: shape, outputName: g.output[0].name)
+        graph.initializerNames = Set(constants.keys)
         graph.nodes = try topologicalOrder(g.node, known: Set(constants.keys).union([input.name]), file: file)
         return graph
     }

@@ -11,6 +11,9 @@ public struct ONNXImportedNet: Sendable {
     public var parameters: [String: ONNXParameterPlace]
     /// The opset of the default domain.
     public var opset: Int64
+    /// Float values of the graph that are no blob of the net: a Pad folded into the next
+    /// layer's pad, an Identity, a MatMul whose Add became the InnerProduct's bias.
+    public var folded: Set<String>
 }
 
 public struct ONNXParameterPlace: Sendable, Equatable {
@@ -59,7 +62,8 @@ public enum ONNXImport {
         net.name = graph.model.graph.name.isEmpty ? (path as NSString).lastPathComponent : graph.model.graph.name
         net.layer = builder.layers
         net.sourcePath = path
-        return ONNXImportedNet(net: net, warnings: builder.warnings, parameters: builder.parameters, opset: graph.opset)
+        return ONNXImportedNet(net: net, warnings: builder.warnings, parameters: builder.parameters, opset: graph.opset,
+                               folded: builder.folded)
     }
 
     /// Whether bytes look like an ONNX ModelProto rather than a prototxt: the first byte is the
@@ -106,6 +110,7 @@ struct ONNXNetBuilder {
     /// How many nodes read each value (from the whole graph).
     var consumers: [String: [String]] = [:]
     var usedBlobNames: Set<String> = []
+    var folded: Set<String> = []
     var file: String { graph.file }
 
     init(graph: ONNXGraph) {
@@ -211,8 +216,9 @@ struct ONNXNetBuilder {
 
     mutating func record(_ node: ONNXNode, input index: Int, layer: String, blob: Int) {
         guard index < node.inputs.count, !node.inputs[index].isEmpty else { return }
-        let name = node.inputs[index]
-        if graph.constants[name] != nil, parameters[name] == nil { parameters[name] = ONNXParameterPlace(layer: layer, blob: blob) }
+        let value = resolve(node.inputs[index])
+        let name = graph.constantSource[value] ?? value
+        if graph.initializerNames.contains(name), parameters[name] == nil { parameters[name] = ONNXParameterPlace(layer: layer, blob: blob) }
     }
 
     /// Appends a layer whose top is `node`'s first output with `shape`.
@@ -327,6 +333,7 @@ struct ONNXNetBuilder {
             try node.checkArity(inputs: 1, 1)
             _ = try tensorShape(node, 0)
             alias[node.outputs[0]] = resolve(node.inputs[0])
+            folded.insert(node.outputs[0])
         case "Pad": try pad(node)
         default:
             throw node.error("is not supported (it would take a Caffe layer for \(node.op) and its importer; supported: Conv, BatchNormalization, Relu, LeakyRelu, Clip, Tanh, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean, Flatten, Reshape, Gemm, MatMul, Add, Concat, Dropout, Identity, Pad, and constant shape arithmetic)")
@@ -661,6 +668,7 @@ struct ONNXNetBuilder {
                 b.shape = BlobShape(dim: [Int64(out)])
                 b.data = cv
                 fusedAdds.insert(addNode.name)
+                folded.insert(y)
                 try innerProduct(node, x: x, batch: s[0], out: out, weight: weight, bias: b, weightInput: 1,
                                  biasInput: other, biasNode: addNode)
                 return
@@ -766,5 +774,6 @@ struct ONNXNetBuilder {
             throw node.error("zero padding is folded into the Conv or AveragePool(count_include_pad=1) that reads it; this one is read by \(users.map { "\($0.op) '\($0.name)'" }.joined(separator: ", "))")
         }
         pendingPads[node.outputs[0]] = (x, [Int(pads[2]), Int(pads[3]), Int(pads[6]), Int(pads[7])], node.name)
+        folded.insert(node.outputs[0])
     }
 }

@@ -258,3 +258,35 @@ import Testing
         }
     }
 }
+
+/// Any ONNX models a developer wants to try: INITDIAG_ONNX_DIR=<folder> runs every *.onnx there
+/// through import, a TRAIN net build and one forward/backward on N(0, 1)-like inputs (the result
+/// must be finite). Without the variable the test says so and checks nothing else.
+@Suite struct ONNXExtraModelsTests {
+    @Test func importsAndRunsEveryModelInTheFolder() throws {
+        guard let dir = ProcessInfo.processInfo.environment["INITDIAG_ONNX_DIR"] else {
+            print("ONNXExtraModelsTests: INITDIAG_ONNX_DIR not set, no extra models checked")
+            return
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
+        #expect(!files.isEmpty, "no .onnx files in \(dir)")
+        for f in files {
+            let path = dir + "/" + f
+            do {
+                let imported = try ONNXImport.importModel(path: path)
+                for w in imported.warnings { print("warning: \(w)") }
+                let net = try ConformanceSupport.buildNet(imported.net, phase: .TRAIN)
+                let data = net.blobs[net.inputBlobIDs[0]], label = net.blobs[net.inputBlobIDs[1]]
+                data.setData(ONNXImportTests.ramp(data.count, 0.37))
+                label.setData((0..<label.count).map { Float($0 % 2) })
+                let loss = try net.forward()
+                net.clearParamDiffs()
+                net.backward()
+                #expect(loss.isFinite, "\(f): loss \(loss)")
+                print("\(f): \(imported.net.layer.count) layers, \(net.parameterCount) parameters, loss \(loss)")
+            } catch let e as InputError {
+                print("\(f): refused: \(e.message)")
+            }
+        }
+    }
+}
