@@ -299,7 +299,8 @@ struct ONNXNetBuilder {
             let rest = s.dropFirst().reduce(1, *)
             let allowZero = try node.int("allowzero", default: 0) == 1
             let first = dims.first.map { $0 == 0 && !allowZero ? Int64(s[0]) : $0 }
-            guard dims.count == 2, first == Int64(s[0]), dims[1] == -1 || dims[1] == Int64(rest) else {
+            let batchOK = first == Int64(s[0]) || (first == -1 && dims.count == 2 && dims[1] == Int64(rest))
+            guard dims.count == 2, batchOK, dims[1] == -1 || dims[1] == Int64(rest) else {
                 throw node.error("reshape of \(s) to \(dims): only (N, −1), as x.view(x.size(0), -1), is supported")
             }
             try flatten(node, x: x, shape: s)
@@ -329,6 +330,35 @@ struct ONNXNetBuilder {
             l.concatParam = p
             try emit(l, node: node, shape: out)
         case "Dropout": try dropout(node)
+        case "LogSoftmax", "Softmax":
+            // log_softmax as the model's last op: PyTorch trains it with NLLLoss, which with it is
+            // CrossEntropyLoss on its input — the SoftmaxWithLoss the importer puts on the output.
+            try node.checkArity(inputs: 1, 1)
+            let (x, s) = try tensorShape(node, 0)
+            let axis = try node.int("axis", default: -1)
+            guard node.op == "LogSoftmax", node.outputs[0] == graph.outputName, s.count == 2, axis == 1 || axis == -1 else {
+                throw node.error("is supported only as LogSoftmax over the classes of the model's output (then NLLLoss is cross-entropy on its input)")
+            }
+            alias[node.outputs[0]] = x
+            folded.insert(node.outputs[0])
+        case "Squeeze":
+            // x.squeeze() / squeeze(-1) after a global pool: (N, C, 1, 1) → (N, C) is a Flatten.
+            try node.checkArity(inputs: 1, 2)
+            let (x, s) = try tensorShape(node, 0)
+            let axes: [Int64]
+            if graph.opset >= 13 {
+                axes = try optionalConstant(node, 1, what: "axes")?.ints ?? []
+            } else {
+                axes = try node.ints("axes") ?? []
+            }
+            let norm = Set(axes.isEmpty ? s.indices.filter { s[$0] == 1 && $0 > 0 } : axes.map { Int($0 < 0 ? $0 + Int64(s.count) : $0) })
+            let kept = s.indices.filter { !norm.contains($0) }
+            guard !norm.contains(0), norm.allSatisfy({ $0 < s.count && s[$0] == 1 }), kept.count == 2, kept == [0, kept[1]],
+                  (1..<s.count).allSatisfy({ norm.contains($0) || $0 == kept[1] }) else {
+                throw node.error("squeeze of \(s) over \(axes): only squeezing size-1 axes to (N, C) is supported")
+            }
+            try flatten(node, x: x, shape: s)
+        case "Mul", "Div", "Sub": try scaleOrShift(node)
         case "Identity":
             try node.checkArity(inputs: 1, 1)
             _ = try tensorShape(node, 0)
@@ -336,7 +366,7 @@ struct ONNXNetBuilder {
             folded.insert(node.outputs[0])
         case "Pad": try pad(node)
         default:
-            throw node.error("is not supported (it would take a Caffe layer for \(node.op) and its importer; supported: Conv, BatchNormalization, Relu, LeakyRelu, Clip, Tanh, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean, Flatten, Reshape, Gemm, MatMul, Add, Concat, Dropout, Identity, Pad, and constant shape arithmetic)")
+            throw node.error("is not supported (it would take a Caffe layer for \(node.op) and its importer; supported: Conv, BatchNormalization, Relu, LeakyRelu, Clip, Tanh, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean, Flatten, Reshape, Squeeze, Gemm, MatMul, Add, Sub, Mul, Div, Concat, Dropout, Identity, Pad, a final LogSoftmax, and constant shape arithmetic)")
         }
     }
 
@@ -708,6 +738,60 @@ struct ONNXNetBuilder {
         l.bottom = [x]
         l.blobs = [try floatBlob(c, shape: [s[1]], node, what: "the addend")]
         record(node, input: ci, layer: node.name, blob: 0)
+        try emit(l, node: node, shape: s)
+    }
+
+    /// Mul/Div by a scalar or per-channel constant → Scale (γ = c or 1/c); Sub of one → Bias
+    /// (−c); Mul of two tensors of one shape → Eltwise PROD. A constant that is an initializer
+    /// stays learnable (it may be a parameter); one from Constant nodes gets lr_mult 0.
+    mutating func scaleOrShift(_ node: ONNXNode) throws {
+        try node.checkArity(inputs: 2, 2)
+        let a = resolve(node.inputs[0]), b = resolve(node.inputs[1])
+        if let sa = shapes[a], let sb = shapes[b] {
+            guard node.op == "Mul", sa == sb else {
+                throw node.error("\(node.op) of two tensors (\(sa), \(sb)): only Mul of equal shapes (Eltwise PROD) is supported, not broadcasting")
+            }
+            var l = LayerParameter(name: node.name, type: "Eltwise")
+            l.bottom = [a, b]
+            var p = EltwiseParameter()
+            p.operation = .PROD
+            l.eltwiseParam = p
+            try emit(l, node: node, shape: sa)
+            return
+        }
+        guard shapes[a] != nil else {
+            throw node.error("\(node.op) with the constant first is not supported (only tensor \(node.op == "Sub" ? "−" : "×") constant)")
+        }
+        let (x, s) = try tensorShape(node, 0)
+        let c = try constant(node, 1, what: "the operand")
+        guard let cv = c.floats, s.count >= 2 else { throw node.error("the operand must be float32") }
+        let perChannel = c.count == s[1] && (c.shape == [s[1]] || c.shape.count == s.count && c.shape.enumerated().allSatisfy { $0.offset == 1 || $0.element == 1 }
+                                             || c.shape.count == s.count - 1 && c.shape.enumerated().allSatisfy { $0.offset == 0 || $0.element == 1 })
+        guard c.count == 1 || perChannel else {
+            throw node.error("\(node.op) by a constant of shape \(c.shape) on a tensor of shape \(s): only a scalar or a per-channel constant is supported")
+        }
+        var values = c.count == 1 ? [Float](repeating: cv[0], count: s[1]) : cv
+        if node.op == "Div" {
+            guard values.allSatisfy({ $0 != 0 }) else { throw node.error("divides by zero") }
+            values = values.map { 1 / $0 }
+        } else if node.op == "Sub" {
+            values = values.map { -$0 }
+        }
+        var l = LayerParameter(name: node.name, type: node.op == "Sub" ? "Bias" : "Scale")
+        l.bottom = [x]
+        var blob = BlobProto()
+        blob.shape = BlobShape(dim: [Int64(s[1])])
+        blob.data = values
+        l.blobs = [blob]
+        let source = graph.constantSource[resolve(node.inputs[1])] ?? resolve(node.inputs[1])
+        if graph.initializerNames.contains(source) && node.op == "Mul" && c.count == s[1] {
+            record(node, input: 1, layer: node.name, blob: 0)
+        } else {
+            var frozen = ParamSpec()
+            frozen.lrMult = 0
+            frozen.decayMult = 0
+            l.param = [frozen]
+        }
         try emit(l, node: node, shape: s)
     }
 

@@ -212,6 +212,35 @@ import Testing
         }
     }
 
+    /// (x − mean)/std with constants → Bias(−mean) and Scale(1/std), frozen; x·x → Eltwise PROD;
+    /// global pool → squeeze → view(−1, C); log_softmax at the end is dropped into the loss.
+    @Test func normalisationSqueezeViewAndLogSoftmax() throws {
+        let nodes = [
+            Self.node("Constant", "/mean", [], ["mu"], [Self.attr("value", tensor: Self.tensor("", [1, 2, 1, 1], [0.5, -0.5]))]),
+            Self.node("Sub", "/Sub", ["x", "mu"], ["c"]),
+            Self.node("Constant", "/std", [], ["sd"], [Self.attr("value", tensor: Self.tensor("", [1, 2, 1, 1], [2, 4]))]),
+            Self.node("Div", "/Div", ["c", "sd"], ["n"]),
+            Self.node("Mul", "/Mul", ["n", "n"], ["sq"]),
+            Self.node("GlobalAveragePool", "/gap", ["sq"], ["g"]),
+            Self.node("Squeeze", "/Squeeze", ["g"], ["q"]),
+            Self.node("Constant", "/shape", [], ["shape"], [Self.attr("value", tensor: Self.intTensor("", [2], [-1, 2]))]),
+            Self.node("Reshape", "/Reshape", ["q", "shape"], ["v"]),
+            Self.node("Gemm", "/fc/Gemm", ["v", "fc.w", "fc.b"], ["z"], [Self.attr("transB", int: 1)]),
+            Self.node("LogSoftmax", "/LogSoftmax", ["z"], ["y"], [Self.attr("axis", int: 1)]),
+        ]
+        let net = try Self.importBytes(try Self.model(nodes, [Self.tensor("fc.w", [3, 2], [1, 0, 0, 1, 1, 1]), Self.tensor("fc.b", [3], [0, 0, 0])],
+                                                      input: [1, 2, 1, 2], output: "y", outShape: [1, 3]))
+        #expect(net.net.layer.map { $0.type } == ["Input", "Bias", "Scale", "Eltwise", "Pooling", "Flatten", "Flatten", "InnerProduct", "SoftmaxWithLoss"])
+        #expect(try Self.layer(net, "/Sub").blobs[0].data == [-0.5, 0.5])
+        #expect(try Self.layer(net, "/Div").blobs[0].data == [0.5, 0.25])
+        #expect(try Self.layer(net, "/Div").param.first?.lrMult == 0)
+        #expect(net.net.layer.last?.bottom.first == "z")
+        let ran = try Self.run(net, input: [1.5, 2.5, 3.5, 0.5])
+        // channel 0: ((1.5 − 0.5)/2)² = 0.25, ((2.5 − 0.5)/2)² = 1 → mean 0.625;
+        // channel 1: ((3.5 + 0.5)/4)² = 1, ((0.5 + 0.5)/4)² = 0.0625 → mean 0.53125.
+        #expect(ran.blob(named: "z")!.dataArray == [0.625, 0.53125, 1.15625])
+    }
+
     @Test func inferenceExportIsFlagged() throws {
         let nodes = [Self.node("BatchNormalization", "/bn/BatchNormalization", ["x", "g", "b", "m", "v"], ["n"])]
         let (h, hi) = Self.head("n", features: 8)
