@@ -139,14 +139,14 @@ enum ONNXConstantEvaluator {
             var begin = [Int](repeating: 0, count: r), step = [Int](repeating: 1, count: r), outShape = first.shape
             for (k, a) in axes.enumerated() {
                 let dim = Int64(first.shape[a])
-                let st = steps[k]
-                guard st != 0 else { throw node.error("a step of 0") }
+                guard steps[k] != 0 else { throw node.error("a step of 0") }
                 func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { min(max(v, lo), hi) }
+                let st = clamp(steps[k], -dim - 1, dim + 1)
                 var b = starts[k] < 0 ? starts[k] &+ dim : starts[k]
                 var e = ends[k] < 0 ? ends[k] &+ dim : ends[k]
                 if st > 0 { b = clamp(b, 0, dim); e = clamp(e, 0, dim) } else { b = clamp(b, 0, dim - 1); e = clamp(e, -1, dim - 1) }
                 let count = st > 0 ? (e > b ? (e - b + st - 1) / st : 0) : (b > e ? (b - e + (-st) - 1) / (-st) : 0)
-                begin[a] = Int(b); step[a] = Int(clamp(st, -dim - 1, dim + 1)); outShape[a] = Int(count)
+                begin[a] = Int(b); step[a] = Int(st); outShape[a] = Int(count)
             }
             let st = strides(first.shape)
             return mapValues(first, outShape: outShape) { idx in
@@ -248,9 +248,11 @@ enum ONNXConstantEvaluator {
             guard let target = const(1)?.ints else { throw node.error("the shape must be int64") }
             var shape = try target.enumerated().map { i, d -> Int in
                 if d == 0 { guard i < first.shape.count else { throw node.error("shape \(target): 0 at axis \(i) has no input size to copy") }; return first.shape[i] }
-                guard d >= -1 else { throw node.error("shape \(target) has a negative size") }
+                guard d >= -1, d <= Int64(ONNXGraph.maxElements) else { throw node.error("shape \(target) has a negative or huge size") }
                 return Int(d)
             }
+            guard shape.filter({ $0 == -1 }).count <= 1 else { throw node.error("shape \(target) has more than one −1") }
+            try ONNXGraph.checkCount(shape.map { max($0, 1) }, file: node.file, what: "node '\(node.name)' (op Reshape) value")
             if let m = shape.firstIndex(of: -1) {
                 let known = shape.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
                 guard known > 0, first.count % known == 0 else { throw node.error("cannot reshape \(first.shape) to \(target)") }

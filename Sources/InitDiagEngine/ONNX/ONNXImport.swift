@@ -353,7 +353,7 @@ struct ONNXNetBuilder {
             }
             let norm = Set(axes.isEmpty ? s.indices.filter { s[$0] == 1 && $0 > 0 } : axes.map { Int($0 < 0 ? $0 + Int64(s.count) : $0) })
             let kept = s.indices.filter { !norm.contains($0) }
-            guard !norm.contains(0), norm.allSatisfy({ $0 < s.count && s[$0] == 1 }), kept.count == 2, kept == [0, kept[1]],
+            guard !norm.contains(0), norm.allSatisfy({ $0 >= 0 && $0 < s.count && s[$0] == 1 }), kept.count == 2, kept == [0, kept[1]],
                   (1..<s.count).allSatisfy({ norm.contains($0) || $0 == kept[1] }) else {
                 throw node.error("squeeze of \(s) over \(axes): only squeezing size-1 axes to (N, C) is supported")
             }
@@ -374,6 +374,7 @@ struct ONNXNetBuilder {
     func symmetricPads(_ node: ONNXNode, _ pads: [Int]) throws -> (Int, Int) {
         guard pads.count == 4 else { throw node.error("pads \(pads): expected 4 values for a 2-D op") }
         guard pads.allSatisfy({ $0 >= 0 }) else { throw node.error("negative pads \(pads) are not supported") }
+        guard pads.allSatisfy({ $0 <= ONNXGraph.maxDimension }) else { throw node.error("pads \(pads) out of range") }
         guard pads[0] == pads[2], pads[1] == pads[3] else {
             throw node.error("asymmetric pads \(pads) ([h_begin, w_begin, h_end, w_end]): Caffe pads both sides alike; this needs an explicit Pad layer")
         }
@@ -405,7 +406,7 @@ struct ONNXNetBuilder {
         var (x, s) = (resolve(node.inputs[0]), [Int]())
         var extraPads = [0, 0, 0, 0]
         if let (source, p) = takeFoldedPads(node, input: x) { x = source; extraPads = p }
-        guard let xs = shapes[x] else { _ = try tensorShape(node, 0); return }
+        guard let xs = shapes[x] else { _ = try tensorShape(node, 0); throw node.error("input 0 is not a float tensor the net computes") }
         s = xs
         guard s.count == 4 else { throw node.error("input has shape \(s); only 2-D convolution (N, C, H, W) is supported") }
         let w = try constant(node, 1, what: "the weight")
@@ -421,7 +422,7 @@ struct ONNXNetBuilder {
         let strides = try int2(node, "strides", default: 1)
         let dil = try int2(node, "dilations", default: 1)
         guard strides.allSatisfy({ $0 >= 1 }), dil.allSatisfy({ $0 >= 1 }) else { throw node.error("strides and dilations must be ≥ 1") }
-        let pads = (try node.ints("pads") ?? [0, 0, 0, 0]).map { Int($0) }
+        let pads = (try node.ints("pads") ?? [0, 0, 0, 0]).map { Int(clamping: min(max($0, -1), Int64(ONNXGraph.maxDimension) + 1)) }
         let (ph0, pw0) = try symmetricPads(node, zip(pads, extraPads).map { $0 + $1 })
         let (ph, pw) = (ph0, pw0)
         let oh = (s[2] + 2 * ph - (dil[0] * (kh - 1) + 1)) / strides[0] + 1
@@ -532,7 +533,7 @@ struct ONNXNetBuilder {
         var extraPads = [0, 0, 0, 0]
         let countIncludePad = isMax ? true : try node.int("count_include_pad", default: 0) == 1
         if !isMax, countIncludePad, let (source, p) = takeFoldedPads(node, input: x) { x = source; extraPads = p }
-        guard let s = shapes[x] else { _ = try tensorShape(node, 0); return }
+        guard let s = shapes[x] else { _ = try tensorShape(node, 0); throw node.error("input 0 is not a float tensor the net computes") }
         guard s.count == 4 else { throw node.error("input has shape \(s); only 2-D pooling is supported") }
         guard let ks = try node.ints("kernel_shape"), ks.count == 2, ks.allSatisfy({ $0 >= 1 && $0 <= Int64(ONNXGraph.maxDimension) }) else {
             throw node.error("kernel_shape must be 2 positive values")
@@ -543,7 +544,7 @@ struct ONNXNetBuilder {
         if let d = try node.ints("dilations"), d.contains(where: { $0 != 1 }) {
             throw node.error("dilations \(d): Caffe's pooling has no dilation")
         }
-        let pads = (try node.ints("pads") ?? [0, 0, 0, 0]).map { Int($0) }
+        let pads = (try node.ints("pads") ?? [0, 0, 0, 0]).map { Int(clamping: min(max($0, -1), Int64(ONNXGraph.maxDimension) + 1)) }
         let (ph, pw) = try symmetricPads(node, zip(pads, extraPads).map { $0 + $1 })
         guard ph < k[0], pw < k[1] else { throw node.error("pads (\(ph), \(pw)) must be smaller than the kernel \(k)") }
         if !isMax && !countIncludePad && (ph > 0 || pw > 0) {
