@@ -11,6 +11,8 @@ Writes, into Fixtures/reference/onnx/ (or --out):
   resnet18_w8.json           its reference
   mini_inception.onnx/.json  GoogLeNet/MobileNet-style ops (ceil-mode max pool with padding,
                              Concat, depthwise conv, adaptive average pool, flatten, Dropout(0))
+  inference_folded.onnx      a Conv-BatchNorm net exported for inference (BatchNorm folded)
+  inference_bn.onnx          the same without constant folding (training_mode 0)
   mini_dense.onnx/.json      DenseNet-style concat, F.pad before an average pool, mean over H, W,
                              a Linear without bias
 
@@ -356,6 +358,24 @@ def make(name, model, x_export, images, labels, out_dir, prov):
           f"{len(float_values)} outputs, {len(gradients)} gradients")
 
 
+def inference_exports(out_dir):
+    """Two files the importer must flag as unable to show training behaviour: the same small
+    Conv-BatchNorm net exported for inference (model.eval(), the exporter's defaults) — with
+    constant folding BatchNorm is folded into the convolution (weights named onnx::Conv_*),
+    without it BatchNormalization has training_mode 0."""
+    torch.manual_seed(SEED + 4)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(4, 10))
+    m.eval()
+    x = torch.zeros(2, 3, 8, 8)
+    torch.onnx.export(m, (x,), str(out_dir / "inference_folded.onnx"), dynamo=False, opset_version=17)
+    torch.onnx.export(m, (x,), str(out_dir / "inference_bn.onnx"), dynamo=False, opset_version=17,
+                      do_constant_folding=False)
+    folded = onnx.load(str(out_dir / "inference_folded.onnx"))
+    assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
+    print("inference_folded, inference_bn: written")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -376,6 +396,7 @@ def main():
     make("vgg19_bn_w16", VGG(VGG19, 16), x_export, images, labels, args.out, prov)
     torch.manual_seed(SEED + 1)
     make("resnet18_w8", ResNet([2, 2, 2, 2], 8), x_export, images, labels, args.out, prov)
+    inference_exports(args.out)
     torch.manual_seed(SEED + 2)
     make("mini_inception", MiniInception(), x_export, images, labels, args.out, prov)
     torch.manual_seed(SEED + 3)

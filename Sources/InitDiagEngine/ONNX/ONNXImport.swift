@@ -157,7 +157,10 @@ struct ONNXNetBuilder {
 
         if sawInferenceBN {
             warnings.append("\(file): BatchNormalization without training_mode=1: the file was exported for inference, so it cannot show training behaviour; export with torch.onnx.export(..., dynamo=False, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)")
-        } else if !sawTrainingBN && graph.model.producerName == "pytorch" && (graph.opset >= 18 || sawInferenceDropout) {
+        } else if !sawTrainingBN && graph.model.producerName == "pytorch"
+                    && (graph.initializerNames.contains { $0.hasPrefix("onnx::Conv_") } || graph.opset >= 18 || sawInferenceDropout) {
+            // Folded BatchNorm leaves convolution weights named by the exporter ("onnx::Conv_17")
+            // instead of their state_dict keys.
             warnings.append("\(file): no training-mode BatchNormalization: if the model has BatchNorm, the exporter folded it into the convolutions (the default dynamo exporter does), so the file cannot show training behaviour; export with dynamo=False, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False")
         }
     }

@@ -165,6 +165,18 @@ import Testing
               + "\(zeroBiases) conv biases before BatchNorm, largest gradient l2 \(String(format: "%.2g", worstZero))")
     }
 
+    /// Inference exports (model.eval(), the exporter's defaults) cannot show training behaviour:
+    /// one warning line naming the file, and the net still imports.
+    @Test(arguments: ["inference_folded", "inference_bn"])
+    func inferenceExportsAreFlagged(_ name: String) throws {
+        let path = Self.dir + "/\(name).onnx"
+        let imported = try ONNXImport.importModel(path: path)
+        #expect(imported.warnings.count == 1, "\(imported.warnings)")
+        let w = imported.warnings.first ?? ""
+        #expect(w.hasPrefix(path + ": ") && w.contains("cannot show training behaviour") && !w.contains("\n"))
+        _ = try ConformanceSupport.buildNet(imported.net, phase: .TRAIN)
+    }
+
     @Test func defaultSolverIsPyTorchSGD() {
         let s = ONNXImport.defaultSolver(netPath: "m.onnx")
         #expect(s.type == "SGD" && s.lrPolicy == "fixed" && s.baseLr == 0.01 && s.momentum == 0.9 && s.weightDecay == 5e-4)
