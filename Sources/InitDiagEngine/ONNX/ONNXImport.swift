@@ -751,6 +751,31 @@ struct ONNXNetBuilder {
     mutating func scaleOrShift(_ node: ONNXNode) throws {
         try node.checkArity(inputs: 2, 2)
         let a = resolve(node.inputs[0]), b = resolve(node.inputs[1])
+        if let sa = shapes[a], let sb = shapes[b], node.op == "Mul", sa != sb, sa.count == 4 || sb.count == 4 {
+            // A squeeze-and-excitation gate: (N, C, H, W) × (N, C, 1, 1) → Scale with the gate,
+            // flattened to (N, C), as its second bottom (axis 0: it covers N, C).
+            let (x, sx, g, sg) = sa.count == 4 && sa[2...] != [1, 1] ? (a, sa, b, sb) : (b, sb, a, sa)
+            guard sx.count == 4, sg == [sx[0], sx[1], 1, 1] || sg == [sx[0], sx[1]] else {
+                throw node.error("Mul of tensors of shapes \(sa) and \(sb): only equal shapes or (N, C, H, W) × (N, C, 1, 1) are supported")
+            }
+            var gate = g
+            if sg.count == 4 {
+                gate = unique(node.outputs[0] + "_gate")
+                var f = LayerParameter(name: node.name + "/gate", type: "Flatten")
+                f.bottom = [g]
+                f.top = [gate]
+                layers.append(f)
+                shapes[gate] = [sx[0], sx[1]]
+            }
+            var l = LayerParameter(name: node.name, type: "Scale")
+            l.bottom = [x, gate]
+            var p = ScaleParameter()
+            p.axis = 0
+            p.numAxes = 2
+            l.scaleParam = p
+            try emit(l, node: node, shape: sx)
+            return
+        }
         if let sa = shapes[a], let sb = shapes[b] {
             guard node.op == "Mul", sa == sb else {
                 throw node.error("\(node.op) of two tensors (\(sa), \(sb)): only Mul of equal shapes (Eltwise PROD) is supported, not broadcasting")

@@ -241,6 +241,27 @@ import Testing
         #expect(ran.blob(named: "z")!.dataArray == [0.625, 0.53125, 1.15625])
     }
 
+    /// x·gate with the gate (N, C, 1, 1) from a global pool (squeeze-and-excitation): a Scale
+    /// with the flattened gate as its second bottom; forward and the gradient to both inputs.
+    @Test func excitationGateIsAScaleWithTwoBottoms() throws {
+        let nodes = [
+            Self.node("GlobalAveragePool", "/se/gap", ["x"], ["g"]),
+            Self.node("Relu", "/se/Relu", ["g"], ["gate"]),
+            Self.node("Mul", "/se/Mul", ["x", "gate"], ["s"]),
+        ]
+        let (h, hi) = Self.head("s", features: 4)
+        let net = try Self.importBytes(try Self.model(nodes + h, hi, input: [2, 2, 2, 1], output: "y", outShape: [2, 3]))
+        let scale = try Self.layer(net, "/se/Mul")
+        #expect(scale.type == "Scale" && scale.bottom.count == 2 && scale.scaleParam?.axis == 0)
+        let x: [Float] = [1, 3, -2, 4, 0.5, 1.5, 2, 2]
+        let ran = try Self.run(net, input: x)
+        // gate = relu(mean over H, W): (2, 1), (1, 2) per sample and channel.
+        #expect(ran.blob(named: "s")!.dataArray == [2, 6, -2, 4, 0.5, 1.5, 4, 4])
+        ran.clearParamDiffs()
+        ran.backward()
+        #expect(ran.blob(named: "x")!.diffArray.allSatisfy { $0.isFinite })
+    }
+
     @Test func inferenceExportIsFlagged() throws {
         let nodes = [Self.node("BatchNormalization", "/bn/BatchNormalization", ["x", "g", "b", "m", "v"], ["n"])]
         let (h, hi) = Self.head("n", features: 8)
