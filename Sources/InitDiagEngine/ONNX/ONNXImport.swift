@@ -55,15 +55,42 @@ public enum ONNXImport {
     }
 
     public static func importModel(bytes: [UInt8], path: String) throws -> ONNXImportedNet {
-        let graph = try ONNXGraph.decode(bytes, file: path)
-        var builder = ONNXNetBuilder(graph: graph)
-        try builder.build()
+        var builder: ONNXNetBuilder
+        do {
+            let graph = try ONNXGraph.decode(bytes, file: path)
+            builder = ONNXNetBuilder(graph: graph)
+            try builder.build()
+        } catch let e as InputError {
+            // Names in the file may hold newlines or control characters: one line, always.
+            throw InputError(oneLine(e.message))
+        }
+        let graph = builder.graph
+        builder.warnings = builder.warnings.map(oneLine)
         var net = NetParameter()
         net.name = graph.model.graph.name.isEmpty ? (path as NSString).lastPathComponent : graph.model.graph.name
         net.layer = builder.layers
         net.sourcePath = path
         return ONNXImportedNet(net: net, warnings: builder.warnings, parameters: builder.parameters, opset: graph.opset,
                                folded: builder.folded)
+    }
+
+    /// `text` with control characters (newlines included) written as escapes.
+    static func oneLine(_ text: String) -> String {
+        var out = ""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
+                    out += "\\u{\(String(u.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out
     }
 
     /// Whether bytes look like an ONNX ModelProto rather than a prototxt: the first byte is the
