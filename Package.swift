@@ -18,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The ONNX reader's wire format (generated code in Sources/InitDiagEngine/ONNX/Generated/).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries: one module map + one shim header each (see Sources/C*/).
@@ -43,7 +45,9 @@ let package = Package(
         .target(name: "InitDiagCore", swiftSettings: engineFlags),
         .target(name: "InitDiagTrace", dependencies: ["InitDiagCore", "CHDF5"], swiftSettings: engineFlags),
         .target(name: "InitDiagEngine",
-                dependencies: ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CLevelDB", "CZlib", "CImageCodecs", "CStatistics"],
+                dependencies: ["InitDiagCore", "InitDiagTrace", "CBLAS", "CLMDB", "CLevelDB", "CZlib", "CImageCodecs", "CStatistics",
+                               .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["ONNX/Generated/README.md"],
                 swiftSettings: engineFlags),
         .target(name: "InitDiagDiagnosis", dependencies: ["InitDiagCore", "InitDiagTrace"],
                 exclude: ["Diagnosis/RULES.md"], swiftSettings: engineFlags),

@@ -8,7 +8,7 @@
 // package's own identity (`fuzz`, from `Fuzz/`), so SwiftPM could not find the InitDiag product.
 import PackageDescription
 
-let fuzzTargets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme", "fuzz-statistics"]
+let fuzzTargets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme", "fuzz-statistics", "fuzz-onnx"]
 
 let package = Package(
     name: "initdiag-fuzz",

@@ -14,7 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRATCH="$ROOT/.build-fuzz"
-ALL_TARGETS=(fuzz-prototxt fuzz-solver fuzz-caffemodel fuzz-blobproto-datum fuzz-scheme fuzz-statistics)
+ALL_TARGETS=(fuzz-prototxt fuzz-solver fuzz-caffemodel fuzz-blobproto-datum fuzz-scheme fuzz-statistics fuzz-onnx)
 JOBS="${FUZZ_JOBS:-2}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 export SWIFT_BACKTRACE=enable=no
@@ -28,7 +28,7 @@ ln -sfn .. "$SCRATCH/initdiag"
 max_len() {
     case "$1" in
         fuzz-prototxt|fuzz-solver) echo 16384 ;;
-        fuzz-caffemodel) echo 65536 ;;
+        fuzz-caffemodel|fuzz-onnx) echo 65536 ;;
         fuzz-blobproto-datum) echo 4096 ;;
         fuzz-scheme) echo 256 ;;
         fuzz-statistics) echo 2048 ;;

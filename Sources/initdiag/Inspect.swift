@@ -42,7 +42,9 @@ struct Inspect: ParsableCommand {
         let path = net ?? netPath ?? ""
         let param: NetParameter
         do {
-            param = try NetSource.load(path: path).net
+            let loaded = try NetSource.load(path: path)
+            for n in loaded.notes { note(n) }
+            param = loaded.net
         } catch let netError as InputError {
             // A solver given where a net belongs: say so and inspect the net it names.
             guard let (solver, _) = try? Prototxt.loadSolver(path: path),

@@ -53,6 +53,7 @@ public enum LayerFactory {
         "InfogainLoss": InfogainLossLayer.self,
         "MultinomialLogisticLoss": MultinomialLogisticLossLayer.self,
         "SigmoidCrossEntropyLoss": SigmoidCrossEntropyLossLayer.self,
+        "TorchBatchNorm": TorchBatchNormLayer.self,
     ]
 
     /// Every layer type of BVLC Caffe's final master (src/caffe/layers/, registered with

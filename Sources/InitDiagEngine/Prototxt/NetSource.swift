@@ -25,6 +25,8 @@ public enum NetSource {
         /// The file carried learned blobs (a .caffemodel): they are dropped from `net`, which is
         /// only the description; load them with `--weights`.
         public var droppedWeights: Bool
+        /// What the reader has to say about the file (an ONNX export that folded BatchNorm, …).
+        public var notes: [String] = []
     }
 
     /// The HDF5 signature (every HDF5 file, .caffemodel.h5 snapshots and traces).
@@ -54,7 +56,7 @@ public enum NetSource {
 
     /// Reads the net description at `path`. Every problem is a one-line `InputError` naming the
     /// file: a missing file, a syntax error at its line and column, a solver file given as a net
-    /// (naming the solver's net), weights only (HDF5), a format not available yet (ONNX).
+    /// (naming the solver's net), weights only (HDF5), an ONNX model that cannot be imported (naming the node).
     public static func load(path: String) throws -> LoadedNet {
         let bytes = try Prototxt.readFile(path, what: "net")
         switch format(of: bytes) {
@@ -72,9 +74,10 @@ public enum NetSource {
             for i in net.layer.indices { net.layer[i].blobs = [] }
             return LoadedNet(net: net, path: path, format: .binaryNetParameter, droppedWeights: hadWeights)
         case .onnx:
-            // The ONNX reader plugs in here: decode the ModelProto and return its graph as a
-            // NetParameter (layer types, blobs' shapes, initializers as weights to load).
-            throw InputError("\(path): is an ONNX model; ONNX import is not available yet (give a Caffe prototxt)")
+            // The ONNX graph as Caffe layers with PyTorch's semantics, the initializers as the layers'
+            // given blobs (ONNX/ONNXImport.swift).
+            let m = try ONNXImport.importModel(bytes: bytes, path: path)
+            return LoadedNet(net: m.net, path: path, format: .onnx, droppedWeights: false, notes: m.warnings)
         case .hdf5:
             throw InputError("\(path): is an HDF5 file (a .caffemodel.h5 weights snapshot or a trace), not a net; pass weights with --weights")
         }

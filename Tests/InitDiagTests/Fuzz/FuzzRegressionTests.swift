@@ -13,7 +13,7 @@ import Testing
 @Suite struct FuzzRegressionTests {
     static let folder = "fuzz/regressions"
     static let targets = ["fuzz-prototxt", "fuzz-solver", "fuzz-caffemodel", "fuzz-blobproto-datum", "fuzz-scheme",
-                          "fuzz-statistics"]
+                          "fuzz-statistics", "fuzz-onnx"]
     /// The fuzz targets' memory budget, so a huge declared shape is refused the same way here.
     static let memory = MemoryGuard(availableBytes: 1 << 30)
 
@@ -116,6 +116,15 @@ import Testing
                 #expect(again == scheme && again.slug == scheme.slug)
             }
             _ = successOrInputError("Scheme.parseList(\(name))") { _ = try Scheme.parseList(text) }
+        case "fuzz-onnx":
+            var imported: ONNXImportedNet?
+            _ = successOrInputError("ONNXImport(\(name))") { imported = try ONNXImport.importModel(bytes: bytes, path: name) }
+            guard let net = imported?.net else { return }
+            #expect(imported!.warnings.allSatisfy { !$0.contains("\n") })
+            _ = successOrInputError("parseNet(format(ONNX \(name)))") {
+                let back = try Prototxt.parseNet(Prototxt.format(net), path: name)
+                #expect(back.layer.map(\.type) == net.layer.map(\.type))
+            }
         case "fuzz-statistics":
             // The target's blob: bytes 0–2 the shape, byte 3 the kernel copy, then Float bits.
             guard bytes.count >= 8 else { return }
