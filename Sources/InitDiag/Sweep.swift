@@ -28,6 +28,10 @@ public struct SweepPlan: Sendable {
     public var force = false
     public var recordEvery: Int = 1
     public var threads: Int = 1
+    /// Stop each variant once `settledVerdict` settles it (default). Off (`--no-early-stop`):
+    /// every variant runs to the ceiling, e.g. to record the full-run traces the settling rules
+    /// are checked against (Tests/InitDiagTests/Diagnosis/SettleTests.swift).
+    public var earlyStop = true
     /// `--input-shape` and `--classes` for synthetic data (RunSetup.load).
     public var inputShape: String? = nil
     public var classes: Int? = nil
@@ -108,7 +112,7 @@ public enum Sweep {
             var options = TrainingOptions()
             options.iterations = plan.iterations
             options.tracePath = partial
-            options.stopWhenSettled = true
+            options.stopWhenSettled = plan.earlyStop
             options.recordEvery = plan.recordEvery
             options.threads = plan.threads
             options.command = plan.command
@@ -144,7 +148,9 @@ public enum Sweep {
         options.testInterval = testInterval
         options.recordEvery = plan.recordEvery
         options.threads = plan.threads
-        return RunIdentity(setup: base, options: options)
+        let identity = RunIdentity(setup: base, options: options)
+        // Full runs and early-stopped runs are different experiments: one folder holds one kind.
+        return plan.earlyStop ? identity : identity.setting("early_stop", "off")
     }
 
     static let identityKeysNotCompared: Set<String> = ["scheme", "threads"]

@@ -56,6 +56,10 @@ struct SweepCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Record statistics every N iterations.")
     var recordEvery: Int = 1
 
+    @Flag(name: .customLong("no-early-stop"),
+          help: "Run every variant to --iterations instead of stopping it once its verdict is settled.")
+    var noEarlyStop = false
+
     @Flag(help: "Only the variant lines and the report's path: no progress, no Caffe log lines.")
     var quiet = false
 
@@ -92,6 +96,7 @@ struct SweepCommand: ParsableCommand {
         plan.recordEvery = recordEvery
         plan.testInterval = testInterval
         plan.force = force
+        plan.earlyStop = !noEarlyStop
         plan.threads = try flags.threadCount
         plan.inputShape = flags.inputShape
         plan.classes = flags.classes

@@ -65,6 +65,9 @@ public enum VerdictEvidence: Sendable, Equatable {
     case windowMeanLoss(first: Int, last: Int, steps: Int, mean: Double)
     /// Rule 2b, the early stop's stretch (learning or stuck).
     case settled(first: Int, last: Int, steps: Int, mean: Double, maxDeviation: Double)
+    /// Rule 2b by a short-stretch rule (`settleShortSteps`): learning, or stuck with the input
+    /// collapsed since the first recorded step from `collapsedLayer` on.
+    case settledShort(first: Int, last: Int, steps: Int, mean: Double, maxDeviation: Double, collapsedLayer: String?)
     /// Rule 3, the window within the band (symmetric, or one-sided above ln C).
     case windowInBand(first: Int, last: Int, steps: Int, mean: Double, maxDeviation: Double, oneSided: Bool)
 }
@@ -108,58 +111,8 @@ public func diagnose(_ run: RunRecord, classes: Int = 10,
     return d
 }
 
-/// The early-stop rule of the sweep: a verdict as soon as it cannot change any more, else nil.
-///
-/// - `diverged`: a non-finite loss or a non-finite count in any recorded series, or status
-///   "diverged" (nothing recovers from NaN weights).
-/// - `learning`: at least `settleSteps` recorded steps and their mean loss below
-///   `settleLearningFraction`·ln C.
-/// - `stuck-at-chance`: the last `settleSteps` recorded steps all at iterations ≥
-///   `settleMinIteration`, every loss within `settleChanceBand`·ln C of ln C and the logits cut
-///   off from the input at each of them (`logitsIndependentOfInput`) — unless the last step is a
-///   saturated plateau (`saturatedPlateau`), which is never settled.
-public func settledVerdict(_ run: RunRecord, classes: Int = 10,
-                           thresholds: DiagnosisThresholds = .default) -> Verdict? {
-    let th = thresholds
-    if run.status == "diverged" || firstNonFinite(run) != nil { return .diverged }
-    let k = th.settleSteps
-    let n = min(run.loss.count, run.iterations.count)
-    guard k > 0, n >= k else { return nil }
-    let lnC = log(Double(max(classes, 1)))
-    let stretch = (n - k)..<n
-    let mean = stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(k)
-    if mean < th.settleLearningFraction * lnC { return .learning }
-    guard run.iterations[stretch.lowerBound] >= th.settleMinIteration,
-          stretch.allSatisfy({ run.loss[$0] > lnC - th.settleChanceBand * lnC }),
-          mean <= lnC * (1 + th.chanceBandAbove),
-          stretch.allSatisfy({ abs(run.loss[$0] - lnC) < th.settleChanceBand * lnC }) || mean > lnC,
-          stretch.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }),
-          // A saturated plateau is never settled: it may still be left (Saturation.swift).
-          !saturatedPlateau(run, step: n - 1, thresholds: th)
-    else { return nil }
-    return .stuckAtChance
-}
-
-/// Whether, at a recorded step, the logits no longer carry anything of the input: their
-/// between_sample_std is below `logitSpreadMax` (docs/verdicts.md), or a layer upstream of them has
-/// collapsed (`input_dependence` below `collapseInputDependence`), so nothing downstream can
-/// bring the input back. The second form matters in TRAIN phase with Dropout after the collapse
-/// (the seed net's drop6/drop7): the masks differ per sample and give the logits a between-sample
-/// spread that is pure noise, not input.
-public func logitsIndependentOfInput(_ run: RunRecord, step: Int, thresholds th: DiagnosisThresholds = .default) -> Bool {
-    guard let logits = logitsLayerPosition(run) else { return false }
-    if let spread = run.layers[logits].series["forward/between_sample_std"], step < spread.count,
-       spread[step] < th.logitSpreadMax {
-        return true
-    }
-    for p in 0..<logits where !run.layers[p].isData {
-        if let d = run.layers[p].series["forward/input_dependence"], step < d.count,
-           d[step].isFinite, d[step] < th.collapseInputDependence {
-            return true
-        }
-    }
-    return false
-}
+// The early-stop rules (`settledVerdict`, `settledOutcome`, `logitsIndependentOfInput`) are in
+// Settle.swift.
 
 // MARK: - Verdict
 
@@ -212,13 +165,20 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
     // A verdict the early stop reached is final: a sweep that stopped a run as settled must
     // not report it as anything else (its window can reach back before the settling stretch,
     // e.g. to steps before a collapse that training caused).
-    if let settled = settledVerdict(run, classes: numbers.classes, thresholds: th),
-       settled == .stuckAtChance || settled == .learning {
-        let stretch = (n - th.settleSteps)..<n
-        numbers.evidence = .settled(first: run.iterations[stretch.lowerBound], last: run.iterations[n - 1], steps: th.settleSteps,
-                                    mean: stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(th.settleSteps),
-                                    maxDeviation: stretch.map { abs(run.loss[$0] - lnC) }.max() ?? .nan)
-        return settled
+    if let settled = settledOutcome(run, classes: numbers.classes, thresholds: th),
+       settled.verdict == .stuckAtChance || settled.verdict == .learning {
+        let stretch = settled.stretch
+        let first = run.iterations[stretch.lowerBound], last = run.iterations[stretch.upperBound - 1]
+        let mean = stretch.reduce(0.0) { $0 + run.loss[$1] } / Double(stretch.count)
+        let deviation = stretch.map { abs(run.loss[$0] - lnC) }.max() ?? .nan
+        switch settled.rule {
+        case .learningShort, .stuckCollapsedAtStart:
+            numbers.evidence = .settledShort(first: first, last: last, steps: stretch.count, mean: mean,
+                                             maxDeviation: deviation, collapsedLayer: settled.collapsedLayer)
+        default:
+            numbers.evidence = .settled(first: first, last: last, steps: stretch.count, mean: mean, maxDeviation: deviation)
+        }
+        return settled.verdict
     }
     guard numbers.windowSteps >= th.minWindowSteps, let mean = numbers.windowMeanLoss,
           let deviation = numbers.windowMaxDeviation,

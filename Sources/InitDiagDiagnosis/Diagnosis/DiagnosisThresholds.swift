@@ -66,6 +66,22 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// Settled-learning: the mean loss of the stretch below `settleLearningFraction`·ln C (1.73
     /// for C = 10): a quarter of the chance loss is gone, progress no plateau explains.
     public var settleLearningFraction: Double = 0.75
+    /// The short stretch of the two fast settling rules (0 turns them off): learning when the
+    /// mean loss of the last `settleShortSteps` is below `settleLearningFraction`·ln C; stuck when
+    /// the input has been gone from some layer on since the first recorded step (`collapsedFromStart`)
+    /// and the last `settleShortSteps` losses are in the settle band. 20 steps, two of the trainer's
+    /// checks (every `settleCheckEvery` = 10): the evidence of this stuck rule is the collapse,
+    /// re-measured at every step; the loss stretch only has to show that the initial transient is
+    /// over (the last bias settling the prediction to the label marginal). On the demo's recorded
+    /// runs (batch 16, Fixtures/settle/) the declared scheme's loss spikes to 8.4 in its first
+    /// 10 steps and then scatters with a std of 0.30 (Dropout masks after the collapse): its 20-step
+    /// mean is 2.59 at step 30, inside the one-sided band (≤ 2.648), so it settles at 30 steps;
+    /// with 30 steps it first settles at 70 (a 5.3 spike at step 33 keeps the 30-step mean above
+    /// the band until then). A 20-batch mean of losses with std 0.3 has a noise of ≈ 0.07 nats,
+    /// against 0.58 nats between ln C and the learning threshold. Why no `settleMinIteration`
+    /// for the collapsed rule: the ~100 steps a net may need to leave the plateau are steps in which
+    /// its input still reaches the logits; here it has not reached them at any step.
+    public var settleShortSteps: Int = 20
 
     // MARK: Findings
 

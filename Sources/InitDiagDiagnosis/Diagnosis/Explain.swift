@@ -28,6 +28,8 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
             p += " Test accuracy \(diagPercent(t.accuracy)) at iteration \(t.iteration) on \(t.samples) images, above the one-sided chance band 1/\(n.classes) + max(\(diagFormat(th.testAccuracyMargin)), \(diagFormat(th.testAccuracyZ))·√(p(1−p)/n)) = \(diagPercent(t.threshold))."
         } else if case let .settled(a, b, k, mean, _)? = n.evidence {
             p += " The mean loss of the last \(k) recorded steps (iterations \(a)–\(b)) was \(diagFormat(mean, digits: 4)), \(diagPercent(mean / n.chanceLoss)) of \(lnCText) (below \(diagPercent(th.settleLearningFraction)))."
+        } else if case let .settledShort(a, b, k, mean, _, _)? = n.evidence {
+            p += " The mean loss of the last \(k) recorded steps (iterations \(a)–\(b); the short rule needs \(th.settleShortSteps)) was \(diagFormat(mean, digits: 4)), \(diagPercent(mean / n.chanceLoss)) of \(lnCText) (below \(diagPercent(th.settleLearningFraction)))."
         }
         if let first = n.lossFirst, let mean = n.windowMeanLoss, let a = n.windowFirstIteration, let b = n.windowLastIteration {
             p += " The loss fell from \(diagFormat(first, digits: 4)) to a mean of \(diagFormat(mean, digits: 4)) over iterations \(a)–\(b) (\(n.windowSteps) recorded steps), \(diagPercent(mean / n.chanceLoss)) of \(lnCText)."
@@ -344,6 +346,13 @@ func stuckEvidenceSentence(_ n: DiagnosisNumbers, thresholds th: DiagnosisThresh
     switch n.evidence {
     case let .settled(a, b, k, mean, dev)?:
         s = "Over the last \(k) recorded steps (iterations \(a)–\(b); the rule needs \(th.settleSteps), all at iterations ≥ \(th.settleMinIteration)) "
+        if dev < th.settleChanceBand * n.chanceLoss {
+            s += "every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
+        } else {
+            s += "no loss fell below \(lnCText) − \(diagPercent(th.settleChanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed above it, within \(diagPercent(th.chanceBandAbove)) (an input-independent net can only do worse than chance)"
+        }
+    case let .settledShort(a, b, k, mean, dev, layer)?:
+        s = "The input was gone from \(layer ?? "a layer before the logits") on at the first recorded step and stayed gone at every step since; over the last \(k) recorded steps (iterations \(a)–\(b); this rule needs \(th.settleShortSteps)) "
         if dev < th.settleChanceBand * n.chanceLoss {
             s += "every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
         } else {

@@ -146,8 +146,12 @@ import Testing
         #expect(f?.detail.contains("iteration 37") == true)
         #expect(d.explanation.contains("iteration 37 in conv3_1 (forward)"))
         #expect(d.explanation.contains("last finite loss was 2.31 at iteration 36"))
-        // Early stop: settled the moment the NaN is recorded, not before.
-        #expect(settledVerdict(DiagFixture.prefix(run, 37)) == nil)
+        // Early stop: settled the moment the NaN is recorded, not before (by the long rules: with
+        // the short one this input-collapsed run at 2.31 is already settled stuck after 20 steps).
+        var long = DiagnosisThresholds.default
+        long.settleShortSteps = 0
+        #expect(settledVerdict(DiagFixture.prefix(run, 37), thresholds: long) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 38), thresholds: long) == .diverged)
         #expect(settledVerdict(DiagFixture.prefix(run, 38)) == .diverged)
     }
 
@@ -190,23 +194,32 @@ import Testing
     @Test func earlyStopLearning() {
         // Mean of the last 50 losses < 0.75·ln 10 first at n = 78 recorded steps:
         // 2.30 − 1.1·(n − 25.5)/99 < 1.72694 ⇔ n > 77.08.
+        // (The long rule alone; the 20-step rule settles it at 63, SettleTests.)
         let run = learningRun()
-        #expect(settledVerdict(DiagFixture.prefix(run, 49)) == nil)
-        #expect(settledVerdict(DiagFixture.prefix(run, 77)) == nil)
-        #expect(settledVerdict(DiagFixture.prefix(run, 78)) == .learning)
+        var th = DiagnosisThresholds.default
+        th.settleShortSteps = 0
+        #expect(settledVerdict(DiagFixture.prefix(run, 49), thresholds: th) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 77), thresholds: th) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 78), thresholds: th) == .learning)
     }
 
     @Test func earlyStopStuck() {
+        // The long rule (the short one, collapse since the start, off: SettleTests covers it):
         // 50 consecutive steps, all at iterations ≥ 100: first at iterations 100…149.
         let run = stuckRun()
-        #expect(settledVerdict(DiagFixture.prefix(run, 60)) == nil)
-        #expect(settledVerdict(DiagFixture.prefix(run, 149)) == nil)
-        #expect(settledVerdict(DiagFixture.prefix(run, 150)) == .stuckAtChance)
+        var th = DiagnosisThresholds.default
+        th.settleShortSteps = 0
+        #expect(settledVerdict(DiagFixture.prefix(run, 60), thresholds: th) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 149), thresholds: th) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 150), thresholds: th) == .stuckAtChance)
         // A loss that leaves the settle band (0.069 nats) inside the stretch un-settles it.
         var bumped = run
         bumped.loss[140] = lnTen - 0.1
-        #expect(settledVerdict(DiagFixture.prefix(bumped, 150)) == nil)
-        #expect(settledVerdict(DiagFixture.prefix(bumped, 191)) == .stuckAtChance)
+        #expect(settledVerdict(DiagFixture.prefix(bumped, 150), thresholds: th) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(bumped, 191), thresholds: th) == .stuckAtChance)
+        // With the short rule this input-collapsed run settles after 20 steps.
+        #expect(settledVerdict(DiagFixture.prefix(run, 19)) == nil)
+        #expect(settledVerdict(DiagFixture.prefix(run, 20)) == .stuckAtChance)
     }
 }
 

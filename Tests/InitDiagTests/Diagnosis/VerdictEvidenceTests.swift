@@ -78,8 +78,12 @@ import Testing
         #expect(d.numbers.bandSteps == 5)
         #expect(!d.explanation.contains("(5 recorded steps"), "\(d.explanation)")
         #expect(d.explanation.contains("Over the last 50 recorded steps (iterations 100–149; the rule needs 50, all at iterations ≥ 100) no loss fell below"), "\(d.explanation)")
-        // 40 steps (none at iteration ≥ 100, so no early stop): the window's 20 steps, one-sided.
-        let e = diagnose(DiagFixture.seed(steps: 40, loss: { $0 >= 35 ? 2.35 : 2.45 + 0.05 * sin(Double($0)) }, logitSpread: { _ in 1e-6 }))
+        // 40 steps (none at iteration ≥ 100, so no early stop by the long rule; the short rule,
+        // collapse since the start, is off here): the window's 20 steps, one-sided.
+        var windowOnly = DiagnosisThresholds.default
+        windowOnly.settleShortSteps = 0
+        let e = diagnose(DiagFixture.seed(steps: 40, loss: { $0 >= 35 ? 2.35 : 2.45 + 0.05 * sin(Double($0)) }, logitSpread: { _ in 1e-6 }),
+                         thresholds: windowOnly)
         #expect(e.verdict == .stuckAtChance)
         #expect(e.explanation.contains("Over the last 20 recorded steps (iterations 20–39; the rule needs at least 10) no loss fell below"), "\(e.explanation)")
         if case .windowInBand(_, _, let k, _, _, let oneSided)? = e.numbers.evidence {
@@ -113,7 +117,7 @@ import Testing
     func rulesDocumentThresholds() throws {
         let rules = try String(contentsOf: CLIHarness.packageRoot.appendingPathComponent("Sources/InitDiagDiagnosis/Diagnosis/RULES.md"), encoding: .utf8)
         for name in ["testAccuracyZ", "minTestSamplesPerClass", "barelyLearningLossFraction", "testAccuracyMargin",
-                     "chanceBandAbove", "minWindowSteps", "settleSteps", "one-sided"] {
+                     "chanceBandAbove", "minWindowSteps", "settleSteps", "settleShortSteps", "one-sided"] {
             #expect(rules.contains(name), "RULES.md does not mention \(name)")
         }
     }
