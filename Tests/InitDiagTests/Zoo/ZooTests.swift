@@ -10,7 +10,7 @@ import Testing
 /// batch 2. Skipped, saying so, when ../shared/zoo is absent.
 /// Whether the BVLC zoo prototxts are there (printed once when they are not).
 let zooPrototxtsPresent: Bool = {
-    let present = FileManager.default.fileExists(atPath: ZooTests.zoo + "/README.md")
+    let present = FileManager.default.fileExists(atPath: ZooTests.zoo + "/mnist/lenet_train_test.prototxt")
     if !present { print("ZooTests: skipped, \(ZooTests.zoo) is absent (the BVLC zoo prototxts)") }
     return present
 }()
