@@ -22,6 +22,12 @@ public struct RunSetup: Sendable {
     public var inputShape: RecordShape? = nil
     /// `--classes N`: the label range `synthetic` draws from (else `LabelRange`'s rule).
     public var classes: Int? = nil
+    /// Means computed from --data for mean files that do not exist, by the mean file's path
+    /// (`DataMeanFile.compute`, Caffe's compute_image_mean over the TRAIN records).
+    public var computedMeans: [String: DataMeanBlob] = [:]
+    /// One line per computed mean, saying so (also a notice, and the trace attribute
+    /// `computed_mean`).
+    public var computedMeanNotes: [String] = []
 
     /// The seed used when neither --seed nor a non-negative random_seed is given.
     public static let defaultSeed: UInt32 = 1701
@@ -105,8 +111,27 @@ public struct RunSetup: Sendable {
                 }
             }
         }
+        // Real data and a mean file that does not exist (the zoo nets name
+        // examples/cifar10/mean.binaryproto): the mean Caffe's tools/compute_image_mean.cpp would
+        // have written, computed from the TRAIN records of --data, once per named file.
+        var computedMeans: [String: DataMeanBlob] = [:]
+        var computedMeanNotes: [String] = []
+        if let spec, !spec.isSynthetic {
+            for l in net.layer where l.type == "Data" || l.type == "ImageData" {
+                guard let mf = l.transformParam?.meanFile, !FileManager.default.fileExists(atPath: mf),
+                      computedMeans[mf] == nil else { continue }
+                let source = try spec.open(phase: .TRAIN)
+                let mean = try DataMeanFile.compute(from: source, standingInFor: mf)
+                computedMeans[mf] = mean
+                let text = "layer '\(l.name)': mean_file \(mf) does not exist; using the mean of the \(source.recordCount ?? 0) TRAIN records of \(spec.description) instead (\(mean.shape.dropFirst().map(String.init).joined(separator: "×")), computed as Caffe's compute_image_mean does)"
+                notices.append(Notice(text))
+                computedMeanNotes.append(text)
+            }
+        }
         var setup = RunSetup(solver: solver, net: net, scheme: scheme, seed: resolvedSeed,
                              data: spec, notices: notices)
+        setup.computedMeans = computedMeans
+        setup.computedMeanNotes = computedMeanNotes
         setup.inputShape = shape
         setup.classes = classes
         return setup
@@ -152,6 +177,17 @@ public struct RunSetup: Sendable {
         return t
     }
 
+    /// The error for a Data or ImageData layer whose mean_file does not exist when no --data was
+    /// given (with --data the mean is computed from it: `load`); nil when the file exists.
+    static func missingMeanFile(_ layer: LayerParameter) -> InputError? {
+        guard let mf = layer.transformParam?.meanFile, !FileManager.default.fileExists(atPath: mf) else { return nil }
+        var also = ""
+        if let source = layer.dataParam?.source, !source.isEmpty, !FileManager.default.fileExists(atPath: source) {
+            also = " (its data_param.source '\(source)' does not exist either)"
+        }
+        return InputError("layer '\(layer.name)': mean_file \(mf) does not exist\(also); give --data (\(DataSpec.forms)) to compute the mean from that data as Caffe's compute_image_mean does")
+    }
+
     /// A batch-source factory for the net's Data layers in `phase`, drawing from `rng` exactly
     /// where a Caffe Data layer draws at setup.
     public func batchSources(phase: Phase, rng: RandomSource) -> @Sendable (LayerParameter) throws -> BatchSource {
@@ -164,7 +200,9 @@ public struct RunSetup: Sendable {
                 case nil: return try HDF5DataLayer.reader(layer, listPath: nil)
                 case .hdf5(let list)?: return try HDF5DataLayer.reader(layer, listPath: list)
                 case let spec?:
-                    return try DataFeeder(source: try spec.open(phase: phase),
+                    // synthetic: --input-shape (e.g. 4,1,1 for feature vectors) and the net's labels.
+                    let layout = setup.syntheticLayout(for: layer)
+                    return try DataFeeder(source: try spec.open(phase: phase, shape: layout.shape, classes: layout.labels.classes),
                                           transformer: try DataTransformer(param: TransformationParameter(), phase: phase),
                                           batchSize: Int(layer.hdf5DataParam?.batchSize ?? 0))
                 }
@@ -175,6 +213,7 @@ public struct RunSetup: Sendable {
                 // layer's InitRand and its thread's seed (image_data_layer.cpp, base_data_layer.cpp).
                 let ip = layer.imageDataParam ?? ImageDataParameter()
                 let list = try ImageListSource(param: ip, layerName: layer.name)
+                if let e = RunSetup.missingMeanFile(layer) { throw e }
                 let transformer = try DataTransformer(param: layer.transformParam ?? TransformationParameter(), phase: phase)
                 transformer.initRand(from: rng)
                 list.setUpLikeCaffe(from: rng)
@@ -183,8 +222,11 @@ public struct RunSetup: Sendable {
                 _ = rng.next()
                 return feeder
             }
+            if setup.data == nil, let e = RunSetup.missingMeanFile(layer) { throw e }
             let spec = try setup.dataSpec(for: layer)
-            let transformer = try DataTransformer(param: RunSetup.syntheticTransform(layer, spec), phase: phase)
+            let param = RunSetup.syntheticTransform(layer, spec)
+            let transformer = try DataTransformer(param: param, phase: phase,
+                                                  computedMean: param.meanFile.flatMap { setup.computedMeans[$0] })
             let layout = setup.syntheticLayout(for: layer)
             let source = try spec.open(phase: phase, shape: layout.shape, classes: layout.labels.classes)
             let feeder = try DataFeeder(source: source, transformer: transformer,

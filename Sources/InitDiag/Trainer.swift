@@ -587,7 +587,8 @@ public final class Trainer {
                                 extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath),
                                                   "run_identity": .string((options.identity ?? RunIdentity(setup: setup, options: options)).json)]
                                     .merging(testSamplesPerPhase.map { ["test_samples": .int(Int64($0))] } ?? [:]) { a, _ in a }
-                                    .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a })
+                                    .merging(options.command.map { ["command": .string($0)] } ?? [:]) { a, _ in a }
+                                    .merging(setup.computedMeanNotes.isEmpty ? [:] : ["computed_mean": .string(setup.computedMeanNotes.joined(separator: "\n"))]) { a, _ in a })
         record.attributes.merge(["net_name": info.netName, "scheme": info.scheme, "seed": String(info.seed),
                                  "batch_size": String(info.batchSize), "data": info.data, "status": "running"]) { _, b in b }
         return try TraceWriter(path: path, run: info, layout: probe.layout)

@@ -139,8 +139,10 @@ public final class DataTransformer {
     public private(set) var seed: UInt32?
 
     /// Loads the mean file if one is given (a relative path is taken relative to the current
-    /// directory, as Caffe's ReadProtoFromBinaryFile does).
-    public init(param: TransformationParameter, phase: Phase) throws {
+    /// directory, as Caffe's ReadProtoFromBinaryFile does). `computedMean`, when given, stands in
+    /// for the mean file named by `param.meanFile` (a mean computed from the data because that
+    /// file does not exist: `DataMeanFile.compute(from:standingInFor:)`); the file is not read.
+    public init(param: TransformationParameter, phase: Phase, computedMean: DataMeanBlob? = nil) throws {
         self.param = param
         self.phase = phase
         // Caffe's constructor: CHECK_EQ(mean_value_size(), 0) "Cannot specify mean_file and
@@ -156,7 +158,9 @@ public final class DataTransformer {
         if let bad = param.meanValue.first(where: { !$0.isFinite }) {
             throw InputError("transform_param: mean_value must be finite, got \(bad)")
         }
-        if let path = param.meanFile {
+        if param.meanFile != nil, let computedMean {
+            mean = computedMean
+        } else if let path = param.meanFile {
             mean = try DataMeanFile.read(path: path)
         } else {
             mean = nil
