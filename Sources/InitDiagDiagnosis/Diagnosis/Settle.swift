@@ -138,7 +138,7 @@ func collapsedFromStart(_ run: RunRecord, steps n: Int, thresholds th: Diagnosis
 }
 
 /// Whether, at a recorded step, the logits no longer carry anything of the input: their
-/// between_sample_std is below `logitSpreadMax` (SPEC §5), or a layer upstream of them has
+/// between_sample_std is below `logitSpreadMax` (docs/verdicts.md), or a layer upstream of them has
 /// collapsed (`input_dependence` below `collapseInputDependence`), so nothing downstream can
 /// bring the input back. The second form matters in TRAIN phase with Dropout after the collapse
 /// (the seed net's drop6/drop7): the masks differ per sample and give the logits a between-sample
