@@ -318,6 +318,10 @@ public final class Trainer {
         }
         let start = Date()
         let startIter = solver.iter
+        // Caffe's display line (caffe/src/caffe/solver.cpp, Solver::Step): the rate and the time
+        // over the iterations since the previous display line (its iteration_timer_ restarts at
+        // each), 0 iter/s on the first line of a run.
+        var lastDisplay = (time: start, iter: startIter)
         var status = TraceStatus.finished
         var stopReason: String? = nil
         let testInterval = options.testInterval ?? Int(setup.solver.testInterval)
@@ -341,9 +345,11 @@ public final class Trainer {
                 loss /= Float(iterSize)
                 let smooth = smoothed.add(loss, iter: iter, startIter: startIter)
                 if display > 0 && iter % display == 0 {
-                    let elapsed = Date().timeIntervalSince(start)
-                    let done = max(1, iter - startIter)
-                    log("Iteration \(iter) (\(fmt(Double(done) / max(elapsed, 1e-9))) iter/s, \(fmt(elapsed))s/\(display) iters), loss = \(fmt(Double(smooth)))")
+                    let now = Date()
+                    let lapse = now.timeIntervalSince(lastDisplay.time)
+                    let perSecond = Double(iter - lastDisplay.iter) / (lapse > 0 ? lapse : 1)
+                    lastDisplay = (now, iter)
+                    log("Iteration \(iter) (\(fmt(perSecond)) iter/s, \(fmt(lapse))s/\(display) iters), loss = \(fmt(Double(smooth)))")
                     logOutputs(trainNet, prefix: "Train net output")
                 }
                 let gradNorm = recording ? gradientNorm() : .nan

@@ -139,16 +139,30 @@ struct Diagnose: ParsableCommand {
     @Flag(help: "Print JSON: {verdict, findings, first_collapsed_layer, status, …}.")
     var json = false
 
+    @Option(name: .customLong("at-iteration"), parsing: .unconditional,
+            help: "Diagnose the run as it stood at this iteration: only the steps and test phases recorded up to it (what a shorter run would have been told).")
+    var atIteration: Int?
+
+    func validate() throws {
+        if let atIteration, atIteration < 0 { throw ValidationError("--at-iteration must be ≥ 0 (got \(atIteration))") }
+    }
+
     func run() throws {
-        let record = try RunRecord(trace: trace)
+        let whole = try RunRecord(trace: trace)
+        let record = atIteration.map { whole.prefix(throughIteration: $0) } ?? whole
         let d = diagnose(record)
         // How the run ended, when it did not finish: the verdict covers only what was recorded.
         var status: String?
         let last = record.iterations.last.map { " after iteration \($0)" } ?? ""
-        switch record.status {
-        case "interrupted": status = "interrupted\(last): the run was stopped before it finished; the verdict covers its \(record.iterations.count) recorded steps"
-        case "running": status = "not closed\(last): the run is still going or was killed; the verdict covers the \(record.iterations.count) steps flushed so far"
-        default: status = nil
+        if let atIteration, record.iterations.count < whole.iterations.count {
+            status = "as of iteration \(atIteration): the verdict covers the first \(record.iterations.count) of the trace's \(whole.iterations.count) recorded steps (it goes on to iteration \(whole.iterations.last ?? 0))"
+        }
+        if status == nil {
+            switch record.status {
+            case "interrupted": status = "interrupted\(last): the run was stopped before it finished; the verdict covers its \(record.iterations.count) recorded steps"
+            case "running": status = "not closed\(last): the run is still going or was killed; the verdict covers the \(record.iterations.count) steps flushed so far"
+            default: status = nil
+            }
         }
         if json {
             var text = try formatDiagnosisJSON(d)

@@ -81,6 +81,43 @@ def seed_vgg19() -> list[tuple[str, nn.Module]]:
     return layers
 
 
+def bvlc_alexnet() -> list[tuple[str, nn.Module]]:
+    """BVLC AlexNet (models/bvlc_alexnet/train_val.prototxt, TRAIN, crop 227) in its layer order.
+
+    LRN: Caffe's ACROSS_CHANNELS with local_size 5, alpha 1e-4, beta 0.75, k 1 divides alpha by
+    local_size (caffe/src/caffe/layers/lrn_layer.cpp), as torch.nn.LocalResponseNorm does. Pooling:
+    Caffe rounds the output size up (pooling_layer.cpp), hence ceil_mode (55 -> 27 -> 13 -> 6 here
+    either way). conv2, conv4 and conv5 have group 2."""
+    def lrn() -> nn.Module:
+        return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)
+
+    def pool() -> nn.Module:
+        return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+
+    return [
+        ("conv1", nn.Conv2d(3, 96, kernel_size=11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
+        ("norm1", lrn()), ("pool1", pool()),
+        ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2)), ("relu2", nn.ReLU(inplace=True)),
+        ("norm2", lrn()), ("pool2", pool()),
+        ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
+        ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2)), ("relu4", nn.ReLU(inplace=True)),
+        ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2)), ("relu5", nn.ReLU(inplace=True)),
+        ("pool5", pool()),
+        ("fc6", nn.Sequential(Flatten(), nn.Linear(256 * 6 * 6, 4096))), ("relu6", nn.ReLU(inplace=True)),
+        ("drop6", nn.Dropout(p=0.5, inplace=False)),
+        ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)),
+        ("drop7", nn.Dropout(p=0.5, inplace=False)),
+        ("fc8", nn.Linear(4096, 1000)),
+    ]
+
+
+# --net: (builder, classes, input side, description, SGD lr/momentum/weight decay of its solver)
+NETS = {
+    "seed-vgg19": (seed_vgg19, CLASSES, IMAGE, "seed VGG19 (train_val.prototxt, TRAIN)", (0.05, 0.9, 5e-4)),
+    "bvlc-alexnet": (bvlc_alexnet, 1000, 227, "BVLC AlexNet (train_val.prototxt, TRAIN, crop 227)", (0.01, 0.9, 5e-4)),
+}
+
+
 def initialise(layers: list[tuple[str, nn.Module]], scheme: str) -> None:
     """caffe-xavier: the seed's fillers (weight and bias `xavier`: U(+-sqrt(3/fan_in)), fan_in of the
     blob itself, so 1 for a bias: U(+-sqrt 3); docs/semantics.md §3), drawn with torch's RNG (timing only).
@@ -170,6 +207,8 @@ def time_layers(layers, criterion, optimizer, data, labels, warmup, iterations):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--net", choices=sorted(NETS), default="seed-vgg19",
+                        help="which net (default seed-vgg19; bvlc-alexnet is BVLC's AlexNet at 227x227)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
@@ -184,13 +223,14 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    layers = seed_vgg19()
+    builder, classes, side, description, (lr, momentum, decay) = NETS[args.net]
+    layers = builder()
     initialise(layers, args.init)
     model = nn.Sequential(*[module for _, module in layers]).train()
     criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    data = torch.rand(args.batch_size, 3, IMAGE, IMAGE)
-    labels = torch.randint(0, CLASSES, (args.batch_size,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=decay)
+    data = torch.rand(args.batch_size, 3, side, side)
+    labels = torch.randint(0, classes, (args.batch_size,))
 
     forward_t, backward_t, update_t, total_t, losses = time_iterations(
         model, criterion, optimizer, data, labels, args.warmup, args.iterations)
@@ -206,7 +246,7 @@ def main() -> int:
         "peak_rss_bytes": peak_rss,
         "layers": layer_rows,
         "config": {
-            "net": "seed VGG19 (train_val.prototxt, TRAIN)",
+            "net": description,
             "torch_version": str(torch.__version__),
             "threads": torch.get_num_threads(),
             "batch_size": args.batch_size,
@@ -223,7 +263,7 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     cfg = result["config"]
-    print(f"seed VGG19, torch {cfg['torch_version']}, {cfg['threads']} threads, batch {args.batch_size}, "
+    print(f"{description}, torch {cfg['torch_version']}, {cfg['threads']} threads, batch {args.batch_size}, "
           f"{args.warmup} warm-up + {args.iterations} timed iterations, init {args.init}")
     print(f"environment: {cfg['env'] or 'no OPENBLAS_/OMP_/MKL_/DNNL_ variables set'}")
     print(f"losses: {', '.join(f'{loss:.4f}' for loss in losses)}")

@@ -197,7 +197,9 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
         if window.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
             numbers.evidence = .windowInBand(first: first, last: last, steps: numbers.windowSteps, mean: mean,
                                              maxDeviation: deviation, oneSided: !symmetric)
-            return saturatedPlateau(run, step: n - 1, thresholds: th) ? .plateau : .stuckAtChance
+            let plateau = saturatedPlateau(run, step: n - 1, thresholds: th)
+                || returningInput(run, step: n - 1, thresholds: th) != nil
+            return plateau ? .plateau : .stuckAtChance
         }
     }
     return .inconclusive
@@ -371,9 +373,13 @@ func initFindings(_ run: RunRecord, initial snaps: [LayerSnapshot],
         if let b = s.betweenShare { detail += "; only \(diagPercent(b)) of E[z²] varies with the input" }
         out.append(Finding(kind: .biasDominated, layer: s.name, detail: detail))
     }
-    // Dead ReLU units; any layer's dead share if the net has no ReLU recording it.
+    // Dead ReLU units. Only a trace without the `mean_field` attributes (written before they
+    // existed, so no layer is known to be a rectifier) falls back to any layer's dead share: in a
+    // net of sigmoids a logit ≤ 0 for every sample is not a dead unit.
     let reluDead = snaps.filter { $0.isRectifier && $0.deadFraction != nil }
-    let deadPool = reluDead.isEmpty ? snaps.filter { $0.deadFraction != nil && !$0.isLossOrMetric } : reluDead
+    let knowsNonlinearities = snaps.contains { if case .pointwise = $0.meanField { return true } else { return false } }
+    let deadPool = reluDead.isEmpty && !knowsNonlinearities
+        ? snaps.filter { $0.deadFraction != nil && !$0.isLossOrMetric } : reluDead
     for s in deadPool {
         guard let f = s.deadFraction, f > th.deadFractionMin else { continue }
         out.append(Finding(kind: .deadUnits, layer: s.name,

@@ -134,6 +134,21 @@ public struct DiagnosisThresholds: Sendable, Equatable {
     /// step to its peak (and the peak reaches `saturatedFractionMin`); as `dyingGrowthMin`.
     public var saturatingGrowthMin: Double = 0.1
 
+    /// A net at ln C is on a plateau it is leaving, not collapsed, when a layer up to the logits
+    /// that started cut off (`input_dependence` below `collapseInputDependence` at the first
+    /// recorded step) now has at least this multiple of its first `input_dependence`: SGD is
+    /// growing the input's signal back (the escape from the small-signal saddle is exponential
+    /// from the first steps). Measured on the real CIFAR-10 (Reports/bvlc-cifar10-sigmoid):
+    /// BVLC's `cifar10_full_sigmoid` has 4.9e-9 at its logits at initialisation, ×30 after 10
+    /// iterations, ×186 after 20, ×6,000 at 200, and leaves ln 10 at ~1,300 iterations; the seed
+    /// net's pool5 falls from 2.3e-8 to 1.9e-9 (×0.08) and stays there for 150 iterations. An
+    /// order of magnitude separates both with room for the batch-to-batch scatter.
+    public var returningGrowthMin: Double = 10
+    /// Growth counts only where the grown `input_dependence` is at least this: a between-sample
+    /// std of 1e-5 of the std, a hundred times float32's rounding of the per-unit offsets it
+    /// rides on (relative 6e-8 per value). Below it a tenfold change can be rounding.
+    public var returningFloor: Double = 1e-10
+
     public init() {}
 
     public static let `default` = DiagnosisThresholds()

@@ -84,6 +84,13 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     if let c = collapse {
         let when = c.step == 0 ? "At initialisation" : "At iteration \(run.iterations[c.step])"
         cause.append("\(when) the signal stops depending on the input from **\(c.finding.layer ?? "?")** on (input_dependence \(diagFormat(c.inputDependence, digits: 2)) < \(diagFormat(th.collapseInputDependence))); by \(c.deepestLayer) the between-sample std is \(diagPercent(c.deepestRatio)) of the std: every input gives nearly the same output.")
+        // The input can come back from a weak start (RULES.md, "Saturation and plateaus"): say so
+        // where the record shows it, so that a learning run does not read as collapsed.
+        let last = min(run.loss.count, run.iterations.count) - 1
+        if c.step == 0, last > 0, let back = returningInput(run, step: last, thresholds: th) {
+            let growth = back.first > 0 ? " (×\(diagFormat(back.now / back.first, digits: 2)))" : ""
+            cause[cause.count - 1] += " It was weak, not lost: \(run.layers[back.position].name)'s input_dependence grew from \(diagFormat(back.first, digits: 2)) to \(diagFormat(back.now, digits: 2)) by iteration \(run.iterations[last])\(growth)."
+        }
     }
     paragraphs += cause
     let normalised = normalisedLinearLayers(run)
@@ -294,7 +301,7 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         if sentence.hasSuffix(".") { sentence.removeLast() }
         first += ": " + sentence
     } else if b.verdict == .plateau {
-        first += ": the loss sits at ln \(b.numbers.classes) with saturated units while the input still reaches the logits — a plateau it may leave given more iterations, not a collapse"
+        first += ": the loss sits at ln \(b.numbers.classes) while the input still reaches the logits (its units saturated, or its signal weak but growing) — a plateau it may leave given more iterations, not a collapse"
     } else if b.verdict == .diverged, let site = b.numbers.nonFinite {
         first += ": the first non-finite value appeared at iteration \(site.iteration)\(site.layer.map { " in \($0)" } ?? "") (\(site.blob))"
     }

@@ -52,3 +52,28 @@ public struct LayerRecord: Sendable {
         return s[step]
     }
 }
+
+extension RunRecord {
+    /// The record as it stood when iteration `iteration` had been recorded: the steps and test
+    /// phases up to and including it, every layer series cut to those steps (`diagnose
+    /// --at-iteration`: what the verdict was at that point of a longer run). The status becomes
+    /// "finished" unless the run had not yet got there (then the record is returned whole); a
+    /// divergence recorded after it is not part of the prefix.
+    public func prefix(throughIteration iteration: Int) -> RunRecord {
+        let n = iterations.firstIndex { $0 > iteration } ?? iterations.count
+        guard n < iterations.count else { return self }
+        var out = self
+        out.iterations = Array(iterations.prefix(n))
+        out.loss = Array(loss.prefix(n))
+        out.lr = Array(lr.prefix(n))
+        let t = testIterations.firstIndex { $0 > iteration } ?? testIterations.count
+        out.testIterations = Array(testIterations.prefix(t))
+        out.testLoss = Array(testLoss.prefix(t))
+        out.testAccuracy = Array(testAccuracy.prefix(t))
+        for i in out.layers.indices {
+            out.layers[i].series = out.layers[i].series.mapValues { Array($0.prefix(n)) }
+        }
+        out.attributes["status"] = "finished"
+        return out
+    }
+}

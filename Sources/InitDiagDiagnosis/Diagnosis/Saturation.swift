@@ -45,6 +45,27 @@ public func saturatedPlateau(_ run: RunRecord, step: Int, thresholds th: Diagnos
     return true
 }
 
+/// A layer whose input is coming back at recorded step `step`: among the layers up to and
+/// including the logits (data, loss and metric layers excluded) that were cut off at the first
+/// recorded step (`input_dependence` below `collapseInputDependence`), the one whose
+/// input_dependence has grown the most since, if that growth is at least `returningGrowthMin`
+/// and the value now at least `returningFloor`. A net at ln C with such a layer is on a plateau
+/// it is leaving (RULES.md, "Saturation and plateaus"): never settled as stuck, verdict `plateau`.
+public func returningInput(_ run: RunRecord, step: Int, thresholds th: DiagnosisThresholds = .default)
+    -> (position: Int, first: Double, now: Double)? {
+    guard step > 0, let logits = logitsLayerPosition(run) else { return nil }
+    var best: (position: Int, first: Double, now: Double)? = nil
+    for p in 0...logits where !run.layers[p].isData && !run.layers[p].isLossOrMetric {
+        guard let d = run.layers[p].series["forward/input_dependence"], step < d.count else { continue }
+        let first = d[0], now = d[step]
+        guard first.isFinite, now.isFinite, first < th.collapseInputDependence, now >= th.returningFloor,
+              now >= th.returningGrowthMin * first else { continue }
+        let growth = first > 0 ? now / first : .infinity
+        if best == nil || growth > (best!.first > 0 ? best!.now / best!.first : .infinity) { best = (p, first, now) }
+    }
+    return best
+}
+
 /// `saturated-units` (at the first recorded step) and `saturating-units` (the share grew during
 /// training), per bounded layer in net order.
 func saturationFindings(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> [Finding] {
@@ -93,11 +114,14 @@ func saturationOrder(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> [(
 func plateauParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisThresholds) -> String {
     let n = d.numbers
     let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    let last = max(0, min(run.loss.count, run.iterations.count) - 1)
+    if !saturatedPlateau(run, step: last, thresholds: th), let back = returningInput(run, step: last, thresholds: th) {
+        return returningParagraph(d, run: run, back: back, step: last, thresholds: th)
+    }
     var p = "**Plateau (saturated, not collapsed).**"
     if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
         p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps)."
     }
-    let last = max(0, min(run.loss.count, run.iterations.count) - 1)
     if let sat = maxSaturation(run, step: last) {
         p += " At iteration \(run.iterations[last]) \(diagPercent(sat.fraction)) of \(run.layers[sat.position].name)'s units are saturated (local derivative below 1% of its maximum), so the gradient that reaches the layers below through them is at most 1% of what their linear range would pass."
     }
@@ -112,6 +136,22 @@ func plateauParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisTh
         p += reach + "."
     }
     p += " A plateau is not a collapse: a net that sits at ln C because its units are saturated can leave it after many iterations (Glorot & Bengio 2010 saw deep sigmoid nets desaturate their top layer and start learning), while a net whose input has collapsed cannot. Train longer before judging it, or start the units in their linear range: a normalised init (`torch-xavier-uniform`), LSUV, or BatchNorm before the nonlinearity."
+    return p
+}
+
+/// The verdict paragraph of a `plateau` whose input is coming back (`returningInput`).
+func returningParagraph(_ d: Diagnosis, run: RunRecord, back: (position: Int, first: Double, now: Double), step: Int,
+                        thresholds th: DiagnosisThresholds) -> String {
+    let n = d.numbers
+    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    var p = "**Plateau (the input is coming back, not collapsed).**"
+    if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
+        p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps)."
+    }
+    let name = run.layers[back.position].name
+    let growth = back.first > 0 ? "×\(diagFormat(back.now / back.first, digits: 2))" : "from nothing"
+    p += " But the input is not gone: \(name)'s input_dependence was \(diagFormat(back.first, digits: 2)) at iteration \(run.iterations[0]) and is \(diagFormat(back.now, digits: 2)) at iteration \(run.iterations[step]) (\(growth)). The signal was weak, not lost, and SGD is growing it back — the slow escape from a small-signal start (small weights, or a nonlinearity's mean swamping the signal) that ends with the loss leaving ln C, as BVLC's own cifar10_full_sigmoid does after about 1,300 iterations on CIFAR-10. A net whose input has collapsed shows no such growth."
+    p += " Train longer before judging it, or give the signal room from the start: a normalised init (`torch-xavier-uniform`), LSUV, or BatchNorm."
     return p
 }
 

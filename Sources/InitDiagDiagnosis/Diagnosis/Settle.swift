@@ -65,8 +65,11 @@ public func settledOutcome(_ run: RunRecord, classes: Int = 10,
     if let short, mean(short) < th.settleLearningFraction * lnC {
         return SettledOutcome(verdict: .learning, rule: .learningShort, stretch: short)
     }
-    // A saturated plateau is never settled as stuck: it may still leave ln C (Saturation.swift).
-    if n > 0, saturatedPlateau(run, step: n - 1, thresholds: th) { return nil }
+    // A plateau is never settled as stuck: saturated, or with the input coming back, it may
+    // still leave ln C (Saturation.swift).
+    if n > 0, saturatedPlateau(run, step: n - 1, thresholds: th) || returningInput(run, step: n - 1, thresholds: th) != nil {
+        return nil
+    }
     if let long, run.iterations[long.lowerBound] >= th.settleMinIteration,
        inSettleBand(run, long, lnC: lnC, thresholds: th),
        long.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {

@@ -108,6 +108,69 @@ import Testing
         #expect(settledVerdict(run) == .learning)
     }
 
+    /// The record without saturation (sig2 10%, sig1 up to 20%) whose ip2, sig2 and logits have
+    /// the input_dependence `dependence(step)` (the layers before stay at 0.2).
+    static func weakSignalRecord(steps: Int, dependence: (Int) -> Double) -> RunRecord {
+        var run = record(steps: steps, sig2Share: 0.1, sig1Peak: 0.2)
+        let series = (0..<steps).map(dependence)
+        for name in ["ip2", "sig2", "ip3"] {
+            let i = run.layers.firstIndex { $0.name == name }!
+            run.layers[i].series["forward/input_dependence"] = series
+        }
+        return run
+    }
+
+    @Test func weakInputGrowingBackIsAPlateauNeverSettled() {
+        // As BVLC's cifar10_full_sigmoid on CIFAR-10: the logits' input_dependence starts at 4.9e-9
+        // and grows (×30 after 10 steps, ×186 after 20); the loss is still at ln 10.
+        let run = Self.weakSignalRecord(steps: 400) { i in 4.9e-9 * pow(1.3, Double(min(i, 40))) }
+        #expect(!saturatedPlateau(run, step: 399))
+        let back = returningInput(run, step: 399)
+        #expect(back.map { run.layers[$0.position].name } != nil)
+        #expect(back?.first == 4.9e-9)
+        let d = diagnose(run)
+        #expect(d.verdict == .plateau)
+        #expect(d.explanation.contains("Plateau (the input is coming back, not collapsed)"), "\(d.explanation)")
+        #expect(d.explanation.contains("4.9e-9"))
+        // The collapse paragraph says the input came back.
+        #expect(d.findings.contains { $0.kind == .inputCollapse })
+        #expect(d.explanation.contains("It was weak, not lost: "), "\(d.explanation)")
+        for n in stride(from: 20, through: 400, by: 10) {
+            var prefix = run
+            prefix.iterations = Array(run.iterations.prefix(n)); prefix.loss = Array(run.loss.prefix(n))
+            #expect(settledVerdict(prefix) == nil, "\(n) steps")
+        }
+    }
+
+    @Test func weakInputThatStaysWeakIsStuck() {
+        // As the seed net: cut off at initialisation and falling (2.3e-8 → ~2e-9 with batch scatter
+        // of ×3): stuck-at-chance, settled by the long rule.
+        let run = Self.weakSignalRecord(steps: 400) { i in i == 0 ? 2.3e-8 : 2e-9 * (1 + 2 * abs(sin(Double(i)))) }
+        #expect(returningInput(run, step: 399) == nil)
+        #expect(diagnose(run).verdict == .stuckAtChance)
+        #expect(settledVerdict(run) == .stuckAtChance)
+        // Growth below the floor is rounding, not signal: 1e-13 → 1e-11 (×100) stays stuck.
+        let rounding = Self.weakSignalRecord(steps: 400) { i in i == 0 ? 1e-13 : 1e-11 }
+        #expect(returningInput(rounding, step: 399) == nil)
+        #expect(diagnose(rounding).verdict == .stuckAtChance)
+        // Exactly ten times is growth enough.
+        let tenfold = Self.weakSignalRecord(steps: 400) { i in i == 0 ? 1e-8 : 1e-7 }
+        #expect(returningInput(tenfold, step: 399) != nil)
+        #expect(diagnose(tenfold).verdict == .plateau)
+    }
+
+    @Test func logitsBelowZeroAreNotDeadUnitsInASigmoidNet() {
+        // BVLC's cifar10_full_sigmoid at initialisation: 80% of ip1's logits ≤ 0 for every sample.
+        // The net has no ReLU, but its layers say what they are: no dead-units finding (a trace
+        // without mean_field attributes would still fall back to any layer's dead share).
+        var run = Self.record(steps: 5)
+        let ip3 = run.layers.firstIndex { $0.name == "ip3" }!
+        run.layers[ip3].series["forward/dead_fraction"] = Array(repeating: 0.8, count: 5)
+        #expect(!diagnose(run).findings.contains { $0.kind == .deadUnits })
+        for i in run.layers.indices { run.layers[i].attributes["mean_field"] = nil }
+        #expect(diagnose(run).findings.contains { $0.kind == .deadUnits && $0.layer == "ip3" })
+    }
+
     @Test func verdictAndFindingSpellings() {
         #expect(Verdict.plateau.rawValue == "plateau")
         #expect(FindingKind.saturatedUnits.rawValue == "saturated-units")

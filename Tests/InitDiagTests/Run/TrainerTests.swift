@@ -48,6 +48,15 @@ func temporaryDirectory(_ name: String = #function) -> String {
         // Caffe's display and test wording.
         #expect(lines.contains { $0.hasPrefix("Iteration 0, Testing net (#0)") })
         #expect(lines.contains { $0.hasPrefix("Iteration 5 (") && $0.contains("loss = ") })
+        // Caffe's rate and lapse cover the iterations since the previous display line (solver.cpp:
+        // iteration_timer_ restarts at each), 0 iter/s on the first: the lapse is not cumulative.
+        #expect(lines.contains { $0.hasPrefix("Iteration 0 (0 iter/s, ") })
+        // "Iteration 10 (R iter/s, Ts/5 iters)": R·T is the iterations since the last line, 5 (a
+        // lapse counted from the start would give 10).
+        let line10 = try #require(lines.first { $0.hasPrefix("Iteration 10 (") })
+        let numbers = line10.dropFirst("Iteration 10 (".count).split(separator: " ")
+        let rate = try #require(Double(numbers[0])), lapse = try #require(Double(numbers[2].prefix { $0 != "s" }))
+        #expect(abs(rate * lapse - 5) < 0.01, "\(line10)")
         #expect(lines.contains { $0.hasPrefix("    Test net output #0: accuracy = ") })
         #expect(lines.contains("Iteration 10, lr = 0.01"))
 
