@@ -302,7 +302,13 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
                         fix: FixedCopyOutcome? = nil) -> String {
     var md = "# initdiag sweep: \(netName)\n\n"
     if let p = fixedParagraph(fix) { md += p + "\n\n" }
-    md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (a variant stops once its verdict has settled), data `\(data)`.\n\n"
+    // `sweep --no-early-stop` puts "early_stop": "off" into every trace's run_identity (a JSON
+    // object of strings, docs/trace-format.md): those variants ran to the ceiling.
+    let ranToCeiling = !variants.isEmpty && variants.allSatisfy {
+        ($0.run.attributes["run_identity"] ?? "").replacingOccurrences(of: " ", with: "").contains("\"early_stop\":\"off\"")
+    }
+    let stopping = ranToCeiling ? "every variant run to the ceiling, the early stop off" : "a variant stops once its verdict has settled"
+    md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (\(stopping)), data `\(data)`.\n\n"
     md += "## Answer\n\n" + explainSweep(variants.map(\.outcome)) + "\n\n"
 
     md += "## Summary\n\n"

@@ -90,5 +90,16 @@ import Testing
             #expect(parser.parse(), "\(l) is not valid XML")
         }
         #expect(readme.contains("traces/" + schemes[0].slug + ".h5"))
+        #expect(readme.contains("(a variant stops once its verdict has settled)"))
+    }
+
+    @Test func reportSaysWhenTheEarlyStopWasOff() throws {
+        let dir = temporaryDirectory("no-early-stop")
+        var p = plan(dir)
+        p.earlyStop = false
+        try Sweep.run(p) { _ in }
+        let readme = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
+        #expect(readme.contains("(every variant run to the ceiling, the early stop off)"))
+        #expect(!readme.contains("stops once its verdict has settled"))
     }
 }
