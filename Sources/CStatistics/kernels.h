@@ -35,6 +35,65 @@ static inline __attribute__((always_inline)) int64_t isum(v8i v) {
 }
 static inline __attribute__((always_inline)) float relu1(float x) { return x < 0.0f ? 0.0f : x; }
 
+/// Histogram of one kernel call (idg_bins): W lane-private Int32 count arrays, so the lanes of a
+/// vector never increment the same counter; added into the caller's Int64 slots at the end of a
+/// successful call only (a call that returns 0 leaves them untouched).
+struct LaneHistogram {
+    static constexpr int stride = 72;  // IDG_HISTOGRAM_SLOTS rounded up to whole cache lines' worth of lanes
+    int32_t c[W * stride];
+    v8f scale, lowClamp, highClamp, top;
+    v8i first;
+    float sScale, sLowClamp, sHighClamp, sTop;
+    int32_t sFirst;
+    inline __attribute__((always_inline)) void start(const idg_bins *b) {
+        for (int i = 0; i < W * stride; i++) c[i] = 0;
+        // t = x·scale is exact (scale a power of two); bin k of t + offset is [k, k + 1); t is
+        // clamped to [−offset − 0.5, 64.5 − offset] first so that every float converts.
+        sScale = b->scale;
+        sLowClamp = -b->offset - 0.5f;
+        sHighClamp = (float)IDG_HISTOGRAM_BINS + 0.5f - b->offset;
+        sTop = (float)IDG_HISTOGRAM_BINS - b->offset;
+        sFirst = (int32_t)b->offset + 1;
+        scale = splat(sScale); lowClamp = splat(sLowClamp); highClamp = splat(sHighClamp); top = splat(sTop);
+        first = v8i{} + sFirst;
+    }
+    /// The slot of each lane's value (0 underflow, 1…64 the bins, 65 overflow), finite x only.
+    inline __attribute__((always_inline)) v8i slots(v8f x) const {
+        // (Written so that a NaN, which the callers never pass, would still land in slot 0.)
+        v8f t = x * scale;
+        t = t >= lowClamp ? t : lowClamp;
+        t = t <= highClamp ? t : highClamp;
+        v8i i = __builtin_convertvector(t, v8i);  // toward zero
+        const v8f fi = __builtin_convertvector(i, v8f);
+        i += (v8i)(t < fi);                         // floor for negative t
+        i += (v8i)(x < 0.0f) & (v8i)(t == 0.0f);    // a negative x whose product underflowed to −0
+        i += (v8i)(t == top);                       // the last bin is closed: x = hi is in it
+        return i + first;
+    }
+    inline __attribute__((always_inline)) void add(v8f x) {
+        const v8i s = slots(x);
+        for (int l = 0; l < W; l++) c[l * stride + s[l]]++;
+    }
+    inline __attribute__((always_inline)) int slot(float x) const {
+        float t = x * sScale;
+        t = t >= sLowClamp ? t : sLowClamp;
+        t = t <= sHighClamp ? t : sHighClamp;
+        int32_t i = (int32_t)t;
+        if (t < (float)i) i--;
+        if (x < 0.0f && t == 0.0f) i--;
+        if (t == sTop) i--;
+        return i + sFirst;
+    }
+    inline __attribute__((always_inline)) void add1(float x) { c[slot(x)]++; }
+    inline __attribute__((always_inline)) void finish(int64_t *out) const {
+        for (int k = 0; k < IDG_HISTOGRAM_SLOTS; k++) {
+            int64_t n = 0;
+            for (int l = 0; l < W; l++) n += c[l * stride + k];
+            out[k] += n;
+        }
+    }
+};
+
 /// Adds one block's sums (Σd, Σd², Σ|x| with d = x − m, its zero count) to *p, moved to the blob's
 /// shift K exactly in algebra: Σ(x − K) = Σd + n·e, Σ(x − K)² = Σd² + 2e·Σd + n·e², Σx² =
 /// Σd² + 2m·Σd + n·m², e = m − K.
@@ -59,9 +118,13 @@ static inline __attribute__((always_inline)) void addExtremes(idg_partial *p, v8
     if ((double)mxTail > p->maximum) p->maximum = mxTail;
 }
 
-/// Flat statistics of x[lo..<hi] (see idg_flat).
-static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partial *p) {
+/// Flat statistics of x[lo..<hi] (see idg_flat); with `Hist`, its histogram in the same pass.
+template <bool Hist = false>
+static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partial *p,
+                const idg_bins *bins = nullptr, int64_t *hist = nullptr) {
     const int64_t block = W * TERMS;
+    LaneHistogram h;
+    if (Hist) h.start(bins);
     v8f mn = splat(INFINITY), mx = splat(-INFINITY);
     float mnTail = INFINITY, mxTail = -INFINITY;
     for (int64_t i = lo; i < hi;) {
@@ -90,6 +153,7 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
             mn = vmin(v, mn);
             mx = vmax(v, mx);
             z -= (v8i)(v == 0.0f);
+            if (Hist) h.add(v);
         }
         double d1 = hsum(s1), d2 = hsum(s2), a = hsum(ab);
         int64_t zeros = isum(z);
@@ -101,6 +165,7 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
             if (v < mnTail) mnTail = v;
             if (v > mxTail) mxTail = v;
             if (v == 0.0f) zeros++;
+            if (Hist) h.add1(v);
         }
         if (!std::isfinite(d2) || !std::isfinite(a)) return 0;
         addBlock(p, d1, d2, a, zeros, end - i, md, shift);
@@ -109,15 +174,17 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
     addExtremes(p, mn, mx, mnTail, mxTail);
     const double largest = p->maximum > -p->minimum ? p->maximum : -p->minimum;
     if (largest > 0 && largest < tiny) return 0;  // squares would underflow (see `tiny`)
+    if (Hist) h.finish(hist);
     return 1;
 }
 
 /// One row's columns past the last full vector, scalar, into the same accumulators.
-template <bool Relu, bool Band = false>
+template <bool Relu, bool Band = false, bool Hist = false>
 static inline __attribute__((always_inline)) void columnTail(const float *row, const float *base, int64_t from, int64_t to,
                               const idg_column_scratch *s, double &absTotal, float &mnTail,
                               int64_t &zeros, int64_t &nonPositive, bool &bad,
-                              int64_t *saturated = nullptr, float bandCenter = 0, float bandHalf = 0) {
+                              int64_t *saturated = nullptr, float bandCenter = 0, float bandHalf = 0,
+                              LaneHistogram *hx = nullptr, LaneHistogram *hy = nullptr) {
     for (int64_t j = from; j < to; j++) {
         const float x = row[j];
         if (!std::isfinite(x)) bad = true;
@@ -129,6 +196,10 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
         if (x < mnTail) mnTail = x;
         if (x == 0.0f) zeros++;
         if (Band && std::fabs(x - bandCenter) > bandHalf) (*saturated)++;
+        if (Hist) {
+            hx->add1(x);
+            if (Relu) hy->add1(relu1(x));
+        }
         if (Relu) {
             const float dy = relu1(x) - relu1(base[j]);
             s->relu_sum[j] += dy;
@@ -142,12 +213,19 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
 /// a time; the per-column Float sums of d = x − K_j (K_j = x[0, j]) and d² and the column maxima
 /// live in cache-resident scratch and are promoted to Double every TERMS rows. With `Band`, the
 /// values with |x − bandCenter| > bandHalf are counted into p->saturated in the same pass
-/// (idg_columns_band: the saturated units of a sigmoid or tanh top).
-template <bool Relu, bool Band = false>
+/// (idg_columns_band: the saturated units of a sigmoid or tanh top). With `Hist`, the histogram
+/// of x (and with `Relu` of max(x, 0)) in the same pass.
+template <bool Relu, bool Band = false, bool Hist = false>
 static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, int64_t hi, double shift,
                    const idg_column_scratch *s, idg_partial *p, idg_partial *rp, double rshift, float *rout,
-                   float bandCenter = 0, float bandHalf = 0) {
+                   float bandCenter = 0, float bandHalf = 0, const idg_bins *bins = nullptr, int64_t *hist = nullptr,
+                   const idg_bins *rbins = nullptr, int64_t *rhist = nullptr) {
     const int64_t vhi = lo + (hi - lo) / W * W;
+    LaneHistogram hx, hy;
+    if (Hist) {
+        hx.start(bins);
+        if (Relu) hy.start(rbins);
+    }
     for (int64_t j = lo; j < hi; j++) {
         s->column_sum[j] = 0; s->column_squares[j] = 0; s->maximum[j] = -INFINITY;
         if (Relu) { s->relu_column_sum[j] = 0; s->relu_column_squares[j] = 0; }
@@ -188,6 +266,10 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     if (!Relu) ab += (vabs(x0) + vabs(x1)) + (vabs(x2) + vabs(x3));
                     mn = vmin(vmin(vmin(x1, x0), vmin(x3, x2)), mn);
                     z -= ((v8i)(x0 == 0.0f) + (v8i)(x1 == 0.0f)) + ((v8i)(x2 == 0.0f) + (v8i)(x3 == 0.0f));
+                    if (Hist) {
+                        hx.add(x0); hx.add(x1); hx.add(x2); hx.add(x3);
+                        if (Relu) { hy.add(vpos(x0)); hy.add(vpos(x1)); hy.add(vpos(x2)); hy.add(vpos(x3)); }
+                    }
                     if (Relu) {
                         const v8f ky = vpos(k);
                         const v8f e0 = vpos(x0) - ky, e1 = vpos(x1) - ky, e2 = vpos(x2) - ky, e3 = vpos(x3) - ky;
@@ -204,8 +286,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 jb = je;
             }
             for (int r = 0; r < 4; r++)
-                columnTail<Relu, Band>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
-                                       nonPositiveTotal, bad, &saturatedTotal, bandCenter, bandHalf);
+                columnTail<Relu, Band, Hist>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
+                                             nonPositiveTotal, bad, &saturatedTotal, bandCenter, bandHalf, &hx, &hy);
         }
         for (; n < r1; n++) {
             const float *row = base + n * per;
@@ -223,6 +305,10 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     if (!Relu) ab += vabs(x);
                     mn = vmin(x, mn);
                     z -= (v8i)(x == 0.0f);
+                    if (Hist) {
+                        hx.add(x);
+                        if (Relu) hy.add(vpos(x));
+                    }
                     if (Relu) {
                         const v8f e = vpos(x) - vpos(k);
                         store(s->relu_sum + j, load(s->relu_sum + j) + e);
@@ -236,8 +322,8 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 if (Band) saturatedTotal += isum(sat);
                 jb = je;
             }
-            columnTail<Relu, Band>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad,
-                                   &saturatedTotal, bandCenter, bandHalf);
+            columnTail<Relu, Band, Hist>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad,
+                                         &saturatedTotal, bandCenter, bandHalf, &hx, &hy);
         }
         for (int64_t j = lo; j < hi; j++) {
             s->column_sum[j] += (double)s->sum[j];
@@ -296,6 +382,10 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     p->zeros += zeroTotal;
     p->finite += count;
     if (Band) p->saturated += saturatedTotal;
+    if (Hist) {
+        hx.finish(hist);
+        if (Relu) hy.finish(rhist);
+    }
     if (Relu) {
         // y = max(x, 0): its extremes follow from x's, its zeros are the x ≤ 0.
         const double ymax = maximum > 0 ? maximum : 0, ymin = minimum > 0 ? minimum : 0;
@@ -317,9 +407,13 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
 }
 
 /// ReLU backward with statistics of dy and dx (see idg_relu_backward).
+template <bool Hist = false>
 static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t lo, int64_t hi, double shiftA,
-                            double shiftB, idg_partial *pa, idg_partial *pb) {
+                            double shiftB, idg_partial *pa, idg_partial *pb, const idg_bins *binsA = nullptr,
+                            int64_t *histA = nullptr, const idg_bins *binsB = nullptr, int64_t *histB = nullptr) {
     const int64_t block = W * TERMS;
+    LaneHistogram ha, hb;
+    if (Hist) { ha.start(binsA); hb.start(binsB); }
     const v8f one = splat(1.0f);
     v8f mnA = splat(INFINITY), mxA = splat(-INFINITY), mnB = splat(INFINITY), mxB = splat(-INFINITY);
     float mnTailA = INFINITY, mxTailA = -INFINITY, mnTailB = INFINITY, mxTailB = -INFINITY;
@@ -372,6 +466,7 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
             mnB = vmin(b, mnB); mxB = vmax(b, mxB);
             za -= (v8i)(a == 0.0f);
             zb -= (v8i)(b == 0.0f);
+            if (Hist) { ha.add(a); hb.add(b); }
             store(dx + k, b);
         }
         double sa1 = hsum(a1), sa2 = hsum(a2), saa = hsum(aa), sb1 = hsum(b1), sb2 = hsum(b2), sbb = hsum(bb);
@@ -388,6 +483,7 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
             if (b > mxTailB) mxTailB = b;
             if (a == 0.0f) zerosA++;
             if (b == 0.0f) zerosB++;
+            if (Hist) { ha.add1(a); hb.add1(b); }
             dx[k] = b;
         }
         addBlock(pa, sa1, sa2, saa, zerosA, end - i, mda, shiftA);
@@ -396,6 +492,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
     }
     addExtremes(pa, mnA, mxA, mnTailA, mxTailA);
     addExtremes(pb, mnB, mxB, mnTailB, mxTailB);
+    // Everything before i is counted (the caller continues from i).
+    if (Hist) { ha.finish(histA); hb.finish(histB); }
     return i;
 }
 

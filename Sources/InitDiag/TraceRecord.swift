@@ -16,7 +16,10 @@ extension RunRecord {
             for (k, v) in info.attributes { a[k] = v.stringValue ?? v.description }
             var series: [String: [Double]] = [:]
             for name in info.seriesNames { series[name] = try r.series(layer: info.name, name) }
-            layers.append(LayerRecord(name: info.name, type: info.type, index: info.index, attributes: a, series: series))
+            var histograms: [String: TraceHistogramSeries] = [:]
+            for name in info.histogramNames { histograms[name] = try r.histogram(layer: info.name, name) }
+            layers.append(LayerRecord(name: info.name, type: info.type, index: info.index, attributes: a, series: series,
+                                      histograms: histograms))
         }
         self.init(attributes: attrs, iterations: steps.iteration.map { Int($0) }, loss: steps.loss, lr: steps.lr,
                   testIterations: tests.iteration.map { Int($0) }, testLoss: tests.loss, testAccuracy: tests.accuracy,

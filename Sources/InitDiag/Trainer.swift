@@ -583,7 +583,23 @@ public final class Trainer {
         for (k, name) in layout.seriesNames.enumerated() {
             record.layers[layout.seriesLayer[k]].series[name, default: []].append(values[k])
         }
-        try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: values, wallTime: wallTime, gradientNorm: gradNorm)
+        let counts = probe.histogramCounts
+        appendHistograms(counts, bins: probe.histogramBins)
+        try values.withUnsafeBufferPointer { v in
+            try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: v, wallTime: wallTime, gradientNorm: gradNorm,
+                              histograms: counts, bins: probe.histogramBins)
+        }
+    }
+
+    /// One step's histograms into the in-memory record (the trace gets the same rows).
+    private func appendHistograms(_ counts: UnsafeBufferPointer<Int64>, bins: [TraceHistogramBins?]) {
+        let w = TraceHistogramBins.slotCount
+        for (h, slot) in probe.layout.histograms.enumerated() {
+            var series = record.layers[slot.layer].histograms[slot.name] ?? TraceHistogramSeries(bins: nil, counts: [])
+            if series.bins == nil { series.bins = bins[h] }
+            series.counts.append(contentsOf: counts[(h * w)..<((h + 1) * w)])
+            record.layers[slot.layer].histograms[slot.name] = series
+        }
     }
 
     private func openTrace(_ path: String) throws -> TraceWriter {
@@ -639,11 +655,21 @@ public final class Trainer {
         let byName = Dictionary(previous.layers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let steps = min(previous.iterations.count, previous.loss.count, previous.lr.count)
         var values = [Double](repeating: .nan, count: layout.seriesCount)
+        // The histograms keep the bins the trace chose at its first recorded step.
+        let w = TraceHistogramBins.slotCount
+        let oldHistograms = layout.histograms.map { byName[layout.layers[$0.layer].name]?.histograms[$0.name] }
+        let bins = oldHistograms.map { $0?.bins }
+        probe.useHistogramBins(bins)
+        var counts = [Int64](repeating: 0, count: layout.histogramValueCount)
         for k in 0..<steps where previous.iterations[k] < start {
             for (s, name) in layout.seriesNames.enumerated() {
                 let series = byName[layout.layers[layout.seriesLayer[s]].name]?.series[name]
                 values[s] = series.map { k < $0.count ? $0[k] : .nan } ?? .nan
             }
+            for (h, old) in oldHistograms.enumerated() {
+                for c in 0..<w { counts[h * w + c] = old.map { k < $0.steps ? $0.counts[k * w + c] : 0 } ?? 0 }
+            }
+            counts.withUnsafeBufferPointer { appendHistograms($0, bins: bins) }
             record.iterations.append(previous.iterations[k])
             record.loss.append(previous.loss[k])
             record.lr.append(previous.lr[k])
@@ -652,7 +678,8 @@ public final class Trainer {
             }
             try trace?.append(iteration: previous.iterations[k], loss: previous.loss[k], learningRate: previous.lr[k], values: values,
                               wallTime: k < previousWallTime.count ? previousWallTime[k] : .nan,
-                              gradientNorm: k < previousGradNorm.count ? previousGradNorm[k] : .nan)
+                              gradientNorm: k < previousGradNorm.count ? previousGradNorm[k] : .nan,
+                              histograms: counts, bins: bins)
         }
         for k in 0..<min(previous.testIterations.count, previous.testLoss.count, previous.testAccuracy.count)
         where previous.testIterations[k] < start {

@@ -135,33 +135,40 @@ public enum Bench {
                            kernels: .of(net))
     }
 
-    /// The probes' cost measured side by side in one process: iterations alternate between
-    /// recording and not in the order off, on, on, off, … (so a drift in machine speed hits both
-    /// alike), `pairs` iterations of each after `warmup` of each. Medians per part for both, and
-    /// the overhead as the median over pairs of (on − off) relative to the median off iteration.
+    /// The probes' cost measured side by side in one process, in three modes: no recording,
+    /// recording without histograms (`Probe.recordsHistograms` off) and recording with them.
+    /// Each round runs one iteration of each mode, the order cycling through all six
+    /// permutations (so a drift in machine speed hits every mode alike), `pairs` rounds after
+    /// `warmup` of each. Medians per part for every mode, and each overhead as the median over
+    /// rounds of (mode − off) relative to the median off iteration.
     public static func runAlternating(setup: RunSetup, pairs: Int, warmup: Int = 2, threads: Int) throws -> ProbeOverhead {
         var options = TrainingOptions()
         options.threads = threads
         options.testIterations = 0
         options.iterations = Int.max
         let trainer = try Trainer(setup: setup, options: options)
-        for k in 0..<(2 * warmup) { _ = try trainer.timedIteration(probes: k % 2 == 1) }
-        var on: [(Double, Double, Double)] = [], off: [(Double, Double, Double)] = []
-        for k in 0..<pairs {
-            let onFirst = k % 2 == 1
-            for probes in [onFirst, !onFirst] {
-                let t = try trainer.timedIteration(probes: probes)
-                if probes { on.append(t) } else { off.append(t) }
-            }
+        func timed(_ mode: Int) throws -> (Double, Double, Double) {
+            trainer.probe.recordsHistograms = mode == 2
+            return try trainer.timedIteration(probes: mode > 0)
         }
-        func parts(_ v: [(Double, Double, Double)], probes: Bool) -> ProbeOverhead.Parts {
+        for k in 0..<(3 * warmup) { _ = try timed(k % 3) }
+        let orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0], [1, 0, 2], [0, 2, 1]]
+        var runs: [[(Double, Double, Double)]] = [[], [], []]
+        for k in 0..<pairs {
+            for mode in orders[k % orders.count] { runs[mode].append(try timed(mode)) }
+        }
+        trainer.probe.recordsHistograms = true
+        func parts(_ v: [(Double, Double, Double)]) -> ProbeOverhead.Parts {
             ProbeOverhead.Parts(iterationSeconds: median(v.map { $0.0 + $0.1 + $0.2 }), forwardSeconds: median(v.map(\.0)),
                                 backwardSeconds: median(v.map(\.1)), updateSeconds: median(v.map(\.2)))
         }
-        let differences = zip(on, off).map { ($0.0 + $0.1 + $0.2) - ($1.0 + $1.1 + $1.2) }
-        let offParts = parts(off, probes: false)
-        return ProbeOverhead(off: offParts, on: parts(on, probes: true),
-                             overhead: median(differences) / offParts.iterationSeconds,
+        func total(_ t: (Double, Double, Double)) -> Double { t.0 + t.1 + t.2 }
+        let offParts = parts(runs[0])
+        let withHistograms = zip(runs[2], runs[0]).map { total($0) - total($1) }
+        let withoutHistograms = zip(runs[1], runs[0]).map { total($0) - total($1) }
+        return ProbeOverhead(off: offParts, on: parts(runs[2]), onWithoutHistograms: parts(runs[1]),
+                             overhead: median(withHistograms) / offParts.iterationSeconds,
+                             overheadWithoutHistograms: median(withoutHistograms) / offParts.iterationSeconds,
                              pairs: pairs, threads: threads, peakRSSBytes: peakResidentBytes())
     }
 
@@ -185,13 +192,20 @@ public struct ProbeOverhead: Codable, Sendable {
         }
     }
     public var off: Parts
+    /// Recording with histograms (what `train` does).
     public var on: Parts
-    /// Median over pairs of (on − off), over the median iteration without probes.
+    public var onWithoutHistograms: Parts
+    /// Median over rounds of (on − off), over the median iteration without probes.
     public var overhead: Double
+    /// The same for recording without histograms.
+    public var overheadWithoutHistograms: Double
     public var pairs: Int
     public var threads: Int
     public var peakRSSBytes: Int
-    enum CodingKeys: String, CodingKey { case off, on, overhead, pairs, threads, peakRSSBytes = "peak_rss_bytes" }
+    enum CodingKeys: String, CodingKey {
+        case off, on, overhead, pairs, threads, peakRSSBytes = "peak_rss_bytes"
+        case onWithoutHistograms = "on_without_histograms", overheadWithoutHistograms = "overhead_without_histograms"
+    }
 
     public func json() -> String {
         let e = JSONEncoder()
@@ -204,7 +218,9 @@ public struct ProbeOverhead: Codable, Sendable {
             String(format: "%@  iteration %.4f s  (forward %.4f s, backward %.4f s, update %.4f s)\n", name,
                    p.iterationSeconds, p.forwardSeconds, p.backwardSeconds, p.updateSeconds)
         }
-        return row("probes off", off) + row("probes on ", on)
-            + String(format: "probe overhead %.2f%% (median of %d alternating pairs, %d threads)\n", overhead * 100, pairs, threads)
+        return row("probes off                    ", off) + row("probes on, without histograms", onWithoutHistograms)
+            + row("probes on, with histograms   ", on)
+            + String(format: "probe overhead %.2f%% with histograms, %.2f%% without (medians of %d rounds of the three modes, %d threads)\n",
+                     overhead * 100, overheadWithoutHistograms * 100, pairs, threads)
     }
 }

@@ -1,6 +1,7 @@
 import InitDiag
 import InitDiagEngine
 import InitDiagCore
+import InitDiagTrace
 import CStatistics
 import Dispatch
 
@@ -36,17 +37,22 @@ public enum ProbeBenchmark {
         /// Elements read per pass (a fused backward reads dy and the mask source).
         var elements: Int { kind == .reluBackward ? 2 * blob.count : blob.count }
 
-        func measure(_ statistics: BlobStatistics) -> Double {
+        /// With `histograms` (two targets; parameters take none, as in `Probe`), the histograms too.
+        func measure(_ statistics: BlobStatistics, histograms: (HistogramTarget, HistogramTarget)? = nil) -> Double {
+            let h = parameter ? nil : histograms
             switch kind {
-            case .forward, .flat:
-                return statistics.compute(blob, diff: diff, forward: kind == .forward).mean
+            case .forward:
+                return statistics.computeForward(UnsafeBufferPointer(blob.dataBuffer), shape: blob.shape, histogram: h?.0).mean
+            case .flat:
+                return statistics.compute(UnsafeBufferPointer(diff ? blob.diffBuffer : blob.dataBuffer), histogram: h?.0).mean
             case .reluForward:
                 let out = output!
                 return statistics.computeReLUForward(UnsafeBufferPointer(blob.dataBuffer), shape: blob.shape,
-                                                     output: out.data).y.mean
+                                                     output: out.data, histograms: h).y.mean
             case .reluBackward:
                 let out = output!
-                return statistics.computeReLUBackward(dy: blob.diff, y: blob.data, dx: out.diff, count: blob.count).dx.mean
+                return statistics.computeReLUBackward(dy: blob.diff, y: blob.data, dx: out.diff, count: blob.count,
+                                                      histograms: h).dx.mean
             }
         }
 
@@ -78,10 +84,18 @@ public enum ProbeBenchmark {
         // One untimed pass faults the pages in (outputs included).
         sink += plainSum(records, threads: threads)
         for r in records { sink += r.measure(statistics) }
-        // Interleaved: statistics, plain sum, plain ReLU passes, per repetition.
-        var statsTimes: [Double] = [], sumTimes: [Double] = [], reluTimes: [Double] = []
+        // Histogram targets (bins [−4, 4] and [0, 1]-like ranges do not change the cost: one
+        // counter increment per value either way).
+        let counts = UnsafeMutablePointer<Int64>.allocate(capacity: 2 * TraceHistogramBins.slotCount)
+        defer { counts.deallocate() }
+        let targets = (HistogramTarget(bins: .symmetric(maxAbs: 3), counts: counts),
+                       HistogramTarget(bins: .symmetric(maxAbs: 3), counts: counts + TraceHistogramBins.slotCount))
+        for r in records { sink += r.measure(statistics, histograms: targets) }
+        // Interleaved: statistics, with histograms, plain sum, plain ReLU passes, per repetition.
+        var statsTimes: [Double] = [], histTimes: [Double] = [], sumTimes: [Double] = [], reluTimes: [Double] = []
         for _ in 0..<repetitions {
             statsTimes.append(time { for r in records { sink += r.measure(statistics) } })
+            histTimes.append(time { for r in records { sink += r.measure(statistics, histograms: targets) } })
             sumTimes.append(time { sink += plainSum(records, threads: threads) })
             reluTimes.append(time { for r in records { r.plainReLU(reluLayer) } })
         }
@@ -100,6 +114,7 @@ public enum ProbeBenchmark {
         let parameterMs = median((0..<repetitions).map { _ in time { for r in parameters { sink += r.measure(statistics) } } }) * 1e3
         parts.append("parameters \(format(Double(parameters.reduce(0) { $0 + $1.elements }) / 1e6)) M \(format(parameterMs)) ms")
         let statsMs = median(statsTimes) * 1e3, sumMs = median(sumTimes) * 1e3, reluMs = median(reluTimes) * 1e3
+        let histMs = median(histTimes) * 1e3
         withExtendedLifetime(blobs) {}
         func line(_ what: String, _ ms: Double) -> String {
             let gbps = bytes / (ms * 1e-3) / 1e9
@@ -108,10 +123,12 @@ public enum ProbeBenchmark {
         return [
             "elements read/step \(elements) (\(format(bytes / 1e6)) MB) in \(records.count) passes, kernels \(kernelName)",
             line("statistics (fused ReLU passes included)", statsMs),
+            line("the same with histograms               ", histMs),
             line("plain sum of the same bytes            ", sumMs),
             "  of which " + parts.joined(separator: ", "),
             "plain ReLU passes (run without probes too): \(format(reluMs)) ms/step",
             "cost of recording ≈ statistics − plain ReLU passes = \(format(statsMs - reluMs)) ms/step "
+                + "without histograms, \(format(histMs - reluMs)) ms/step with them "
                 + "(checksum \(sink.isFinite ? "finite" : "non-finite"))",
         ].joined(separator: "\n")
     }

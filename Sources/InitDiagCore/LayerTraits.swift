@@ -91,6 +91,17 @@ public enum MeanFieldNonlinearity: Sendable, Equatable {
         }
     }
 
+    /// The closed range of a bounded nonlinearity's output (sigmoid [0, 1], tanh [−1, 1]), nil for
+    /// the others: the probes' histogram of such a top spans exactly this range
+    /// (docs/trace-format.md "Histograms").
+    public var outputRange: (lo: Double, hi: Double)? {
+        switch self {
+        case .sigmoid: return (0, 1)
+        case .tanh: return (-1, 1)
+        default: return nil
+        }
+    }
+
     /// φ'(x), where defined (nil for the step of Threshold); used for χ₁ and for saturation.
     public func derivative(_ x: Double) -> Double? {
         switch self {
@@ -141,6 +152,12 @@ public enum MeanFieldRule: Sendable, Equatable {
     case restart
     /// The chain ends here (losses, metrics, layers whose top is not a signal).
     case stop
+
+    /// The output range of a `.pointwise` rule's nonlinearity (`MeanFieldNonlinearity.outputRange`).
+    public var outputRange: (lo: Double, hi: Double)? {
+        if case .pointwise(let f) = self { return f.outputRange }
+        return nil
+    }
 
     /// The saturation band of a `.pointwise` rule's nonlinearity (`MeanFieldNonlinearity.saturationBand`).
     public var saturationBand: (center: Double, halfWidth: Double)? {

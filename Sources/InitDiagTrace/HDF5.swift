@@ -387,6 +387,26 @@ public class HDF5Group: HDF5Object, @unchecked Sendable {
         return HDF5Dataset(id: d, filePath: filePath, path: childPath(name))
     }
 
+    /// A 2-D dataset of current shape 0 × `columns`, extendible without limit along its first
+    /// axis, chunked by `chunkRows` rows.
+    public func createExtendibleMatrix(_ name: String, columns: Int, type: HDF5ElementType,
+                                       chunkRows: Int = 64) throws -> HDF5Dataset {
+        hdf5Silence()
+        var dims: [hsize_t] = [0, hsize_t(columns)]
+        var maxDims: [hsize_t] = [initdiag_H5S_UNLIMITED(), hsize_t(columns)]
+        let space = H5Screate_simple(2, &dims, &maxDims)
+        if space < 0 { throw error("create dataspace", childPath(name)) }
+        defer { H5Sclose(space) }
+        let dcpl = H5Pcreate(initdiag_H5P_DATASET_CREATE())
+        if dcpl < 0 { throw error("create dataset properties", childPath(name)) }
+        defer { H5Pclose(dcpl) }
+        var chunkDims: [hsize_t] = [hsize_t(max(1, chunkRows)), hsize_t(columns)]
+        try check(H5Pset_chunk(dcpl, 2, &chunkDims), "set chunking", childPath(name))
+        let d = H5Dcreate2(id, name, type.fileType, space, hdf5Default, dcpl, hdf5Default)
+        if d < 0 { throw error("create dataset", childPath(name)) }
+        return HDF5Dataset(id: d, filePath: filePath, path: childPath(name))
+    }
+
     /// A contiguous float32 dataset of the given N-D shape (rank 0 = scalar), filled from `values`
     /// (`values.count` must be the shape's product).
     public func createFloatDataset(_ name: String, shape: [Int], values: UnsafeBufferPointer<Float>) throws {
@@ -643,6 +663,27 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         if memSpace < 0 { throw error("append to the dataset") }
         defer { H5Sclose(memSpace) }
         try check(H5Dwrite(id, memType, memSpace, fileSpace, hdf5Default, values), "append to the dataset")
+    }
+
+    /// Appends `rows` rows of `columns` Int64 (row-major) to a 2-D extendible dataset whose current
+    /// number of rows is `length`.
+    public func appendRows(int64s: UnsafeBufferPointer<Int64>, columns: Int, at length: Int) throws {
+        hdf5Silence()
+        guard let base = int64s.baseAddress, columns > 0 else { return }
+        let rows = int64s.count / columns
+        guard rows > 0 else { return }
+        var newDims: [hsize_t] = [hsize_t(length + rows), hsize_t(columns)]
+        try check(H5Dset_extent(id, &newDims), "extend the dataset")
+        let fileSpace = H5Dget_space(id)
+        if fileSpace < 0 { throw error("extend the dataset") }
+        defer { H5Sclose(fileSpace) }
+        var start: [hsize_t] = [hsize_t(length), 0]
+        var counts: [hsize_t] = [hsize_t(rows), hsize_t(columns)]
+        try check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &counts, nil), "select the appended rows")
+        let memSpace = H5Screate_simple(2, &counts, nil)
+        if memSpace < 0 { throw error("append to the dataset") }
+        defer { H5Sclose(memSpace) }
+        try check(H5Dwrite(id, initdiag_H5T_NATIVE_INT64(), memSpace, fileSpace, hdf5Default, base), "append to the dataset")
     }
 
     public func append(doubles: UnsafeBufferPointer<Double>, at length: Int) throws {

@@ -81,4 +81,9 @@ public enum TraceStatisticNames {
     /// The top of a bounded nonlinearity (sigmoid, tanh): `forward/saturated_fraction`, after the
     /// `forward` series.
     public static let saturatedFraction = "saturated_fraction"
+    /// Quantiles from the histogram (`TraceHistogramBins.quantileProbabilities`): `forward/<name>`
+    /// and `backward/<name>` where the layer records histograms, after the other series of each.
+    public static let quantiles = ["q01", "q05", "q50", "q95", "q99"]
+    /// The 2-D dataset (steps × `TraceHistogramBins.slotCount`) `forward/histogram`, `backward/histogram`.
+    public static let histogram = "histogram"
 }

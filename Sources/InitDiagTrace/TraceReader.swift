@@ -26,8 +26,23 @@ public struct TraceLayerInfo: Sendable {
     /// Every attribute of the group, including the ones above and extras.
     public let attributes: [String: HDF5AttributeValue]
     /// Every series of the layer as a path relative to its group ("forward/mean",
-    /// "param0/update_ratio", …), sorted.
+    /// "param0/update_ratio", …), sorted; the 2-D histograms are not among them.
     public let seriesNames: [String]
+    /// The histogram datasets ("forward/histogram", "backward/histogram"), sorted.
+    public var histogramNames: [String] = []
+}
+
+/// One histogram of a trace: its bins (from `bin_edges`; nil when no step has been recorded
+/// yet) and the counts, `TraceHistogramBins.slotCount` per recorded step, row-major.
+public struct TraceHistogramSeries: Sendable, Equatable {
+    public var bins: TraceHistogramBins?
+    public var counts: [Int64]
+    public var steps: Int { counts.count / TraceHistogramBins.slotCount }
+    public init(bins: TraceHistogramBins?, counts: [Int64]) { self.bins = bins; self.counts = counts }
+    /// The counts of step `k`.
+    public func row(_ k: Int) -> ArraySlice<Int64> {
+        counts[(k * TraceHistogramBins.slotCount)..<((k + 1) * TraceHistogramBins.slotCount)]
+    }
 }
 
 /// Reads a trace (docs/trace-format.md), also one that is still being written (see TraceWriter) or was
@@ -83,7 +98,9 @@ public final class TraceReader: @unchecked Sendable {
                         guard let s, !s.isEmpty else { return [] }
                         return s.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                     }
-                    infos.append(TraceLayerInfo(
+                    let all = try TraceReader.datasets(in: group, prefix: "").sorted()
+                    let isHistogram = { (n: String) in n.hasSuffix("/" + TraceStatisticNames.histogram) }
+                    var info = TraceLayerInfo(
                         name: layerAttrs["name"]?.stringValue ?? TraceNames.unescape(link),
                         groupName: link,
                         type: layerAttrs["type"]?.stringValue ?? "",
@@ -91,7 +108,9 @@ public final class TraceReader: @unchecked Sendable {
                         bottoms: list(layerAttrs["bottoms"]?.stringValue),
                         tops: list(layerAttrs["tops"]?.stringValue),
                         attributes: layerAttrs,
-                        seriesNames: try TraceReader.datasets(in: group, prefix: "").sorted()))
+                        seriesNames: all.filter { !isHistogram($0) })
+                    info.histogramNames = all.filter(isHistogram)
+                    infos.append(info)
                 }
             }
             layers = infos.sorted { ($0.index, $0.groupName) < ($1.index, $1.groupName) }
@@ -167,6 +186,31 @@ public final class TraceReader: @unchecked Sendable {
     /// Whether layer `layer` (its prototxt name) records `relative` ("forward/mean", …).
     public func hasSeries(layer: String, _ relative: String) -> Bool {
         self.layer(named: layer)?.seriesNames.contains(relative) ?? false
+    }
+
+    /// The histogram `relative` ("forward/histogram") of layer `layer`, trimmed to the recorded
+    /// steps; nil when the layer has none.
+    public func histogram(layer: String, _ relative: String) throws -> TraceHistogramSeries? {
+        guard let info = self.layer(named: layer), info.histogramNames.contains(relative) else { return nil }
+        let path = "layers/\(info.groupName)/\(relative)"
+        do {
+            let d = try file.openDataset(path)
+            let read = try d.readInt64s()
+            guard read.shape.count == 2, read.shape[1] == TraceHistogramBins.slotCount else {
+                throw InputError("\(self.path): \(path) is not a steps × \(TraceHistogramBins.slotCount) histogram (shape \(read.shape))")
+            }
+            let rows = Swift.min(read.shape[0], stepCount)
+            var bins: TraceHistogramBins? = nil
+            if try d.hasAttribute("bin_edges") {
+                guard case .doubles(let edges)? = try d.attribute("bin_edges"), let b = TraceHistogramBins(edges: edges) else {
+                    throw InputError("\(self.path): \(path) has bin_edges that are not 65 edges of equal bins")
+                }
+                bins = b
+            }
+            return TraceHistogramSeries(bins: bins, counts: Array(read.values.prefix(rows * TraceHistogramBins.slotCount)))
+        } catch let error as HDF5Error {
+            throw InputError("\(self.path): cannot read \(path) (\(error.reason.isEmpty ? "missing or damaged" : error.reason))")
+        }
     }
 
     /// The series `relative` of layer `layer` (prototxt name), one value per recorded step.

@@ -27,6 +27,9 @@ public struct TraceLayerLayout: Sendable {
     public var recordsBackward: Bool
     /// `forward/saturated_fraction` too (with `recordsForward`): the top of a bounded nonlinearity.
     public var recordsSaturation: Bool = false
+    /// `forward/histogram` and `forward/q..` (with `recordsForward`), `backward/histogram` and
+    /// `backward/q..` (with `recordsBackward`).
+    public var recordsHistograms: Bool = false
     /// Learnable blobs: `param<i>/data/<stat>`, `param<i>/grad/<stat>`, `param<i>/update_ratio`.
     public var paramCount: Int
 
@@ -60,6 +63,19 @@ public struct TraceLayerSlots: Sendable, Equatable {
     public let params: [TraceParamSlots]
     /// `forward/saturated_fraction` (nil: not recorded).
     public var saturation: Int? = nil
+    /// First of `TraceStatisticNames.quantiles.count` values: `forward/q..` (nil: not recorded).
+    public var forwardQuantiles: Int? = nil
+    public var backwardQuantiles: Int? = nil
+    /// Index into `TraceLayout.histograms` of `forward/histogram`, `backward/histogram`.
+    public var forwardHistogram: Int? = nil
+    public var backwardHistogram: Int? = nil
+}
+
+/// One histogram dataset of the layout: its layer and its path in the layer group.
+public struct TraceHistogramSlot: Sendable, Equatable {
+    public let layer: Int
+    /// "forward/histogram" or "backward/histogram".
+    public let name: String
 }
 
 /// The declared shape of a trace: the layers and, derived once, the flat order of every series.
@@ -67,10 +83,16 @@ public struct TraceLayerSlots: Sendable, Equatable {
 /// values go (fill them with `BlobStats.store(into:forward:)`).
 ///
 /// Order, per layer in `layers` order: forward stats (forwardNames order), forward/saturated_fraction
-/// where recorded, backward stats (names order), then for each param i: data stats, grad stats, update_ratio.
+/// where recorded, forward quantiles where recorded, backward stats (names order), backward
+/// quantiles, then for each param i: data stats, grad stats, update_ratio. Histograms are not in
+/// the step vector: a step's histograms are `histograms.count × TraceHistogramBins.slotCount` Int64
+/// counts, in `histograms` order (forward before backward, layers in order).
 public struct TraceLayout: Sendable {
     public let layers: [TraceLayerLayout]
     public let slots: [TraceLayerSlots]
+    public let histograms: [TraceHistogramSlot]
+    /// Int64 counts per step: histograms.count × slotCount.
+    public var histogramValueCount: Int { histograms.count * TraceHistogramBins.slotCount }
     /// Each series' dataset path relative to its layer group, e.g. "forward/mean", aligned with the
     /// step vector.
     public let seriesNames: [String]
@@ -87,6 +109,7 @@ public struct TraceLayout: Sendable {
         var slots: [TraceLayerSlots] = []
         var names: [String] = []
         var owner: [Int] = []
+        var histograms: [TraceHistogramSlot] = []
         for (li, layer) in layers.enumerated() {
             func add(_ relative: [String]) -> Int {
                 let start = names.count
@@ -97,7 +120,20 @@ public struct TraceLayout: Sendable {
             let forward = layer.recordsForward ? add(TraceStatisticNames.forward.map { "forward/" + $0 }) : nil
             let saturation = layer.recordsForward && layer.recordsSaturation
                 ? add(["forward/" + TraceStatisticNames.saturatedFraction]) : nil
+            let forwardQuantiles = layer.recordsForward && layer.recordsHistograms
+                ? add(TraceStatisticNames.quantiles.map { "forward/" + $0 }) : nil
             let backward = layer.recordsBackward ? add(TraceStatisticNames.blob.map { "backward/" + $0 }) : nil
+            let backwardQuantiles = layer.recordsBackward && layer.recordsHistograms
+                ? add(TraceStatisticNames.quantiles.map { "backward/" + $0 }) : nil
+            var forwardHistogram: Int? = nil, backwardHistogram: Int? = nil
+            if forwardQuantiles != nil {
+                forwardHistogram = histograms.count
+                histograms.append(TraceHistogramSlot(layer: li, name: "forward/" + TraceStatisticNames.histogram))
+            }
+            if backwardQuantiles != nil {
+                backwardHistogram = histograms.count
+                histograms.append(TraceHistogramSlot(layer: li, name: "backward/" + TraceStatisticNames.histogram))
+            }
             var params: [TraceParamSlots] = []
             for p in 0..<max(0, layer.paramCount) {
                 let data = add(TraceStatisticNames.blob.map { "param\(p)/data/" + $0 })
@@ -105,9 +141,12 @@ public struct TraceLayout: Sendable {
                 let ratio = add(["param\(p)/update_ratio"])
                 params.append(TraceParamSlots(data: data, grad: grad, updateRatio: ratio))
             }
-            slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params, saturation: saturation))
+            slots.append(TraceLayerSlots(forward: forward, backward: backward, params: params, saturation: saturation,
+                                         forwardQuantiles: forwardQuantiles, backwardQuantiles: backwardQuantiles,
+                                         forwardHistogram: forwardHistogram, backwardHistogram: backwardHistogram))
         }
         self.slots = slots
+        self.histograms = histograms
         var indexByName: [String: Int] = [:]
         for (i, layer) in layers.enumerated() where indexByName[layer.name] == nil { indexByName[layer.name] = i }
         self.indexByName = indexByName
@@ -187,6 +226,13 @@ public final class TraceWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var file: HDF5File?
     private var series: [HDF5Dataset] = []
+    /// The `histogram` datasets, in `layout.histograms` order.
+    private var histogramSets: [HDF5Dataset] = []
+    /// Bins given with the steps whose `bin_edges` attribute is not written yet / already written.
+    private var pendingBins: [Int: TraceHistogramBins] = [:]
+    private var binsWritten: [Bool] = []
+    /// Buffered histogram rows: pendingHistograms[k * histogramValueCount + …].
+    private var pendingHistograms: [Int64] = []
     private var iterationSet: HDF5Dataset
     private var lossSet: HDF5Dataset
     private var lrSet: HDF5Dataset
@@ -319,12 +365,31 @@ public final class TraceWriter: @unchecked Sendable {
                 try dataset.setAttribute("description", .string(TraceWriter.seriesDescription(relative, layerType: layout.layers[li].type)))
                 series.append(dataset)
             }
+            for h in layout.histograms {
+                let parts = h.name.split(separator: "/").map(String.init)
+                let key = "\(h.layer)/" + parts[0]
+                let parent: HDF5Group
+                if let g = subgroups[key] { parent = g } else {
+                    parent = try layerGroups[h.layer].createGroup(parts[0])
+                    subgroups[key] = parent
+                }
+                let d = try parent.createExtendibleMatrix(parts[1], columns: TraceHistogramBins.slotCount, type: .int64)
+                try d.setAttribute("description", .string(TraceWriter.histogramDescription(h.name, layerType: layout.layers[h.layer].type)))
+                histogramSets.append(d)
+            }
+            binsWritten = Array(repeating: false, count: layout.histograms.count)
             try file.flush()
         } catch let error as HDF5Error {
             throw InputError("cannot create trace file \(path): \(error.description)")
         }
         pendingValues.reserveCapacity(self.flushEvery * layout.seriesCount)
         column = [Double](repeating: 0, count: self.flushEvery)
+    }
+
+    /// The `description` attribute of a histogram dataset.
+    public static func histogramDescription(_ relative: String, layerType: String) -> String {
+        let of = String(seriesDescription(relative, layerType: layerType).dropFirst("histogram of ".count))
+        return "counts per recorded step (one row each) of \(of): column 0 the values below bin_edges[0], columns 1-64 the bins [bin_edges[k-1], bin_edges[k]) (the last one closed), column 65 the values above bin_edges[64]; non-finite values are not counted. The bins are fixed at the run's first recorded step (docs/trace-format.md)"
     }
 
     /// The `description` attribute of a series dataset: what the statistic is, of which blob.
@@ -345,6 +410,9 @@ public final class TraceWriter: @unchecked Sendable {
         case "dead_fraction": statText = "share of channels (units) ≤ 0 for every sample and position of the batch"
         case "input_dependence": statText = "between-sample variance over total variance (0: every input gives the same output)"
         case "update_ratio": statText = "‖Δw‖₂/‖w‖₂ of the step's update"
+        case "histogram": statText = "histogram"
+        case let q where TraceStatisticNames.quantiles.contains(q):
+            statText = "\(q.dropFirst().drop { $0 == "0" })% quantile, interpolated within the bin of the layer's histogram that holds it (error at most that bin's width)"
         default: statText = stat
         }
         let blob: String
@@ -371,12 +439,27 @@ public final class TraceWriter: @unchecked Sendable {
     /// Appends one recorded step: `values` in the layout's series order (`layout.seriesCount`
     /// values; NaN where a statistic is unavailable). Writes a block when `flushEvery` steps are
     /// buffered.
+    /// `histograms`: the step's `layout.histogramValueCount` counts (nil: zeros); `bins`: the
+    /// bins of each histogram, written once as its `bin_edges` attribute (at the next flush) when
+    /// first given.
     public func append(iteration: Int, loss: Double, learningRate: Double, values: UnsafeBufferPointer<Double>,
-                       wallTime: Double = .nan, gradientNorm: Double = .nan) throws {
+                       wallTime: Double = .nan, gradientNorm: Double = .nan,
+                       histograms: UnsafeBufferPointer<Int64>? = nil, bins: [TraceHistogramBins?] = []) throws {
         lock.lock(); defer { lock.unlock() }
         guard file != nil else { throw TraceWriterError.closed(path: path) }
         guard values.count == layout.seriesCount else {
             throw TraceWriterError.wrongValueCount(expected: layout.seriesCount, got: values.count)
+        }
+        let hc = layout.histogramValueCount
+        if hc > 0 {
+            if let histograms, histograms.count == hc {
+                pendingHistograms.append(contentsOf: histograms)
+            } else {
+                pendingHistograms.append(contentsOf: repeatElement(0, count: hc))
+            }
+            for (k, b) in bins.enumerated() where k < binsWritten.count && !binsWritten[k] {
+                if let b, pendingBins[k] == nil { pendingBins[k] = b }
+            }
         }
         pendingValues.append(contentsOf: values)
         pendingIterations.append(Int64(iteration))
@@ -388,9 +471,18 @@ public final class TraceWriter: @unchecked Sendable {
     }
 
     public func append(iteration: Int, loss: Double, learningRate: Double, values: [Double],
-                       wallTime: Double = .nan, gradientNorm: Double = .nan) throws {
-        try values.withUnsafeBufferPointer {
-            try append(iteration: iteration, loss: loss, learningRate: learningRate, values: $0, wallTime: wallTime, gradientNorm: gradientNorm)
+                       wallTime: Double = .nan, gradientNorm: Double = .nan,
+                       histograms: [Int64]? = nil, bins: [TraceHistogramBins?] = []) throws {
+        try values.withUnsafeBufferPointer { v in
+            if let histograms {
+                try histograms.withUnsafeBufferPointer {
+                    try append(iteration: iteration, loss: loss, learningRate: learningRate, values: v, wallTime: wallTime,
+                               gradientNorm: gradientNorm, histograms: $0, bins: bins)
+                }
+            } else {
+                try append(iteration: iteration, loss: loss, learningRate: learningRate, values: v, wallTime: wallTime,
+                           gradientNorm: gradientNorm, bins: bins)
+            }
         }
     }
 
@@ -449,6 +541,7 @@ public final class TraceWriter: @unchecked Sendable {
 
     private func closeLocked() throws {
         series.removeAll()
+        histogramSets.removeAll()
         let file = self.file
         self.file = nil
         // The dataset objects of /steps and /test are released with `self`; closing the file with
@@ -468,6 +561,11 @@ public final class TraceWriter: @unchecked Sendable {
 
     private func flushLocked() throws {
         guard let file else { return }
+        for (h, bins) in pendingBins.sorted(by: { $0.key < $1.key }) {
+            try histogramSets[h].setAttribute("bin_edges", .doubles(bins.edges))
+            binsWritten[h] = true
+        }
+        pendingBins.removeAll()
         let k = pendingIterations.count
         if k > 0 {
             let stride = layout.seriesCount
@@ -480,6 +578,23 @@ public final class TraceWriter: @unchecked Sendable {
                         try series[s].append(doubles: UnsafeBufferPointer(rebasing: col[0..<k]), at: written)
                     }
                 }
+            }
+            let hc = layout.histogramValueCount
+            if hc > 0 {
+                try pendingHistograms.withUnsafeBufferPointer { rows in
+                    var one = [Int64](repeating: 0, count: k * TraceHistogramBins.slotCount)
+                    for (h, set) in histogramSets.enumerated() {
+                        for r in 0..<k {
+                            for c in 0..<TraceHistogramBins.slotCount {
+                                one[r * TraceHistogramBins.slotCount + c] = rows[r * hc + h * TraceHistogramBins.slotCount + c]
+                            }
+                        }
+                        try one.withUnsafeBufferPointer {
+                            try set.appendRows(int64s: $0, columns: TraceHistogramBins.slotCount, at: written)
+                        }
+                    }
+                }
+                pendingHistograms.removeAll(keepingCapacity: true)
             }
             try pendingLoss.withUnsafeBufferPointer { try lossSet.append(doubles: $0, at: written) }
             try pendingLR.withUnsafeBufferPointer { try lrSet.append(doubles: $0, at: written) }
@@ -512,6 +627,7 @@ public final class TraceWriter: @unchecked Sendable {
     func abandonForTesting() {
         lock.lock(); defer { lock.unlock() }
         for d in series { d.leakForTesting() }
+        for d in histogramSets { d.leakForTesting() }
         for d in [iterationSet, lossSet, lrSet, wallTimeSet, gradNormSet, testIterationSet, testLossSet, testAccuracySet] { d.leakForTesting() }
         file?.leakForTesting()
         abandoned = true

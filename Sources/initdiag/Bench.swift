@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed iterations after 2 warm-up iterations.")
     var iterations: Int = 5
 
-    @Option(help: "Record statistics (on) or not (off); 'alternate' measures their cost side by side: iterations alternate off, on, on, off, … in one process and the overhead is the median paired difference.")
+    @Option(help: "Record statistics (on) or not (off); 'alternate' measures their cost side by side: in one process, rounds of three iterations (off, on without histograms, on with histograms, the order cycling) and each overhead is the median paired difference.")
     var probes: ProbesMode = .on
 
     @Flag(help: "Time only the probes' statistics kernels on blobs shaped like the seed net's at --batch-size (default 128), against a plain sum of the same bytes and the plain ReLU passes; no training.")

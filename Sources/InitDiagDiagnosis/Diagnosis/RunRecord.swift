@@ -40,11 +40,14 @@ public struct LayerRecord: Sendable {
     /// "forward/std", "forward/between_sample_std", "backward/l2", "param0/data/std",
     /// "param0/grad/l2", "param0/update_ratio", … (docs/trace-format.md names).
     public var series: [String: [Double]]
+    /// Histograms ("forward/histogram", "backward/histogram"; docs/trace-format.md), rows aligned
+    /// with `RunRecord.iterations`.
+    public var histograms: [String: TraceHistogramSeries]
 
     public init(name: String, type: String, index: Int, attributes: [String: String] = [:],
-                series: [String: [Double]] = [:]) {
+                series: [String: [Double]] = [:], histograms: [String: TraceHistogramSeries] = [:]) {
         self.name = name; self.type = type; self.index = index
-        self.attributes = attributes; self.series = series
+        self.attributes = attributes; self.series = series; self.histograms = histograms
     }
 
     public func value(_ path: String, at step: Int) -> Double? {

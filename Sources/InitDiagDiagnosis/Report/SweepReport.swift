@@ -283,7 +283,15 @@ public func sweepFigures(variants: [SweepVariantResult]) -> [ReportFigure] {
             svg: SVGChart(title: "Input-dependent share of E[z²], \(v.scheme)", xAxis: axis, yLabel: "between-sample share",
                           yScale: .log10, series: share, caption: dropoutNote.first).render()))
     }
+    // Per variant: histograms at initialisation and over training, saturation (HistogramFigures.swift).
+    for (i, v) in variants.enumerated() { figures += histogramFigures(variant: v, label: names[i]) }
     return figures
+}
+
+/// The figure files shown in variant `slug`'s own section (not in the common list), in order.
+func reportVariantFigureFiles(_ slug: String) -> [String] {
+    ["meanfield_\(slug).svg", "correlation_\(slug).svg", "activation_hist_\(slug).svg", "gradient_hist_\(slug).svg",
+     "activation_heatmap_\(slug).svg", "saturation_\(slug).svg"]
 }
 
 // MARK: - README
@@ -323,11 +331,11 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
     md += "\n"
 
     md += "## Figures\n\n"
-    let perVariant = Set(variants.flatMap { ["meanfield_\($0.slug).svg", "correlation_\($0.slug).svg"] })
+    let perVariant = Set(variants.flatMap { reportVariantFigureFiles($0.slug) })
     for f in figures where !perVariant.contains(f.file) {
         md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n\(f.caption)\n\n"
     }
-    md += "Mean-field predictions vs measurements are in each variant's section.\n\n"
+    md += "Mean-field predictions vs measurements, and the histograms of activations and gradients (at initialisation and over training), are in each variant's section.\n\n"
 
     md += "## Variants\n\n"
     for v in variants {
@@ -352,10 +360,14 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
             }
             md += "\n"
         }
-        for f in figures where f.file == "meanfield_\(v.slug).svg" || f.file == "correlation_\(v.slug).svg" {
+        let mine = reportVariantFigureFiles(v.slug)
+        for f in figures where mine.prefix(2).contains(f.file) {
             md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n"
         }
         if let note = meanFieldNote(v.diagnosis.initial) { md += note + "\n\n" }
+        for f in figures where mine.dropFirst(2).contains(f.file) {
+            md += "![\(reportAlt(f.caption))](figures/\(f.file))\n\n\(f.caption)\n\n"
+        }
     }
 
     md += "## Reproduce\n\n```\n\(command)\n```\n\n"

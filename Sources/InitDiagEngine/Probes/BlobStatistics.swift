@@ -121,6 +121,18 @@ public struct BlobStats: Sendable {
 /// a time, over column ranges of `forwardChunkElements` elements; the per-column Float sums and
 /// maxima live in cache-resident scratch placed apart from the blob modulo 4 KiB (no 4K aliasing
 /// between the row loads and the scratch stores).
+/// Where a pass puts a blob's histogram (docs/trace-format.md "Histograms"): `TraceHistogramBins.slotCount`
+/// Int64 counts at `counts`, overwritten. The histogram is taken in the same pass as the other
+/// statistics (the kernels' `Hist` variants; the scalar fallbacks bin with `TraceHistogramBins.slot`).
+public struct HistogramTarget {
+    public let bins: TraceHistogramBins
+    public let counts: UnsafeMutablePointer<Int64>
+    public init(bins: TraceHistogramBins, counts: UnsafeMutablePointer<Int64>) {
+        self.bins = bins; self.counts = counts
+    }
+    var kernelBins: idg_bins { idg_bins(scale: Float(bins.scale), offset: Float(bins.offset)) }
+}
+
 public final class BlobStatistics: @unchecked Sendable {
     /// Elements per chunk: large enough that the per-chunk overhead is negligible, small enough
     /// that a 2-core machine splits mid-sized blobs.
@@ -166,6 +178,9 @@ public final class BlobStatistics: @unchecked Sendable {
 
     private var partials: UnsafeMutablePointer<Partial>
     private var partialCapacity = 0
+    /// Per-chunk histogram slots (`slotCount` per partial), combined after the pass.
+    private var chunkHistograms: UnsafeMutablePointer<Int64>
+    private var chunkHistogramCapacity = 0
     /// Per-column scratch of the batch pass: Float arrays (sum, squares, maximum, and for the
     /// ReLU output sum and squares, each with `skewSlack` spare slots), Double arrays (column
     /// sum and squares of x and of the ReLU output), alive flags.
@@ -178,10 +193,12 @@ public final class BlobStatistics: @unchecked Sendable {
         self.threads = threads
         partials = .allocate(capacity: 1)
         columnAlive = .allocate(capacity: 1)
+        chunkHistograms = .allocate(capacity: 1)
     }
 
     deinit {
         partials.deallocate()
+        chunkHistograms.deallocate()
         columnAlive.deallocate()
         for p in floatScratch { p.deallocate() }
         for p in doubleScratch { p.deallocate() }
@@ -194,6 +211,28 @@ public final class BlobStatistics: @unchecked Sendable {
             partialCapacity = n
         }
         partials.initialize(repeating: Partial(), count: n)
+    }
+
+    /// Zeroed histogram slots for n partials (only when a histogram is asked for).
+    private func reserveHistograms(_ n: Int) {
+        let slots = n * TraceHistogramBins.slotCount
+        if slots > chunkHistogramCapacity {
+            chunkHistograms.deallocate()
+            chunkHistograms = .allocate(capacity: slots)
+            chunkHistogramCapacity = slots
+        }
+        chunkHistograms.initialize(repeating: 0, count: slots)
+    }
+
+    /// Sums the chunk histograms first..<first+chunks into `target`.
+    private func combineHistograms(_ first: Int, _ chunks: Int, into target: HistogramTarget?) {
+        guard let target else { return }
+        let w = TraceHistogramBins.slotCount
+        target.counts.initialize(repeating: 0, count: w)
+        for c in first..<(first + chunks) {
+            let h = chunkHistograms + c * w
+            for k in 0..<w { target.counts[k] += h[k] }
+        }
     }
 
     private func reserveColumns(_ n: Int) {
@@ -221,20 +260,34 @@ public final class BlobStatistics: @unchecked Sendable {
         return region + delta / MemoryLayout<Float>.stride
     }
 
-    /// The statistics every recorded blob gets (gradients, parameters).
-    public func compute(_ values: UnsafeBufferPointer<Float>) -> BlobStats {
+    /// The statistics every recorded blob gets (gradients, parameters); with `histogram`, its
+    /// histogram from the same pass.
+    public func compute(_ values: UnsafeBufferPointer<Float>, histogram: HistogramTarget? = nil) -> BlobStats {
         let count = values.count
-        guard count > 0, let base = values.baseAddress else { return BlobStats() }
+        guard count > 0, let base = values.baseAddress else {
+            histogram?.counts.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
+            return BlobStats()
+        }
         let shift = firstFinite(base, count)
         let chunk = BlobStatistics.chunkElements
         let chunks = (count + chunk - 1) / chunk
         reservePartials(chunks)
+        if histogram != nil { reserveHistograms(chunks) }
         let partials = self.partials
-        statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
-            let lo = c * chunk, hi = Swift.min(count, lo + chunk)
-            var p = idg_partial_empty()
-            partials[c] = idg_flat(base, lo, hi, shift, &p) != 0 ? Partial(p) : flatPartial(base, lo..<hi, shift: shift)
+        let hists = HistogramSlots(chunkHistograms)
+        var kb = histogram?.kernelBins ?? idg_bins()
+        let bins = histogram?.bins
+        withUnsafePointer(to: &kb) { kbp in
+            let kbs = UnsafeSendablePointer(kbp)
+            statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
+                let lo = c * chunk, hi = Swift.min(count, lo + chunk)
+                var p = idg_partial_empty()
+                let h = bins == nil ? nil : hists.chunk(c)
+                partials[c] = idg_flat(base, lo, hi, shift, &p, bins == nil ? nil : kbs.pointer, h) != 0
+                    ? Partial(p) : flatPartial(base, lo..<hi, shift: shift, bins: bins, histogram: h)
+            }
         }
+        combineHistograms(0, chunks, into: histogram)
         var stats = finishStats(combine(partials, chunks), shift: shift)
         stats.betweenSampleStd = .nan; stats.deadFraction = .nan; stats.inputDependence = .nan
         return stats
@@ -244,11 +297,12 @@ public final class BlobStatistics: @unchecked Sendable {
     /// gives plus betweenSampleStd, deadFraction and inputDependence. `shape` must hold
     /// `values.count` elements (otherwise only the `compute` statistics are returned); an empty
     /// shape is one sample.
-    public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int]) -> BlobStats {
+    public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
+                               histogram: HistogramTarget? = nil) -> BlobStats {
         guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
-            return compute(values)
+            return compute(values, histogram: histogram)
         }
-        return batchPass(base, shape: shape, relu: false, output: nil).x
+        return batchPass(base, shape: shape, relu: false, output: nil, histogram: histogram).x
     }
 
     /// `computeForward` plus `saturatedFraction`, counted in the same pass (the batch kernel's
@@ -256,10 +310,10 @@ public final class BlobStatistics: @unchecked Sendable {
     /// taken as Float and compared in Float. Without a batch layout (shape not matching) the flat
     /// statistics and a scalar count.
     public func computeForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
-                               band: (center: Double, halfWidth: Double)) -> BlobStats {
+                               band: (center: Double, halfWidth: Double), histogram: HistogramTarget? = nil) -> BlobStats {
         let b = (Float(band.center), Float(band.halfWidth))
         guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
-            var s = compute(values)
+            var s = compute(values, histogram: histogram)
             var n = 0, finite = 0
             for v in values where v.isFinite {
                 finite += 1
@@ -268,7 +322,7 @@ public final class BlobStatistics: @unchecked Sendable {
             s.saturatedFraction = finite > 0 ? Double(n) / Double(finite) : .nan
             return s
         }
-        return batchPass(base, shape: shape, relu: false, output: nil, band: b).x
+        return batchPass(base, shape: shape, relu: false, output: nil, band: b, histogram: histogram).x
     }
 
     /// The forward statistics of x and of y = max(x, 0) (Caffe's ReLU with negative_slope 0) from
@@ -276,27 +330,41 @@ public final class BlobStatistics: @unchecked Sendable {
     /// ReLU after a convolution). y is written only after both sets of statistics are taken, so
     /// x's are exact even in place. The probes use it to record a convolution's output and the
     /// ReLU's output in the ReLU's own pass.
+    /// With `histograms` (both or neither), the histograms of x and y from the same pass.
     public func computeReLUForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
-                                   output: UnsafeMutablePointer<Float>?) -> (x: BlobStats, y: BlobStats) {
+                                   output: UnsafeMutablePointer<Float>?,
+                                   histograms: (x: HistogramTarget, y: HistogramTarget)? = nil) -> (x: BlobStats, y: BlobStats) {
         guard values.count > 0, let base = values.baseAddress, shape.reduce(1, *) == values.count else {
             // No batch layout: statistics of x, then y written and measured on its own.
-            let x = compute(values)
+            let x = compute(values, histogram: histograms?.x)
             if let out = output, let base = values.baseAddress {
                 for i in 0..<values.count { out[i] = caffeReLU(base[i]) }
-                return (x, compute(UnsafeBufferPointer(start: out, count: values.count)))
+                return (x, compute(UnsafeBufferPointer(start: out, count: values.count), histogram: histograms?.y))
+            }
+            if let h = histograms?.y {
+                // y's histogram without writing y.
+                h.counts.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
+                for v in values { if let k = h.bins.slot(caffeReLU(v)) { h.counts[k] += 1 } }
             }
             return (x, BlobStats())
         }
-        let r = batchPass(base, shape: shape, relu: true, output: output)
+        let r = batchPass(base, shape: shape, relu: true, output: output, histogram: histograms?.x,
+                          reluHistogram: histograms?.y)
         return (r.x, r.y!)
     }
 
     /// Caffe's ReLU backward with negative_slope 0, dx = dy·[y > 0], written into `dx` (which may be
     /// dy itself), with the statistics of dy and of dx from the same pass: the gradient the layer
     /// above wrote and the one the ReLU writes.
+    /// With `histograms` (both or neither), the histograms of dy and dx from the same pass.
     public func computeReLUBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                    count: Int) -> (dy: BlobStats, dx: BlobStats) {
-        guard count > 0 else { return (BlobStats(), BlobStats()) }
+                                    count: Int, histograms: (dy: HistogramTarget, dx: HistogramTarget)? = nil)
+        -> (dy: BlobStats, dx: BlobStats) {
+        guard count > 0 else {
+            histograms?.dy.counts.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
+            histograms?.dx.counts.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
+            return (BlobStats(), BlobStats())
+        }
         let shiftA = firstFinite(dy, count)
         var shiftB = 0.0
         for i in 0..<count {
@@ -306,23 +374,38 @@ public final class BlobStatistics: @unchecked Sendable {
         let chunk = BlobStatistics.chunkElements
         let chunks = (count + chunk - 1) / chunk
         reservePartials(2 * chunks)
+        if histograms != nil { reserveHistograms(2 * chunks) }
         let partials = self.partials
-        statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
-            let lo = c * chunk, hi = Swift.min(count, lo + chunk)
-            var pa = idg_partial_empty(), pb = idg_partial_empty()
-            let done = Int(idg_relu_backward(dy, y, dx, lo, hi, shiftA, shiftB, &pa, &pb))
-            var a = Partial(pa), b = Partial(pb)
-            // From the first block the kernel left (a value that is not finite, or huge): exact.
-            for i in done..<hi {
-                let v = dy[i]
-                let w = v * (y[i] > 0 ? 1 : 0)
-                dx[i] = w
-                if v.isFinite { a.addFinite(v, shift: shiftA) } else { a.nonfinite += 1 }
-                if w.isFinite { b.addFinite(w, shift: shiftB) } else { b.nonfinite += 1 }
+        let hists = HistogramSlots(chunkHistograms)
+        var kb = (histograms?.dy.kernelBins ?? idg_bins(), histograms?.dx.kernelBins ?? idg_bins())
+        let bins = histograms.map { ($0.dy.bins, $0.dx.bins) }
+        withUnsafePointer(to: &kb.0) { ka in withUnsafePointer(to: &kb.1) { kbx in
+            let kas = UnsafeSendablePointer(ka), kbs = UnsafeSendablePointer(kbx)
+            statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
+                let lo = c * chunk, hi = Swift.min(count, lo + chunk)
+                var pa = idg_partial_empty(), pb = idg_partial_empty()
+                let ha = bins == nil ? nil : hists.chunk(c), hb = bins == nil ? nil : hists.chunk(chunks + c)
+                let done = Int(idg_relu_backward(dy, y, dx, lo, hi, shiftA, shiftB, &pa, &pb,
+                                                 bins == nil ? nil : kas.pointer, ha, bins == nil ? nil : kbs.pointer, hb))
+                var a = Partial(pa), b = Partial(pb)
+                // From the first block the kernel left (a value that is not finite, or huge): exact.
+                for i in done..<hi {
+                    let v = dy[i]
+                    let w = v * (y[i] > 0 ? 1 : 0)
+                    dx[i] = w
+                    if v.isFinite { a.addFinite(v, shift: shiftA) } else { a.nonfinite += 1 }
+                    if w.isFinite { b.addFinite(w, shift: shiftB) } else { b.nonfinite += 1 }
+                    if let bins, let ha, let hb {
+                        if let k = bins.0.slot(v) { ha[k] += 1 }
+                        if let k = bins.1.slot(w) { hb[k] += 1 }
+                    }
+                }
+                partials[c] = a
+                partials[chunks + c] = b
             }
-            partials[c] = a
-            partials[chunks + c] = b
-        }
+        } }
+        combineHistograms(0, chunks, into: histograms?.dy)
+        combineHistograms(chunks, chunks, into: histograms?.dx)
         let a = finishStats(combine(partials, chunks), shift: shiftA)
         let b = finishStats(combine(partials + chunks, chunks), shift: shiftB)
         return (a, b)
@@ -332,7 +415,8 @@ public final class BlobStatistics: @unchecked Sendable {
     /// those of max(x, 0) too (then written to `output` when given).
     private func batchPass(_ base: UnsafePointer<Float>, shape: [Int], relu: Bool,
                            output: UnsafeMutablePointer<Float>?,
-                           band: (Float, Float)? = nil) -> (x: BlobStats, y: BlobStats?) {
+                           band: (Float, Float)? = nil, histogram: HistogramTarget? = nil,
+                           reluHistogram: HistogramTarget? = nil) -> (x: BlobStats, y: BlobStats?) {
         let count = shape.reduce(1, *)
         let samples = shape.isEmpty ? 1 : shape[0]
         let perSample = count / samples
@@ -347,6 +431,12 @@ public final class BlobStatistics: @unchecked Sendable {
         let chunks = (perSample + columnsPerChunk - 1) / columnsPerChunk
         reservePartials(2 * chunks)
         reserveColumns(perSample)
+        // With the ReLU, both histograms or none.
+        let withHistogram = histogram != nil && (!relu || reluHistogram != nil)
+        if withHistogram { reserveHistograms(2 * chunks) }
+        let hists = HistogramSlots(chunkHistograms)
+        var kbins = (histogram?.kernelBins ?? idg_bins(), reluHistogram?.kernelBins ?? idg_bins())
+        let xBins = withHistogram ? histogram?.bins : nil, yBins = withHistogram && relu ? reluHistogram?.bins : nil
         let partials = self.partials
         // The per-column Float scratch is stored to while the same columns of every row are
         // loaded; rows lie at multiples of the row stride, so scratch at the same offset modulo
@@ -358,17 +448,24 @@ public final class BlobStatistics: @unchecked Sendable {
                                          alive: columnAlive, relu_sum: f[3], relu_squares: f[4],
                                          relu_column_sum: doubleScratch[2], relu_column_squares: doubleScratch[3])
         withUnsafePointer(to: &scratch) { scratchPointer in
+        withUnsafePointer(to: &kbins.0) { kxp in withUnsafePointer(to: &kbins.1) { kyp in
             let sp = UnsafeSendablePointer(scratchPointer)
+            let kx = UnsafeSendablePointer(kxp), ky = UnsafeSendablePointer(kyp)
             statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
                 let lo = c * columnsPerChunk, hi = Swift.min(perSample, lo + columnsPerChunk)
                 var p = idg_partial_empty(), q = idg_partial_empty()
+                let hx = withHistogram ? hists.chunk(c) : nil, hy = withHistogram && relu ? hists.chunk(chunks + c) : nil
+                let bx = withHistogram ? kx.pointer : nil, by = withHistogram && relu ? ky.pointer : nil
                 let ok: Bool
                 if relu {
-                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, &q, reluShift, output) != 0
+                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, &q, reluShift, output,
+                                     bx, hx, by, hy) != 0
                 } else if let band {
-                    ok = idg_columns_band(base, samples, perSample, lo, hi, shift, sp.pointer, &p, band.0, band.1) != 0
+                    ok = idg_columns_band(base, samples, perSample, lo, hi, shift, sp.pointer, &p, band.0, band.1,
+                                          bx, hx) != 0
                 } else {
-                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, nil, 0, nil) != 0
+                    ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, nil, 0, nil,
+                                     bx, hx, nil, nil) != 0
                 }
                 if ok {
                     partials[c] = Partial(p)
@@ -380,18 +477,24 @@ public final class BlobStatistics: @unchecked Sendable {
                 let s = sp.pointer.pointee
                 partials[c] = forwardPartialScalar(base, samples: samples, perSample: perSample, columns: lo..<hi,
                                                    shift: shift, relu: false, columnSum: s.column_sum,
-                                                   columnSquares: s.column_squares, columnAlive: s.alive, band: band)
+                                                   columnSquares: s.column_squares, columnAlive: s.alive, band: band,
+                                                   bins: xBins, histogram: hx)
                 guard relu else { return }
                 partials[chunks + c] = forwardPartialScalar(base, samples: samples, perSample: perSample,
                                                             columns: lo..<hi, shift: reluShift, relu: true,
                                                             columnSum: s.column_sum, columnSquares: s.column_squares,
-                                                            columnAlive: s.alive)
+                                                            columnAlive: s.alive, bins: yBins, histogram: hy)
                 if let out = output {
                     for n in 0..<samples {
                         for j in lo..<hi { out[n * perSample + j] = caffeReLU(base[n * perSample + j]) }
                     }
                 }
             }
+        } }
+        }
+        if withHistogram {
+            combineHistograms(0, chunks, into: histogram)
+            if relu { combineHistograms(chunks, chunks, into: reluHistogram) }
         }
         let columnAlive = self.columnAlive
         func finish(_ total: Partial, shift: Double) -> BlobStats {
@@ -477,12 +580,15 @@ private func firstFinite(_ base: UnsafePointer<Float>, _ count: Int) -> Double {
 }
 
 /// Scalar path of `compute` for a chunk that holds non-finite values: counts and skips them.
-private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double) -> BlobStatistics.Partial {
+private func flatPartial(_ base: UnsafePointer<Float>, _ range: Range<Int>, shift: Double,
+                         bins: TraceHistogramBins? = nil, histogram: UnsafeMutablePointer<Int64>? = nil) -> BlobStatistics.Partial {
     var p = BlobStatistics.Partial()
+    histogram?.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
     for i in range {
         let v = base[i]
         if v.isFinite {
             p.addFinite(v, shift: shift)
+            if let bins, let histogram, let k = bins.slot(v) { histogram[k] += 1 }
         } else {
             p.nonfinite += 1
         }
@@ -497,8 +603,10 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
                                   shift: Double, relu: Bool, columnSum: UnsafeMutablePointer<Double>,
                                   columnSquares: UnsafeMutablePointer<Double>,
                                   columnAlive: UnsafeMutablePointer<UInt8>,
-                                  band: (Float, Float)? = nil) -> BlobStatistics.Partial {
+                                  band: (Float, Float)? = nil, bins: TraceHistogramBins? = nil,
+                                  histogram: UnsafeMutablePointer<Int64>? = nil) -> BlobStatistics.Partial {
     var p = BlobStatistics.Partial()
+    histogram?.initialize(repeating: 0, count: TraceHistogramBins.slotCount)
     for j in columns { columnSum[j] = 0; columnSquares[j] = 0; columnAlive[j] = 0 }
     for n in 0..<samples {
         let row = base + n * perSample
@@ -507,6 +615,7 @@ private func forwardPartialScalar(_ base: UnsafePointer<Float>, samples: Int, pe
             if v.isFinite {
                 p.addFinite(v, shift: shift)
                 if let band, Swift.abs(v - band.0) > band.1 { p.saturated += 1 }
+                if let bins, let histogram, let k = bins.slot(v) { histogram[k] += 1 }
                 let dj = Double(v) - Double(relu ? caffeReLU(base[j]) : base[j])
                 columnSum[j] += dj
                 columnSquares[j] += dj * dj
@@ -536,6 +645,13 @@ extension BlobStatistics.Partial {
         squares = c.squares; minimum = c.minimum; maximum = c.maximum; varianceSum = c.variance_sum
         saturated = Int(c.saturated)
     }
+}
+
+/// The per-chunk histogram slots, handed to the statistics threads (each chunk writes its own).
+private struct HistogramSlots: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Int64>
+    init(_ b: UnsafeMutablePointer<Int64>) { base = b }
+    func chunk(_ c: Int) -> UnsafeMutablePointer<Int64> { base + c * TraceHistogramBins.slotCount }
 }
 
 /// A pointer handed to the statistics threads, each of which touches only its own columns.

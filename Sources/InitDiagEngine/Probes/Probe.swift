@@ -32,6 +32,18 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     /// Per layer: the saturation band of its nonlinearity when its top records
     /// `forward/saturated_fraction` (a sigmoid or tanh, by its declared mean-field rule).
     private let saturationBands: [(center: Double, halfWidth: Double)?]
+    /// The step's histograms (`layout.histograms` order, `TraceHistogramBins.slotCount` each;
+    /// zeros where nothing was recorded).
+    public var histogramCounts: UnsafeBufferPointer<Int64> { UnsafeBufferPointer(start: counts, count: layout.histogramValueCount) }
+    private let counts: UnsafeMutablePointer<Int64>
+    /// Each histogram's bins: nil until its first recorded step chooses them (or `useHistogramBins`
+    /// sets them from the trace a resumed run appends to).
+    public private(set) var histogramBins: [TraceHistogramBins?]
+    /// Per histogram: the exact output range of a bounded nonlinearity's top (forward only).
+    private let histogramRanges: [(lo: Double, hi: Double)?]
+    /// Whether recorded steps take histograms and quantiles (on by default; `bench --probes
+    /// alternate` turns it off for its "without histograms" iterations).
+    public var recordsHistograms = true
 
     public init(net: Net, layout: TraceLayout, threads: Int? = nil, fuseReLU: Bool = Probe.fusesReLUByDefault) {
         self.net = net
@@ -44,6 +56,12 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         }
         let n = net.layers.count
         saturationBands = (0..<n).map { li in layout.slots[li].saturation == nil ? nil : net.layers[li].meanField.saturationBand }
+        counts = .allocate(capacity: Swift.max(1, layout.histogramValueCount))
+        counts.initialize(repeating: 0, count: Swift.max(1, layout.histogramValueCount))
+        histogramBins = Array(repeating: nil, count: layout.histograms.count)
+        histogramRanges = layout.histograms.map { h in
+            h.name.hasPrefix("forward/") && h.layer < n ? net.layers[h.layer].meanField.outputRange : nil
+        }
         forwardRecordedBy = Array(repeating: -1, count: n); forwardRecordsFor = forwardRecordedBy
         backwardRecordedBy = forwardRecordedBy; backwardRecordsFor = forwardRecordedBy
         guard fuseReLU else { return }
@@ -61,6 +79,39 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
                 backwardRecordedBy[li + 1] = li; backwardRecordsFor[li] = li + 1; fused = true
             }
             if fused { relu.statisticsPass = self }
+        }
+    }
+
+    deinit { counts.deallocate() }
+
+    /// The bins of a trace this run appends to (`train --resume`): histogram k keeps
+    /// `bins[k]` instead of choosing its own at its first recorded step.
+    public func useHistogramBins(_ bins: [TraceHistogramBins?]) {
+        for (k, b) in bins.enumerated() where k < histogramBins.count { if let b { histogramBins[k] = b } }
+    }
+
+    /// Where histogram `h` of this step goes, choosing its bins first when this is its first
+    /// recorded step: a bounded top's output range, else [−M, M] from `maxAbs()` (the largest
+    /// finite |value| of the blob now; docs/trace-format.md "Histograms"). That one extra read of
+    /// the blob happens once per run.
+    private func histogramTarget(_ h: Int?, maxAbs: () -> Double) -> HistogramTarget? {
+        guard recordsHistograms, let h else { return nil }
+        let bins: TraceHistogramBins
+        if let b = histogramBins[h] {
+            bins = b
+        } else {
+            if let r = histogramRanges[h], let b = TraceHistogramBins(lo: r.lo, hi: r.hi) { bins = b }
+            else { bins = .symmetric(maxAbs: maxAbs()) }
+            histogramBins[h] = bins
+        }
+        return HistogramTarget(bins: bins, counts: counts + h * TraceHistogramBins.slotCount)
+    }
+
+    /// The quantile series of a blob from its histogram (`TraceHistogramBins.quantile`).
+    private func storeQuantiles(_ target: HistogramTarget?, _ s: BlobStats, at slot: Int?) {
+        guard let target, let slot else { return }
+        for (i, p) in TraceHistogramBins.quantileProbabilities.enumerated() {
+            values[slot + i] = target.bins.quantile(p, counts: target.counts, min: s.min, max: s.max)
         }
     }
 
@@ -83,6 +134,7 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
                                      paramCount: learnable)
             // A bounded nonlinearity's top: forward/saturated_fraction (decided by its mean-field rule).
             l.recordsSaturation = net.layers[li].meanField.saturationBand != nil
+            l.recordsHistograms = true
             return l
         })
     }
@@ -91,31 +143,41 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     public func beginStep(recording: Bool) {
         isRecording = recording
         firstNonFinite = nil
-        if recording { values.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) } }
+        if recording {
+            values.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+            counts.update(repeating: 0, count: layout.histogramValueCount)
+        }
     }
 
     public func netDidForward(layer li: Int, net: Net) {
         // Recorded inside the ReLU's pass (the next layer, or this one).
         guard forwardRecordedBy[li] < 0, forwardRecordsFor[li] < 0 else { return }
         guard isRecording, let slot = layout.slots[li].forward, let top = net.topVecs[li].first else { return }
+        let data = UnsafeBufferPointer(top.dataBuffer)
+        let h = histogramTarget(layout.slots[li].forwardHistogram) { maxAbsFinite(data) }
         if let band = saturationBands[li], let saturationSlot = layout.slots[li].saturation {
             // The top of a sigmoid or tanh: the saturated share in the same pass.
-            let s = statistics.computeForward(UnsafeBufferPointer(top.dataBuffer), shape: top.shape, band: band)
+            let s = statistics.computeForward(data, shape: top.shape, band: band, histogram: h)
             store(s, at: slot, forward: true)
             values[saturationSlot] = s.saturatedFraction
+            storeQuantiles(h, s, at: layout.slots[li].forwardQuantiles)
             if s.nonfiniteCount > 0 { noteNonFinite("forward", li, top.name) }
             return
         }
-        let s = statistics.compute(top, forward: true)
+        let s = statistics.computeForward(data, shape: top.shape, histogram: h)
         store(s, at: slot, forward: true)
+        storeQuantiles(h, s, at: layout.slots[li].forwardQuantiles)
         if s.nonfiniteCount > 0 { noteNonFinite("forward", li, top.name) }
     }
 
     public func netDidBackward(layer li: Int, net: Net) {
         guard backwardRecordedBy[li] < 0, backwardRecordsFor[li] < 0 else { return }
         guard isRecording, let slot = layout.slots[li].backward, let bottom = net.bottomVecs[li].first else { return }
-        let s = statistics.compute(bottom, diff: true)
+        let diff = UnsafeBufferPointer(bottom.diffBuffer)
+        let h = histogramTarget(layout.slots[li].backwardHistogram) { maxAbsFinite(diff) }
+        let s = statistics.compute(diff, histogram: h)
         store(s, at: slot, forward: false)
+        storeQuantiles(h, s, at: layout.slots[li].backwardQuantiles)
         if s.nonfiniteCount > 0 { noteNonFinite("backward", li, bottom.name) }
     }
 
@@ -123,12 +185,21 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         guard isRecording, let li = layerIndex(of: layer), forwardRecordsFor[li] >= 0,
               let slot = layout.slots[li].forward, let producerSlot = layout.slots[forwardRecordsFor[li]].forward
         else { return false }
-        let (x, y) = statistics.computeReLUForward(UnsafeBufferPointer(bottom.dataBuffer), shape: bottom.shape,
-                                                   output: top.data)
         let producer = forwardRecordsFor[li]
+        let data = UnsafeBufferPointer(bottom.dataBuffer)
+        // Both histograms or neither (the pass takes both).
+        var hs: (x: HistogramTarget, y: HistogramTarget)? = nil
+        if layout.slots[producer].forwardHistogram != nil, layout.slots[li].forwardHistogram != nil,
+           let hx = histogramTarget(layout.slots[producer].forwardHistogram, maxAbs: { maxAbsFinite(data) }),
+           let hy = histogramTarget(layout.slots[li].forwardHistogram, maxAbs: { maxAbsFinite(data) { caffeReLU($0) } }) {
+            hs = (hx, hy)
+        }
+        let (x, y) = statistics.computeReLUForward(data, shape: bottom.shape, output: top.data, histograms: hs)
         store(x, at: producerSlot, forward: true)
+        storeQuantiles(hs?.x, x, at: layout.slots[producer].forwardQuantiles)
         if x.nonfiniteCount > 0 { noteNonFinite("forward", producer, bottom.name) }
         store(y, at: slot, forward: true)
+        storeQuantiles(hs?.y, y, at: layout.slots[li].forwardQuantiles)
         if y.nonfiniteCount > 0 { noteNonFinite("forward", li, top.name) }
         return true
     }
@@ -137,11 +208,26 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         guard isRecording, let li = layerIndex(of: layer), backwardRecordsFor[li] >= 0,
               let slot = layout.slots[li].backward, let upperSlot = layout.slots[backwardRecordsFor[li]].backward
         else { return false }
-        let (dy, dx) = statistics.computeReLUBackward(dy: top.diff, y: bottom.data, dx: bottom.diff, count: bottom.count)
         let upper = backwardRecordsFor[li]
+        let g = UnsafeBufferPointer(start: UnsafePointer(top.diff), count: bottom.count)
+        let mask = UnsafePointer(bottom.data)
+        var hs: (dy: HistogramTarget, dx: HistogramTarget)? = nil
+        if layout.slots[upper].backwardHistogram != nil, layout.slots[li].backwardHistogram != nil,
+           let ha = histogramTarget(layout.slots[upper].backwardHistogram, maxAbs: { maxAbsFinite(g) }),
+           let hb = histogramTarget(layout.slots[li].backwardHistogram, maxAbs: {
+               var m = 0.0
+               for i in 0..<g.count where mask[i] > 0 && g[i].isFinite { m = Swift.max(m, Double(Swift.abs(g[i]))) }
+               return m
+           }) {
+            hs = (ha, hb)
+        }
+        let (dy, dx) = statistics.computeReLUBackward(dy: top.diff, y: bottom.data, dx: bottom.diff, count: bottom.count,
+                                                      histograms: hs)
         store(dy, at: upperSlot, forward: false)
+        storeQuantiles(hs?.dy, dy, at: layout.slots[upper].backwardQuantiles)
         if dy.nonfiniteCount > 0 { noteNonFinite("backward", upper, top.name) }
         store(dx, at: slot, forward: false)
+        storeQuantiles(hs?.dx, dx, at: layout.slots[li].backwardQuantiles)
         if dx.nonfiniteCount > 0 { noteNonFinite("backward", li, bottom.name) }
         return true
     }
@@ -186,6 +272,16 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     private func noteNonFinite(_ phase: String, _ li: Int, _ blob: String) {
         if firstNonFinite == nil { firstNonFinite = (phase, net.layerParams[li].name, blob) }
     }
+}
+
+/// The largest finite |f(x)| of a buffer (0 when none): what a histogram's range is chosen from.
+private func maxAbsFinite(_ x: UnsafeBufferPointer<Float>, _ f: (Float) -> Float = { $0 }) -> Double {
+    var m: Float = 0
+    for v in x {
+        let w = Swift.abs(f(v))
+        if w.isFinite, w > m { m = w }
+    }
+    return Double(m)
 }
 
 extension TraceLayerLayout {

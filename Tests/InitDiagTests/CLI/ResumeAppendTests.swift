@@ -46,13 +46,25 @@ struct ResumeAppendTests {
         let stdAfter = try after.series(layer: name.name, "forward/std")
         #expect(Array(stdAfter.prefix(n)) == stdBefore)
         #expect(stdAfter.count == n + 15)
+        // Histograms: the recorded rows kept, the bins read back from the trace, not chosen anew.
+        let histBefore = try #require(try before.histogram(layer: name.name, "forward/histogram"))
+        let histAfter = try #require(try after.histogram(layer: name.name, "forward/histogram"))
+        #expect(histAfter.bins == histBefore.bins && histAfter.steps == n + 15)
+        #expect(Array(histAfter.counts.prefix(n * TraceHistogramBins.slotCount)) == histBefore.counts)
 
         // The same resume from an uninterrupted run's trajectory: identical losses (exact resume).
         let straight = dir.appendingPathComponent("S.h5").path
         let s = try CLIHarness.run(["train", "--solver", solver, "--data", "synthetic", "--batch-size", "2", "--threads", "1",
                                     "--trace", straight, "--iterations", "\(n + 15)"], in: dir, timeout: 120)
         #expect(s.status == 0)
-        #expect(try TraceReader(path: straight).steps().loss == steps.loss)
+        let straightReader = try TraceReader(path: straight)
+        #expect(try straightReader.steps().loss == steps.loss)
+        for info in straightReader.layers {
+            for h in info.histogramNames {
+                #expect(try straightReader.histogram(layer: info.name, h) == (try after.histogram(layer: info.name, h)),
+                        "\(info.name)/\(h): resumed vs uninterrupted")
+            }
+        }
     }
 
     @Test("--resume refuses a trace or solver state of another experiment")

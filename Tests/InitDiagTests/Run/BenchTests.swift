@@ -31,6 +31,8 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(r.json().utf8)) as? [String: Any]
         #expect(abs(((json?["on"] as? [String: Any])?["iteration_s"] as? Double ?? -1) - r.on.iterationSeconds) <= 1e-12)
         #expect(abs((json?["overhead"] as? Double ?? -9) - r.overhead) <= 1e-12)
-        #expect(r.table().contains("probe overhead"))
+        #expect(abs((json?["overhead_without_histograms"] as? Double ?? -9) - r.overheadWithoutHistograms) <= 1e-12)
+        #expect(r.onWithoutHistograms.iterationSeconds > 0 && r.overheadWithoutHistograms > -1)
+        #expect(r.table().contains("probe overhead") && r.table().contains("without histograms"))
     }
 }

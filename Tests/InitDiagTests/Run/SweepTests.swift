@@ -102,4 +102,44 @@ import Testing
         #expect(readme.contains("(every variant run to the ceiling, the early stop off)"))
         #expect(!readme.contains("stops once its verdict has settled"))
     }
+
+    /// The histogram figures of every variant: in its README section and inline in report.html,
+    /// each activation curve a density over the bin centres whose integral is the share of the
+    /// values inside the bins (counted from the trace independently), and the heat map's cells.
+    @Test func histogramFiguresFromTheTraces() throws {
+        let dir = temporaryDirectory("hist-report")
+        try Sweep.run(plan(dir)) { _ in }
+        let readme = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        for s in schemes {
+            for kind in ["activation_hist", "gradient_hist", "activation_heatmap"] {
+                let file = "\(kind)_\(s.slug).svg"
+                #expect(readme.contains("](figures/\(file))"), "\(file) not in README.md")
+                let svg = try String(contentsOfFile: dir + "/figures/" + file, encoding: .utf8)
+                #expect(XMLParser(data: Data(svg.utf8)).parse(), "\(file) is not valid XML")
+                #expect(html.contains(String(svg.split(separator: "\n")[2])), "\(file) not inline in report.html")
+            }
+            // No sigmoid or tanh in the tiny net: no saturation figure.
+            #expect(!FileManager.default.fileExists(atPath: dir + "/figures/saturation_\(s.slug).svg"))
+            let run = try RunRecord(trace: dir + "/traces/" + s.slug + ".h5")
+            let layers = reportActivationLayers(run)
+            #expect(layers.map(\.name) == ["relu1", "relu2"])
+            let figure = try #require(histogramFigures(variant: SweepVariantResult(scheme: s.description, slug: s.slug, trace: "",
+                                                                                   run: run, diagnosis: diagnose(run), testAccuracy: nil),
+                                                       label: s.description).first)
+            #expect(figure.file == "activation_hist_\(s.slug).svg")
+            for l in layers {
+                let h = try #require(l.histograms["forward/histogram"])
+                let bins = try #require(h.bins)
+                let row = h.row(0)
+                let inside = Double(row.dropFirst().dropLast().reduce(0, +)) / Double(row.reduce(0, +))
+                // The curve: a point per bin centre, nil for empty bins; its integral is the share inside.
+                let points = reportDensityPoints(bins, row)
+                #expect(points.map(\.x) == bins.centers)
+                #expect(points.filter { $0.y == nil }.count == row.dropFirst().dropLast().filter { $0 == 0 }.count)
+                #expect(abs(points.compactMap(\.y).reduce(0, +) * bins.width - inside) < 1e-12)
+                #expect(inside > 0.99, "\(l.name): the first step's values lie in its own bins")
+            }
+        }
+    }
 }
