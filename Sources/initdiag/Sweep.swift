@@ -100,6 +100,7 @@ struct SweepCommand: ParsableCommand {
         plan.threads = try flags.threadCount
         plan.inputShape = flags.inputShape
         plan.classes = flags.classes
+        plan.solverOverrides = flags.overrides
         Signals.install()
         let printer = ProgressPrinter()
         printer.quiet = quiet

@@ -27,6 +27,10 @@ public enum NetSource {
         public var droppedWeights: Bool
         /// What the reader has to say about the file (an ONNX export that folded BatchNorm, …).
         public var notes: [String] = []
+
+        public init(net: NetParameter, path: String, format: Format, droppedWeights: Bool, notes: [String] = []) {
+            self.net = net; self.path = path; self.format = format; self.droppedWeights = droppedWeights; self.notes = notes
+        }
     }
 
     /// The HDF5 signature (every HDF5 file, .caffemodel.h5 snapshots and traces).
