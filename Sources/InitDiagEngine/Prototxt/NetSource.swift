@@ -65,7 +65,12 @@ public enum NetSource {
         let bytes = try Prototxt.readFile(path, what: "net")
         switch format(of: bytes) {
         case .prototxt:
-            return LoadedNet(net: try parseText(bytes, path: path), path: path, format: .prototxt, droppedWeights: false)
+            do {
+                return LoadedNet(net: try parseText(bytes, path: path), path: path, format: .prototxt, droppedWeights: false)
+            } catch let e as InputError where path.lowercased().hasSuffix(".onnx") {
+                // Named .onnx but not a ModelProto: say so before the text reader's complaint.
+                throw InputError("\(path): not a valid ONNX model (its first byte is not an ONNX ModelProto's; read as a prototxt: \(e.message))")
+            }
         case .binaryNetParameter:
             var net: NetParameter
             do {
