@@ -383,9 +383,11 @@ public enum Compare {
             o["runs"] = run.variants.map { v -> [String: Any] in
                 var x: [String: Any] = ["side": v.side, "scheme": v.scheme, "role": v.role, "verdict": v.verdict,
                                         "iterations": v.iterations, "trace": v.trace]
-                if let l = v.lossFirst { x["loss_first"] = l }
-                if let l = v.lossLast { x["loss_last"] = l }
-                if let t = v.testAccuracy { x["test_accuracy"] = t }
+                // JSON has no NaN: a value that is not finite is left out.
+                if let l = v.lossFirst, l.isFinite { x["loss_first"] = l }
+                if let l = v.lossLast, l.isFinite { x["loss_last"] = l }
+                if let l = v.lossTail, l.isFinite { x["loss_tail_mean"] = l }
+                if let t = v.testAccuracy, t.isFinite { x["test_accuracy"] = t }
                 return x
             }
             o["deciding"] = run.deciding
@@ -525,7 +527,7 @@ extension Compare {
             for line in run.deciding { md += "- \(line)\n" }
             md += "\n## Runs side by side\n\n| side | variant | scheme | verdict | iterations | loss first | loss last | mean loss, last quarter | test accuracy |\n|---|---|---|---|---:|---:|---:|---:|---:|\n"
             for v in run.variants {
-                md += "| \(v.side) | \(v.role) | `\(v.scheme)` | \(v.verdict) | \(v.iterations) | \(v.lossFirst.map { cnum($0) } ?? "—") | \(v.lossLast.map { cnum($0) } ?? "—") | \(v.lossTail.map { cnum($0) } ?? "—") | \(v.testAccuracy.map { String(format: "%.1f%%", 100 * $0) } ?? "—") |\n"
+                md += "| \(v.side) | \(v.role) | `\(v.scheme)` | \(v.verdict) | \(v.iterations) | \(v.lossFirst.map { cnum($0) } ?? "—") | \(v.lossLast.map { cnum($0) } ?? "—") | \(v.lossTail.map { cnum($0) } ?? "—") | \(v.testAccuracy.flatMap { $0.isFinite ? String(format: "%.1f%%", 100 * $0) : nil } ?? "—") |\n"
             }
             md += "\nEach side's sweep report, figures and traces: [a/README.md](a/README.md), [b/README.md](b/README.md).\n\n"
         }
