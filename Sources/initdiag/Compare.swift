@@ -54,8 +54,8 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads per run (default: all cores).")
     var threads: Int?
 
-    @Option(help: "A line for the report's Notes, e.g. how B was exported (repeatable).")
-    var note: [String] = []
+    @Option(name: .customLong("note"), help: "A line for the report's Notes, e.g. how B was exported (repeatable).")
+    var notes: [String] = []
 
     @Flag(help: "Print the summary JSON instead of the text.")
     var json = false
@@ -105,7 +105,7 @@ struct CompareCommand: ParsableCommand {
             do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
                 throw InputError("\(out): cannot create the folder (\(error.localizedDescription))")
             }
-            let md = Compare.markdown(result, run: runResult, commands: [invocation()], notes: note)
+            let md = Compare.markdown(result, run: runResult, commands: [invocation()], notes: notes)
             try write(md, to: (out as NSString).appendingPathComponent("README.md"))
             let object = Compare.json(result, run: runResult)
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
