@@ -422,6 +422,8 @@ public struct CompareRunPlan: Sendable {
     public var outputDirectory: String
     public var command: String
     public var earlyStop = true
+    /// The sides whose swaps run ("a", "b"); each side's as-declared run always runs.
+    public var swapSides: Set<String> = ["a", "b"]
     public init(data: String, iterations: Int, batchSize: Int?, seed: Int64?, outputDirectory: String, command: String) {
         self.data = data; self.iterations = iterations; self.batchSize = batchSize; self.seed = seed
         self.outputDirectory = outputDirectory; self.command = command
@@ -451,19 +453,35 @@ public struct CompareRunResult: Sendable {
 }
 
 extension Compare {
-    /// The schemes each side runs: [as declared] + its swaps, in the order of the differences.
-    public static func runSchemes(_ r: CompareResult) throws -> (a: [(Scheme, String)], b: [(Scheme, String)]) {
+    /// The schemes each side runs: [as declared] + its swaps, in the order of the differences,
+    /// and, when a side has two or more, all of them at once (the differences may decide only
+    /// together). `sides`: which sides get their swaps (both by default).
+    public static func runSchemes(_ r: CompareResult, sides: Set<String> = ["a", "b"]) throws -> (a: [(Scheme, String)], b: [(Scheme, String)]) {
         var a: [(Scheme, String)] = [(Scheme(), "as declared")], b: [(Scheme, String)] = [(Scheme(), "as exported / declared")]
         for d in r.differences {
             for s in (d.swap ?? "").split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !s.isEmpty {
                 let side = s.hasPrefix("a:") ? "a" : "b"
                 let scheme = try Scheme(parsing: String(s.dropFirst(2)))
                 let role = roleText(d, side: side)
+                guard sides.contains(side) else { continue }
                 if side == "a", !a.contains(where: { $0.0 == scheme }) { a.append((scheme, role)) }
                 if side == "b", !b.contains(where: { $0.0 == scheme }) { b.append((scheme, role)) }
             }
         }
-        return (a, b)
+        func together(_ list: [(Scheme, String)], other: String) -> [(Scheme, String)] {
+            let swaps = list.dropFirst()
+            guard swaps.count >= 2 else { return list }
+            var all = Scheme()
+            for (s, _) in swaps {
+                if s.weights != .asDeclared && all.weights == .asDeclared { all.weights = s.weights }
+                if s.biases != .asDeclared && all.biases == .asDeclared { all.biases = s.biases }
+                all.batchNorm = all.batchNorm || s.batchNorm
+                all.lrFactor *= s.lrFactor
+            }
+            let names = swaps.map { $0.1.replacingOccurrences(of: "with \(other)'s ", with: "") }
+            return list + [(all, "with \(other)'s \(names.joined(separator: " and ")) together")]
+        }
+        return (together(a, other: "B"), together(b, other: "A"))
     }
 
     static func roleText(_ d: CompareDifference, side: String) -> String {
@@ -475,7 +493,7 @@ extension Compare {
     /// Runs both sweeps (finished variants already in OUT/a, OUT/b are not run again) and reads
     /// their traces back.
     public static func runSweeps(_ r: CompareResult, plan: CompareRunPlan, emit: @escaping (String, SweepEvent) -> Void) throws -> CompareRunResult {
-        let schemes = try runSchemes(r)
+        let schemes = try runSchemes(r, sides: plan.swapSides)
         var variants: [CompareRunVariant] = []
         for (side, label, list) in [(r.a, "a", schemes.a), (r.b, "b", schemes.b)] {
             var sp = SweepPlan(solverPath: side.solverPath, netPath: side.netPath, data: plan.data, schemes: list.map(\.0),
@@ -508,10 +526,19 @@ extension Compare {
         for side in ["A", "B"] {
             guard let base = vs.first(where: { $0.side == side && $0.scheme == Scheme().description }) else { continue }
             let baseLearns = base.verdict == Verdict.learning.rawValue
+            var singleFlips = false
             for v in vs where v.side == side && v.scheme != base.scheme {
                 let learns = v.verdict == Verdict.learning.rawValue
                 let flip = learns != baseLearns
-                out.append("\(side) \(v.role) (`\(v.scheme)`): \(v.verdict) where \(side) as declared is \(base.verdict) — \(flip ? "flips the verdict: this difference decides" : "does not flip the verdict on its own")")
+                let combined = v.role.hasSuffix(" together")
+                if combined {
+                    let text = !flip ? "does not flip the verdict either"
+                        : singleFlips ? "flips the verdict" : "flips the verdict where none of them alone does: these differences decide together"
+                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(v.verdict) where \(side) as declared is \(base.verdict) — \(text)")
+                } else {
+                    singleFlips = singleFlips || flip
+                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(v.verdict) where \(side) as declared is \(base.verdict) — \(flip ? "flips the verdict: this difference decides" : "does not flip the verdict on its own")")
+                }
             }
         }
         return out

@@ -54,6 +54,9 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads per run (default: all cores).")
     var threads: Int?
 
+    @Option(help: "The sides whose swaps run with --run: a, b, or a,b (each side's as-declared run always runs).")
+    var swapSides: String = "a,b"
+
     @Option(name: .customLong("note"), help: "A line for the report's Notes, e.g. how B was exported (repeatable).")
     var notes: [String] = []
 
@@ -63,6 +66,10 @@ struct CompareCommand: ParsableCommand {
     func validate() throws {
         if runSweeps && out == nil { throw ValidationError("--run needs --out DIR (the sweeps and the report go there)") }
         if runSweeps && data == nil { throw ValidationError("--run needs --data (both sides run on the same data)") }
+        let sides = swapSides.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if sides.isEmpty || !sides.allSatisfy({ $0 == "a" || $0 == "b" || $0 == "none" }) {
+            throw ValidationError("--swap-sides must be a, b, a,b or none, got '\(swapSides)'")
+        }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be positive, got \(b)") }
         if let t = testIter, t < 0 { throw ValidationError("--test-iter must be non-negative, got \(t)") }
@@ -83,6 +90,7 @@ struct CompareCommand: ParsableCommand {
                                       outputDirectory: out, command: invocation())
             plan.threads = try threads ?? ProcessInfo.processInfo.activeProcessorCount
             plan.testIterations = testIter ?? (1000 + batch - 1) / batch
+            plan.swapSides = Set(swapSides.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0 != "none" })
             Signals.install()
             let started = Date()
             runResult = try Compare.runSweeps(result, plan: plan) { side, event in

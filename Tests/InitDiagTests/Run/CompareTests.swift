@@ -77,8 +77,12 @@ import Testing
         #expect(r.same.contains { $0.hasPrefix("data preprocessing: scale 0.003922, no mean") })
 
         let schemes = try Compare.runSchemes(r)
-        #expect(schemes.a.map(\.0.description) == ["w=as-declared,b=as-declared", "w=as-declared,b=as-declared,bn=on", "w=as-declared,b=torch-default"])
+        #expect(schemes.a.map(\.0.description) == ["w=as-declared,b=as-declared", "w=as-declared,b=as-declared,bn=on",
+                                                   "w=as-declared,b=torch-default", "w=as-declared,b=torch-default,bn=on"])
+        #expect(schemes.a.last?.1 == "with B's BatchNorm and bias initialisation together")
         #expect(schemes.b.map(\.0.description) == ["w=as-declared,b=as-declared", "w=as-declared,b=caffe-xavier"])
+        let onlyA = try Compare.runSchemes(r, sides: ["a"])
+        #expect(onlyA.a.count == 4 && onlyA.b.map(\.0.description) == ["w=as-declared,b=as-declared"])
     }
 
     @Test func decidingSwaps() {
@@ -94,6 +98,20 @@ import Testing
         #expect(lines[0].contains("bn=on") && lines[0].contains("flips the verdict"))
         #expect(lines[1].contains("b=torch-default") && lines[1].contains("does not flip"))
         #expect(lines[2].contains("B ") && lines[2].contains("does not flip"))
+    }
+
+    /// Neither swap alone flips A, both together do: "decide together".
+    @Test func differencesThatDecideTogether() {
+        func v(_ scheme: String, _ role: String, _ verdict: String) -> CompareRunVariant {
+            CompareRunVariant(side: "A", scheme: scheme, role: role, verdict: verdict, iterations: 1, trace: "")
+        }
+        let lines = Compare.deciding([v("w=as-declared,b=as-declared", "as declared", "stuck-at-chance"),
+                                      v("w=as-declared,b=as-declared,bn=on", "with B's BatchNorm", "inconclusive"),
+                                      v("w=as-declared,b=torch-default", "with B's bias initialisation", "stuck-at-chance"),
+                                      v("w=as-declared,b=torch-default,bn=on", "with B's BatchNorm and bias initialisation together", "learning")])
+        #expect(lines.count == 3)
+        #expect(lines[0].contains("does not flip") && lines[1].contains("does not flip"))
+        #expect(lines[2].contains("these differences decide together"))
     }
 
     /// End to end through the executable: a tiny prototxt against a tiny ONNX file, --run on
