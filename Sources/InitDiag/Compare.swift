@@ -382,6 +382,7 @@ public enum Compare {
         if let run {
             o["runs"] = run.variants.map { v -> [String: Any] in
                 var x: [String: Any] = ["side": v.side, "scheme": v.scheme, "role": v.role, "verdict": v.verdict,
+                                        "outcome": outcomeClass(v.verdict), "first_collapsed_layer": v.firstCollapsed as Any,
                                         "iterations": v.iterations, "trace": v.trace]
                 // JSON has no NaN: a value that is not finite is left out.
                 if let l = v.lossFirst, l.isFinite { x["loss_first"] = l }
@@ -444,6 +445,8 @@ public struct CompareRunVariant: Sendable {
     public var testAccuracy: Double?
     /// Relative to the compare folder: "a/traces/….h5".
     public var trace: String
+    /// The first layer from which the signal stopped depending on the input (docs/verdicts.md), nil: none.
+    public var firstCollapsed: String? = nil
 }
 
 public struct CompareRunResult: Sendable {
@@ -514,30 +517,48 @@ extension Compare {
                                                   lossFirst: record.loss.first, lossLast: record.loss.last,
                                                   lossTail: last.isEmpty ? nil : last.reduce(0, +) / Double(last.count),
                                                   testAccuracy: record.testAccuracy.last,
-                                                  trace: label + "/traces/" + scheme.slug + ".h5"))
+                                                  trace: label + "/traces/" + scheme.slug + ".h5",
+                                                  firstCollapsed: d.firstCollapsedLayer))
             }
         }
         return CompareRunResult(variants: variants, deciding: deciding(variants))
     }
 
-    /// Which swaps flip their side's verdict between learning and not learning.
+    /// The outcome class of a verdict: "learns" (learning), "undecided" (inconclusive: the input
+    /// reaches the logits, the budget did not settle it), "does not learn" (stuck-at-chance,
+    /// diverged, a saturated plateau).
+    static func outcomeClass(_ verdict: String) -> String {
+        switch verdict {
+        case Verdict.learning.rawValue: return "learns"
+        case Verdict.inconclusive.rawValue: return "undecided"
+        default: return "does not learn"
+        }
+    }
+
+    /// Which swaps move their side's outcome class (`outcomeClass`): a swap that changes it is a
+    /// difference that decides (at this budget); the all-at-once run is reported against the
+    /// single swaps.
     static func deciding(_ vs: [CompareRunVariant]) -> [String] {
         var out: [String] = []
+        func collapse(_ v: CompareRunVariant) -> String {
+            v.firstCollapsed.map { "input gone from \($0) on" } ?? "no layer collapsed"
+        }
         for side in ["A", "B"] {
             guard let base = vs.first(where: { $0.side == side && $0.scheme == Scheme().description }) else { continue }
-            let baseLearns = base.verdict == Verdict.learning.rawValue
+            let baseClass = outcomeClass(base.verdict)
             var singleFlips = false
             for v in vs where v.side == side && v.scheme != base.scheme {
-                let learns = v.verdict == Verdict.learning.rawValue
-                let flip = learns != baseLearns
-                let combined = v.role.hasSuffix(" together")
-                if combined {
-                    let text = !flip ? "does not flip the verdict either"
-                        : singleFlips ? "flips the verdict" : "flips the verdict where none of them alone does: these differences decide together"
-                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(v.verdict) where \(side) as declared is \(base.verdict) — \(text)")
+                let cls = outcomeClass(v.verdict)
+                let flip = cls != baseClass
+                let what = "\(v.verdict) (\(collapse(v))) where \(side) as declared is \(base.verdict) (\(collapse(base)))"
+                let move = "moves the outcome from \"\(baseClass)\" to \"\(cls)\""
+                if v.role.hasSuffix(" together") {
+                    let text = !flip ? "does not change the outcome either"
+                        : singleFlips ? move : move + " where none of them alone does: these differences decide together"
+                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(what) — \(text)")
                 } else {
                     singleFlips = singleFlips || flip
-                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(v.verdict) where \(side) as declared is \(base.verdict) — \(flip ? "flips the verdict: this difference decides" : "does not flip the verdict on its own")")
+                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(what) — \(flip ? move + ": this difference decides" : "does not change the outcome on its own")")
                 }
             }
         }
@@ -552,9 +573,10 @@ extension Compare {
         if let run {
             md += "## What decides\n\n"
             for line in run.deciding { md += "- \(line)\n" }
-            md += "\n## Runs side by side\n\n| side | variant | scheme | verdict | iterations | loss first | loss last | mean loss, last quarter | test accuracy |\n|---|---|---|---|---:|---:|---:|---:|---:|\n"
+            md += "\nOutcomes: *learns* (verdict learning), *undecided* (inconclusive: the input reaches the logits, the budget did not settle it), *does not learn* (stuck-at-chance, diverged, a saturated plateau); verdicts as docs/verdicts.md defines them.\n"
+            md += "\n## Runs side by side\n\n| side | variant | scheme | verdict | first collapsed layer | iterations | loss first | loss last | mean loss, last quarter | test accuracy |\n|---|---|---|---|---|---:|---:|---:|---:|---:|\n"
             for v in run.variants {
-                md += "| \(v.side) | \(v.role) | `\(v.scheme)` | \(v.verdict) | \(v.iterations) | \(v.lossFirst.map { cnum($0) } ?? "—") | \(v.lossLast.map { cnum($0) } ?? "—") | \(v.lossTail.map { cnum($0) } ?? "—") | \(v.testAccuracy.flatMap { $0.isFinite ? String(format: "%.1f%%", 100 * $0) : nil } ?? "—") |\n"
+                md += "| \(v.side) | \(v.role) | `\(v.scheme)` | \(v.verdict) | \(v.firstCollapsed ?? "—") | \(v.iterations) | \(v.lossFirst.map { cnum($0) } ?? "—") | \(v.lossLast.map { cnum($0) } ?? "—") | \(v.lossTail.map { cnum($0) } ?? "—") | \(v.testAccuracy.flatMap { $0.isFinite ? String(format: "%.1f%%", 100 * $0) : nil } ?? "—") |\n"
             }
             md += "\nEach side's sweep report, figures and traces: [a/README.md](a/README.md), [b/README.md](b/README.md).\n\n"
         }

@@ -85,32 +85,36 @@ import Testing
         #expect(onlyA.a.count == 4 && onlyA.b.map(\.0.description) == ["w=as-declared,b=as-declared"])
     }
 
+    /// Outcome classes: learns / undecided (inconclusive) / does not learn (stuck, diverged).
     @Test func decidingSwaps() {
-        func v(_ side: String, _ scheme: String, _ verdict: String) -> CompareRunVariant {
-            CompareRunVariant(side: side, scheme: scheme, role: scheme, verdict: verdict, iterations: 1, trace: "")
+        func v(_ side: String, _ scheme: String, _ verdict: String, _ collapsed: String? = nil) -> CompareRunVariant {
+            CompareRunVariant(side: side, scheme: scheme, role: scheme, verdict: verdict, iterations: 1, trace: "", firstCollapsed: collapsed)
         }
-        let lines = Compare.deciding([v("A", "w=as-declared,b=as-declared", "stuck-at-chance"),
-                                      v("A", "w=as-declared,b=as-declared,bn=on", "learning"),
-                                      v("A", "w=as-declared,b=torch-default", "stuck-at-chance"),
+        #expect(Compare.outcomeClass("learning") == "learns" && Compare.outcomeClass("inconclusive") == "undecided")
+        #expect(Compare.outcomeClass("stuck-at-chance") == "does not learn" && Compare.outcomeClass("diverged") == "does not learn")
+        let lines = Compare.deciding([v("A", "w=as-declared,b=as-declared", "stuck-at-chance", "conv3_2"),
+                                      v("A", "w=as-declared,b=as-declared,bn=on", "inconclusive"),
+                                      v("A", "w=as-declared,b=torch-default", "stuck-at-chance", "conv5_4"),
                                       v("B", "w=as-declared,b=as-declared", "learning"),
                                       v("B", "w=as-declared,b=caffe-xavier", "learning")])
         #expect(lines.count == 3)
-        #expect(lines[0].contains("bn=on") && lines[0].contains("flips the verdict"))
-        #expect(lines[1].contains("b=torch-default") && lines[1].contains("does not flip"))
-        #expect(lines[2].contains("B ") && lines[2].contains("does not flip"))
+        #expect(lines[0].contains("bn=on") && lines[0].contains("from \"does not learn\" to \"undecided\": this difference decides"))
+        #expect(lines[0].contains("input gone from conv3_2 on") && lines[0].contains("no layer collapsed"))
+        #expect(lines[1].contains("b=torch-default") && lines[1].contains("does not change the outcome") && lines[1].contains("conv5_4"))
+        #expect(lines[2].hasPrefix("B ") && lines[2].contains("does not change the outcome"))
     }
 
-    /// Neither swap alone flips A, both together do: "decide together".
+    /// Neither swap alone changes A's outcome, both together do: "decide together".
     @Test func differencesThatDecideTogether() {
         func v(_ scheme: String, _ role: String, _ verdict: String) -> CompareRunVariant {
             CompareRunVariant(side: "A", scheme: scheme, role: role, verdict: verdict, iterations: 1, trace: "")
         }
         let lines = Compare.deciding([v("w=as-declared,b=as-declared", "as declared", "stuck-at-chance"),
-                                      v("w=as-declared,b=as-declared,bn=on", "with B's BatchNorm", "inconclusive"),
+                                      v("w=as-declared,b=as-declared,bn=on", "with B's BatchNorm", "stuck-at-chance"),
                                       v("w=as-declared,b=torch-default", "with B's bias initialisation", "stuck-at-chance"),
                                       v("w=as-declared,b=torch-default,bn=on", "with B's BatchNorm and bias initialisation together", "learning")])
         #expect(lines.count == 3)
-        #expect(lines[0].contains("does not flip") && lines[1].contains("does not flip"))
+        #expect(lines[0].contains("does not change") && lines[1].contains("does not change"))
         #expect(lines[2].contains("these differences decide together"))
     }
 
