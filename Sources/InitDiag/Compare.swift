@@ -355,7 +355,7 @@ public enum Compare {
         }
         out += "\n\(r.differences.count) differences that change training:\n"
         for (k, d) in r.differences.enumerated() {
-            out += "  \(k + 1). [\(d.area)] \(d.text)\(d.swap.map { " (swapped by \($0))" } ?? "")\n"
+            out += "  \(k + 1). [\(d.area)] \(d.text)\(d.swap.map { " (swap: \($0))" } ?? "")\n"
         }
         if !r.same.isEmpty {
             out += "\nThe same on both sides:\n"
@@ -558,7 +558,11 @@ extension Compare {
                     out.append("\(side) \(v.role) (`\(v.scheme)`): \(what) — \(text)")
                 } else {
                     singleFlips = singleFlips || flip
-                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(what) — \(flip ? move + ": this difference decides" : "does not change the outcome on its own")")
+                    var text = flip ? move + ": this difference decides" : "does not change the outcome on its own"
+                    if !flip, let x = base.firstCollapsed, let y = v.firstCollapsed, x != y {
+                        text += ", but it moves the first collapsed layer from \(x) to \(y): it is part of the collapse"
+                    }
+                    out.append("\(side) \(v.role) (`\(v.scheme)`): \(what) — \(text)")
                 }
             }
         }
@@ -582,7 +586,7 @@ extension Compare {
         }
         md += "## Differences that change training (\(r.differences.count))\n\n"
         for (k, d) in r.differences.enumerated() {
-            md += "\(k + 1). **\(d.area)** — \(d.text)\(d.swap.map { " *(swapped in the runs by `\($0)`)*" } ?? "")\n"
+            md += "\(k + 1). **\(d.area)** — \(d.text)\(d.swap.map { " *(swap: `\($0)`)*" } ?? "")\n"
         }
         if !r.same.isEmpty {
             md += "\nThe same on both sides:\n\n"
