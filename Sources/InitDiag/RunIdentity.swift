@@ -17,7 +17,9 @@ import Foundation
 ///   verbosely to run, not what is run; the iteration ceiling is its own entry);
 /// - `data` (`--data`), `batch_size` (`--batch-size`), `scheme` (`--scheme`), `seed` (`--seed`);
 /// - `iterations` (`--iterations`: the ceiling), `test_iter`, `test_interval`, `record_every`;
-/// - `threads` (`--threads`): the thread count decides bit-identity of a run's floats.
+/// - `threads` (`--threads`): the thread count decides bit-identity of a run's floats;
+/// - `momentum_style` (`--momentum-style`, PyTorch's by default for an ONNX net without a solver
+///   file): only when it is not Caffe's.
 ///
 /// Stored in every trace as the root attribute `run_identity` (a JSON object of these strings).
 /// Which entries a comparison checks depends on what is compared (`Sweep` and `train --resume`
@@ -53,6 +55,10 @@ public struct RunIdentity: Sendable, Equatable {
             ("record_every", String(options.recordEvery)),
             ("threads", String(options.threads)),
         ]
+        // PyTorch's momentum style is another experiment than Caffe's (only named when used, so
+        // the identities of Caffe-style runs are those they always were).
+        let style = options.momentumStyle ?? setup.momentumStyle
+        if style != .caffe { entries.append(("momentum_style", style.rawValue)) }
     }
 
     /// 64-bit FNV-1a of the UTF-8 text, 16 hex digits.

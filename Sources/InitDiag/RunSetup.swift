@@ -29,6 +29,16 @@ public struct RunSetup: Sendable {
     /// `computed_mean`).
     public var computedMeanNotes: [String] = []
 
+    /// How momentum enters SGD/Nesterov (`MomentumStyle`): PyTorch's for an ONNX net run without
+    /// a solver file (`ONNXImport.defaultSolver`), else Caffe's; `--momentum-style` overrides.
+    public var momentumStyle: MomentumStyle = .caffe
+    /// The format the net was read in (NetSource.Format): an ONNX net's input is scaled as
+    /// PyTorch's ToTensor does (`inputTransform`).
+    public var netFormat: NetSource.Format = .prototxt
+    /// The transform an Input layer's data gets (a prototxt's Input has none; an ONNX graph's
+    /// input gets scale 1/255, torchvision's ToTensor: bytes → [0, 1], no mean).
+    public var inputTransform = TransformationParameter()
+
     /// The seed used when neither --seed nor a non-negative random_seed is given.
     public static let defaultSeed: UInt32 = 1701
 
@@ -39,27 +49,48 @@ public struct RunSetup: Sendable {
     /// and label range the built-in `synthetic` data adapts to the net. A net with Input layers and
     /// no loss (a deploy prototxt) gets a SoftmaxWithLoss on its classifier when the shapes allow
     /// (`NetParameter.withLossForDeploy`), said in a notice; without --data it reads `synthetic`.
+    ///
+    /// An ONNX net without a solver file gets `ONNXImport.defaultSolver` (PyTorch's SGD: lr 0.01,
+    /// momentum 0.9 in PyTorch's style, weight decay 5e-4 on every parameter). `overrides`
+    /// (`--lr`, `--momentum`, `--weight-decay`, `--momentum-style`) replace the solver's values.
     public static func load(solverPath: String?, netPath: String?, data: String?, scheme: Scheme,
                             seed: Int64?, batchSize: Int?, inputShape: String? = nil,
-                            classes: Int? = nil) throws -> RunSetup {
+                            classes: Int? = nil, overrides: SolverOverrides = SolverOverrides()) throws -> RunSetup {
         var notices: [Notice] = []
         var solver: SolverParameter
         var net: NetParameter
+        var format = NetSource.Format.prototxt
+        var style = MomentumStyle.caffe
+        func loadNet(_ path: String) throws -> NetParameter {
+            let loaded = try NetSource.load(path: path)
+            format = loaded.format
+            notices += loaded.notes.map { Notice($0) }
+            return loaded.net
+        }
         if let solverPath {
             let (s, n) = try Prototxt.loadSolver(path: solverPath)
             solver = s
             notices += n
             if let netPath {
-                net = try NetSource.load(path: netPath).net
+                net = try loadNet(netPath)
             } else {
-                net = try RunSetup.solverNet(solver, solverPath: solverPath)
+                let loaded = try RunSetup.solverNetSource(solver, solverPath: solverPath)
+                net = loaded.net
+                format = loaded.format
+                notices += loaded.notes.map { Notice($0) }
             }
         } else if let netPath {
-            net = try NetSource.load(path: netPath).net
-            solver = SolverParameter()
-            solver.lrPolicy = "fixed"
-            solver.baseLr = 0.01
-            solver.sourcePath = netPath
+            net = try loadNet(netPath)
+            if format == .onnx {
+                solver = ONNXImport.defaultSolver(netPath: netPath)
+                style = ONNXImport.defaultMomentumStyle
+                notices.append(Notice("\(netPath): no solver given: PyTorch's SGD, lr \(overrides.baseLr ?? solver.baseLr) fixed, momentum \(overrides.momentum ?? solver.momentum) (\((overrides.momentumStyle ?? style).rawValue) style), weight decay \(overrides.weightDecay ?? solver.weightDecay) on every parameter (--lr, --momentum, --weight-decay, --momentum-style change them); input scaled by 1/255 as ToTensor does"))
+            } else {
+                solver = SolverParameter()
+                solver.lrPolicy = "fixed"
+                solver.baseLr = 0.01
+                solver.sourcePath = netPath
+            }
         } else {
             throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt")
         }
@@ -71,6 +102,10 @@ public struct RunSetup: Sendable {
             where !value.isFinite {
             throw InputError("\(solver.sourcePath): \(field) must be a finite number, got \(value)")
         }
+        if let v = overrides.baseLr { solver.baseLr = v }
+        if let v = overrides.momentum { solver.momentum = v }
+        if let v = overrides.weightDecay { solver.weightDecay = v }
+        if let v = overrides.momentumStyle { style = v }
         // The "solver_mode GPU" note comes from the solver's parser, only when the file says GPU
         // (caffe.proto's default is GPU, which tools/caffe.cpp ignores unless given).
         // An empty net (an empty or all-comment file) would "train" with no loss and exit 0.
@@ -134,6 +169,9 @@ public struct RunSetup: Sendable {
         setup.computedMeanNotes = computedMeanNotes
         setup.inputShape = shape
         setup.classes = classes
+        setup.momentumStyle = style
+        setup.netFormat = format
+        if format == .onnx { setup.inputTransform.scale = Float(1.0 / 255.0) }
         return setup
     }
 
@@ -147,14 +185,21 @@ public struct RunSetup: Sendable {
     /// as Caffe's tools resolve them from where they run — here, from the solver file) or an
     /// inline `net_param` / `train_net_param`.
     static func solverNet(_ solver: SolverParameter, solverPath: String) throws -> NetParameter {
-        if let inline = solver.netParam ?? solver.trainNetParam { return inline }
+        try solverNetSource(solver, solverPath: solverPath).net
+    }
+
+    /// `solverNet` with the format the file was read in (an inline net is a prototxt).
+    static func solverNetSource(_ solver: SolverParameter, solverPath: String) throws -> NetSource.LoadedNet {
+        if let inline = solver.netParam ?? solver.trainNetParam {
+            return NetSource.LoadedNet(net: inline, path: solverPath, format: .prototxt, droppedWeights: false)
+        }
         guard let name = solver.net ?? solver.trainNet else {
             throw InputError("\(solverPath): the solver names no net (net, train_net, net_param or train_net_param); pass --net")
         }
         let dir = (solverPath as NSString).deletingLastPathComponent
         let candidates = name.hasPrefix("/") ? [name] : [(dir as NSString).appendingPathComponent(name), name]
         for c in candidates where FileManager.default.fileExists(atPath: c) {
-            return try NetSource.load(path: c).net
+            return try NetSource.load(path: c)
         }
         throw InputError("\(solverPath): net '\(name)' not found (looked in \(candidates.joined(separator: ", "))); pass --net")
     }
@@ -248,7 +293,7 @@ public struct RunSetup: Sendable {
         let shape = inputShape ?? inputLayer.flatMap(RecordShape.forInputLayer) ?? RecordShape.cifar
         let labels = LabelRange.of(net.parameter, override: classes)
         let feeder = try DataFeeder(source: try spec.open(phase: phase, shape: shape, classes: labels.classes),
-                                    transformer: try DataTransformer(param: TransformationParameter(), phase: phase),
+                                    transformer: try DataTransformer(param: inputTransform, phase: phase),
                                     batchSize: max(1, batch))
         feeder.seedLikeCaffeDataLayer(from: rng)
         return feeder
@@ -333,5 +378,26 @@ extension NetParameter {
         out.layer.append(label)
         out.layer.append(loss)
         return (out, "deploy net (no loss): added SoftmaxWithLoss 'initdiag_loss' on '\(logits)'\(via), \(shape[1]) classes, labels from the data, so the probe has a backward pass")
+    }
+}
+
+/// Solver values given on the command line (`--lr`, `--momentum`, `--weight-decay`,
+/// `--momentum-style`, the same spelling in train, sweep, probe, bench and compare): they replace
+/// the solver file's (or the default solver's) values. nil keeps them.
+public struct SolverOverrides: Sendable, Equatable {
+    public var baseLr: Float?
+    public var momentum: Float?
+    public var weightDecay: Float?
+    public var momentumStyle: MomentumStyle?
+    public init(baseLr: Float? = nil, momentum: Float? = nil, weightDecay: Float? = nil, momentumStyle: MomentumStyle? = nil) {
+        self.baseLr = baseLr; self.momentum = momentum; self.weightDecay = weightDecay; self.momentumStyle = momentumStyle
+    }
+
+    /// The range checks, as the one-line message of a bad value (nil: all good).
+    public func problem() -> String? {
+        if let v = baseLr, !(v.isFinite && v > 0) { return "--lr must be a positive number, got \(v)" }
+        if let v = momentum, !(v.isFinite && v >= 0 && v < 1) { return "--momentum must be in [0, 1), got \(v)" }
+        if let v = weightDecay, !(v.isFinite && v >= 0) { return "--weight-decay must be a non-negative number, got \(v)" }
+        return nil
     }
 }

@@ -37,6 +37,8 @@ public struct SweepPlan: Sendable {
     public var classes: Int? = nil
     /// The command line, for the report.
     public var command: String
+    /// `--lr`, `--momentum`, `--weight-decay`, `--momentum-style` (RunSetup.load).
+    public var solverOverrides = SolverOverrides()
 
     public init(solverPath: String?, netPath: String?, data: String?, schemes: [Scheme], iterations: Int,
                 batchSize: Int?, seed: Int64?, outputDirectory: String, shard: (index: Int, count: Int)?,
@@ -82,7 +84,8 @@ public enum Sweep {
         // What defines this sweep: every finished trace in the folder must be of the same
         // experiment, or the report would mix (or silently reuse) another sweep's runs.
         let base = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
-                                     scheme: Scheme(), seed: plan.seed, batchSize: plan.batchSize)
+                                     scheme: Scheme(), seed: plan.seed, batchSize: plan.batchSize,
+                                     overrides: plan.solverOverrides)
         let testIters = plan.testIterations ?? defaultTestIterations(base)
         let testInterval = plan.testInterval ?? (testIters > 0 ? plan.iterations : 0)
         let identity = sweepIdentity(plan, base: base, testIterations: testIters, testInterval: testInterval)
@@ -108,7 +111,8 @@ public enum Sweep {
             try? FileManager.default.removeItem(atPath: partial)
             let setup = try RunSetup.load(solverPath: plan.solverPath, netPath: plan.netPath, data: plan.data,
                                           scheme: scheme, seed: plan.seed, batchSize: plan.batchSize,
-                                          inputShape: plan.inputShape, classes: plan.classes)
+                                          inputShape: plan.inputShape, classes: plan.classes,
+                                          overrides: plan.solverOverrides)
             var options = TrainingOptions()
             options.iterations = plan.iterations
             options.tracePath = partial

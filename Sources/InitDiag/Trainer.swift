@@ -30,7 +30,9 @@ public struct TrainingOptions: Sendable {
     /// here or in real Caffe, loads); nil: `lsuv.caffemodel.h5` beside the trace, or nowhere
     /// without a trace.
     public var lsuvSnapshotPath: String?
-    public var momentumStyle: MomentumStyle = .caffe
+    /// nil: the setup's (`RunSetup.momentumStyle`: PyTorch's for an ONNX net run without a
+    /// solver file, Caffe's otherwise).
+    public var momentumStyle: MomentumStyle? = nil
     /// Override test_iter (each test net) and test_interval; nil keeps the solver's.
     public var testIterations: Int?
     public var testInterval: Int?
@@ -109,7 +111,7 @@ public final class Trainer {
         if phase == .TRAIN, let s = setup.solver.trainState { trainState.level = s.level; trainState.stage = s.stage }
         let train = try Net(setup.net, state: trainState,
                             context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
-                            initializer: initializer.initialize)
+                            initializer: initializer.initialize, givenInitializer: initializer.redrawGiven)
         // Every layer excluded by include/exclude rules (e.g. all `include { phase: TEST }`): the
         // run would "train" nothing and exit 0.
         if train.layers.isEmpty {
@@ -125,7 +127,7 @@ public final class Trainer {
             if let s = setup.solver.testState.first { testState.level = s.level; testState.stage = s.stage }
             let test = try Net(setup.net, state: testState,
                                context: LayerContext(phase: .TEST, rng: rng, batchSources: setup.batchSources(phase: .TEST, rng: rng)),
-                               initializer: initializer.initialize)
+                               initializer: initializer.initialize, givenInitializer: initializer.redrawGiven)
             test.shareWeights(from: train)
             self.testNet = test
             self.testInputFeeder = try setup.inputFeeder(net: test, phase: .TEST, rng: rng)
@@ -140,7 +142,7 @@ public final class Trainer {
         }
         self.solver = try makeSolver(param: setup.solver,
                                      params: train.params.map { LearnableParam(blob: $0.blob, lrMult: $0.lrMult, decayMult: $0.decayMult, name: $0.displayName) },
-                                     momentumStyle: options.momentumStyle)
+                                     momentumStyle: options.momentumStyle ?? setup.momentumStyle)
         self.smoothed = try SmoothedLoss(averageLoss: Int(max(1, setup.solver.averageLoss)))
         let layout = Probe.layout(for: train) { li in Trainer.layerAttributes(train, li, initializer) }
         self.probe = Probe(net: train, layout: layout, threads: options.threads, fuseReLU: options.fuseReLUStatistics)
@@ -192,20 +194,26 @@ public final class Trainer {
         }
         let fillers = initializer.fillers(for: layer)
         guard !fillers.isEmpty else { return a }
-        let labels = initializer.labels(for: layer)
+        // Blobs that came with the net (ONNX initializers): the file's values, their variance measured.
+        let given = !net.layerParams[li].blobs.isEmpty
+        let labels = initializer.labels(for: layer, given: given)
         guard let t = layer.schemeTargets, t.weight < blobs.count, t.weight < fillers.count else {
             a.extra["fillers"] = .string(labels.joined(separator: "; "))
             return a
+        }
+        func variance(_ k: Int) -> Double? {
+            given && !initializer.redraws(layer, blob: k) ? ParameterInitializer.measuredVariance(blobs[k])
+                : fillerVariance(fillers[k], shape: blobs[k].shape)
         }
         let w = blobs[t.weight]
         let fans = caffeFans(w.shape)
         a.fanIn = fans.fanIn
         a.fanOut = fans.fanOut
         a.weightFiller = labels[t.weight]
-        if let v = fillerVariance(fillers[t.weight], shape: w.shape) { a.extra["weight_variance"] = .double(v) }
+        if let v = variance(t.weight) { a.extra["weight_variance"] = .double(v) }
         if let b = t.bias, b < blobs.count, b < fillers.count {
             a.biasFiller = labels[b]
-            if let v = fillerVariance(fillers[b], shape: blobs[b].shape) { a.extra["bias_variance"] = .double(v) }
+            if let v = variance(b) { a.extra["bias_variance"] = .double(v) }
         }
         return a
     }
@@ -233,7 +241,7 @@ public final class Trainer {
         let rng = RandomSource(seed: setup.seed)
         let replica = try Net(setup.net, state: state,
                               context: LayerContext(phase: phase, rng: rng, batchSources: setup.batchSources(phase: phase, rng: rng)),
-                              initializer: initializer.initialize)
+                              initializer: initializer.initialize, givenInitializer: initializer.redrawGiven)
         if let f = try setup.inputFeeder(net: replica, phase: phase, rng: rng) {
             let ids = replica.inputBlobIDs
             try f.nextBatch(data: replica.blobs[ids[0]], label: ids.count > 1 ? replica.blobs[ids[1]] : nil)

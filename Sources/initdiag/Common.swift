@@ -33,6 +33,22 @@ struct RunFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "Threads for the engine and OpenBLAS (default: all cores). Same seed and thread count give identical traces.")
     var threads: Int?
 
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Overrides the solver's base_lr (an ONNX net without --solver: PyTorch's SGD, lr 0.01).")
+    var baseLr: Float?
+
+    @Option(parsing: .unconditional, help: "Overrides the solver's momentum (ONNX default 0.9).")
+    var momentum: Float?
+
+    @Option(parsing: .unconditional, help: "Overrides the solver's weight_decay (ONNX default 5e-4, on every parameter as PyTorch applies it: biases and BatchNorm's affine too).")
+    var weightDecay: Float?
+
+    @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: v ← μv + g, w −= lr·v (PyTorch's SGD). SGD and Nesterov only. Default: torch for an ONNX net without --solver, caffe otherwise.")
+    var momentumStyle: MomentumStyle?
+
+    var overrides: SolverOverrides {
+        SolverOverrides(baseLr: baseLr, momentum: momentum, weightDecay: weightDecay, momentumStyle: momentumStyle)
+    }
+
     /// Range checks (exit 2, one line) before anything runs. Numeric options parse their value
     /// unconditionally, so `--iterations -1` reaches these checks instead of ArgumentParser's
     /// "Missing value" (it would read -1 as an option).
@@ -40,13 +56,14 @@ struct RunFlags: ParsableArguments {
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be positive, got \(b)") }
         if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative, got \(s)") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be positive, got \(t)") }
+        if let p = overrides.problem() { throw ValidationError(p) }
     }
 
     func setup() throws -> RunSetup {
         if solver == nil && net == nil { throw InputError("give --solver SOLVER.prototxt or --net NET.prototxt") }
         let s = try scheme.map { try Scheme(parsing: $0) } ?? Scheme()
         let setup = try RunSetup.load(solverPath: solver, netPath: net, data: data, scheme: s, seed: seed, batchSize: batchSize,
-                                      inputShape: inputShape, classes: classes)
+                                      inputShape: inputShape, classes: classes, overrides: overrides)
         for n in setup.notices { note(n.message) }
         return setup
     }

@@ -22,7 +22,7 @@ struct InitDiagCommand: ParsableCommand {
         docs/schemes.md, docs/summary-json.md.
         """,
         version: initdiagVersion,
-        subcommands: [Inspect.self, ProbeCommand.self, Train.self, SweepCommand.self, Report.self, Diagnose.self, Convert.self, BenchCommand.self])
+        subcommands: [Inspect.self, ProbeCommand.self, Train.self, SweepCommand.self, CompareCommand.self, Report.self, Diagnose.self, Convert.self, BenchCommand.self])
 
     /// Exit codes (docs/cli.md): 0 success, 2 bad input or usage, 1 internal failure. Bad input prints
     /// one line, never a stack trace.

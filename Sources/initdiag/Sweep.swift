@@ -88,6 +88,9 @@ struct SweepCommand: ParsableCommand {
         var f = flags
         f.scheme = nil
         let probeSetup = try f.setup()
+        if iterations == nil && probeSetup.solver.maxIter <= 0 && flags.solver == nil && probeSetup.netFormat == .onnx {
+            throw InputError("\(flags.net ?? "net"): an ONNX net without --solver has no max_iter; give --iterations N")
+        }
         let ceiling = iterations ?? min(1000, max(1, Int(probeSetup.solver.maxIter)))
         var plan = SweepPlan(solverPath: flags.solver, netPath: flags.net, data: flags.data, schemes: list,
                              iterations: ceiling, batchSize: flags.batchSize, seed: flags.seed, outputDirectory: out,
@@ -100,6 +103,7 @@ struct SweepCommand: ParsableCommand {
         plan.threads = try flags.threadCount
         plan.inputShape = flags.inputShape
         plan.classes = flags.classes
+        plan.solverOverrides = flags.overrides
         Signals.install()
         let printer = ProgressPrinter()
         printer.quiet = quiet

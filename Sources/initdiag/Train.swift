@@ -38,9 +38,6 @@ struct Train: ParsableCommand {
     @Option(help: "Resume from a .solverstate.h5 or a Caffe binary .solverstate (its weights file is found beside it).")
     var resume: String?
 
-    @Option(help: "caffe: v ← μv + lr·g, w −= v (Caffe). torch: b ← μb + g, w −= lr·b (PyTorch's SGD). SGD and Nesterov only.")
-    var momentumStyle: MomentumStyle = .caffe
-
     @Option(parsing: .unconditional, help: "Overrides test_iter (batches per test phase).")
     var testIter: Int?
 
@@ -64,6 +61,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let setup = try flags.setup()
+        if iterations == nil && setup.solver.maxIter <= 0 && flags.solver == nil && setup.netFormat == .onnx {
+            throw InputError("\(flags.net ?? "net"): an ONNX net without --solver has no max_iter; give --iterations N")
+        }
         var options = TrainingOptions()
         options.iterations = iterations
         options.tracePath = trace
@@ -71,7 +71,6 @@ struct Train: ParsableCommand {
         options.snapshotDirectory = snapshot
         options.resumeFrom = resume
         options.weightsPath = weights
-        options.momentumStyle = momentumStyle
         options.testIterations = testIter
         options.testInterval = testInterval
         options.threads = try flags.threadCount

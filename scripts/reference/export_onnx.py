@@ -41,6 +41,14 @@ Provenance: generator, generator_commit, torch_version, numpy_version, onnx_vers
 
 Run from the repository root: /tmp/venv-torch/bin/python scripts/reference/export_onnx.py
 (reads ../shared/data/cifar-10-batches-bin relative to the repository, or --cifar DIR).
+
+--full-vgg19-bn PATH [--batch N] [--seed S] writes only the full-width pytorch-cifar VGG('VGG19')
+(20.0 M parameters, ~80 MB: keep it outside the repository), exported as above with batch N
+(default 64) from torch.manual_seed(S) (default SEED), PyTorch's default initialisation
+(Conv2d/Linear reset_parameters, BatchNorm2d gamma 1, beta 0): the other side of
+`initdiag compare` against the seed's Caffe VGG19 (Reports/compare-seed-vs-pytorch-cifar-vgg19/).
+The export's one training forward on an N(0, 1) batch updates the running statistics only; the
+learnable initializers are the freshly initialised parameters (checked against the state_dict).
 """
 
 from __future__ import annotations
@@ -376,11 +384,39 @@ def inference_exports(out_dir):
     print("inference_folded, inference_bn: written")
 
 
+def export_full_vgg19_bn(path, batch, seed):
+    """The full-width VGG19-BN in training mode, PyTorch's default initialisation (see the
+    module docstring); checks every learnable initializer equals the model's parameter."""
+    torch.manual_seed(seed)
+    model = VGG(VGG19, 1)
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    model.train()
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((batch, 3, 32, 32)).astype(np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(model, x, str(path), dynamo=False, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False, opset_version=17)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    for k, v in params.items():
+        assert np.array_equal(inits[k], v.numpy()), f"{k} differs from the file"
+    n = sum(v.numel() for v in params.values())
+    print(f"{path}: {path.stat().st_size} bytes, {n} parameters, batch {batch}, seed {seed}, "
+          f"torch {torch.__version__}, onnx {onnx.__version__}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--cifar", type=Path, default=DEFAULT_CIFAR)
+    ap.add_argument("--full-vgg19-bn", type=Path, default=None, metavar="PATH")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args()
+    if args.full_vgg19_bn is not None:
+        export_full_vgg19_bn(args.full_vgg19_bn, args.batch, args.seed)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     raw = (args.cifar / "data_batch_1.bin").read_bytes()[: BATCH * RECORD]
     assert len(raw) == BATCH * RECORD

@@ -61,6 +61,20 @@ def write(name, data, contains, why):
     (d / "expected.json").write_text(json.dumps({"contains": contains, "why": why}, indent=1) + "\n")
 
 
+def cli_cases():
+    """case.json for every case folder: the same refusal through the command line."""
+    for d in sorted(p for p in OUT.iterdir() if (p / "expected.json").exists()):
+        e = json.loads((d / "expected.json").read_text())
+        case = {
+            "args": ["probe", "--net", "{case}/model.onnx", "--data", "synthetic", "--threads", "1"],
+            "exit": 0 if d.name == "valid" else 2,
+            "stderr": None,
+            "stderr_contains": [c.replace("model.onnx", "{case}/model.onnx") for c in e["contains"]],
+            "why": "ONNX through the CLI: " + e["why"],
+        }
+        (d / "case.json").write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n")
+
+
 def main():
     valid = model()
     write("valid", valid, [], "the unbroken model: imports")
@@ -128,8 +142,13 @@ def main():
     m = model()
     m.opset_import[0].version = 7
     write("old_opset", m, ["model.onnx", "opset 7"], "an opset older than the importer supports")
+    cli_cases()
     print(f"wrote {len(list(OUT.iterdir()))} cases into {OUT}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--cli-cases-only" in sys.argv:
+        cli_cases()
+    else:
+        main()

@@ -71,14 +71,15 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
             switch key {
             case "w":
                 guard weights == nil else { throw duplicate() }
-                guard let w = Weights(rawValue: value) else {
-                    throw InputError("scheme '\(text)': unknown weight scheme '\(value)' (valid: \(Weights.allCases.map(\.rawValue).joined(separator: ", ")))")
+                // `as-exported` (an ONNX file's initializers) is `as-declared`: the blobs the net came with.
+                guard let w = Weights(rawValue: value == Scheme.asExported ? Weights.asDeclared.rawValue : value) else {
+                    throw InputError("scheme '\(text)': unknown weight scheme '\(value)' (valid: \(Weights.allCases.map(\.rawValue).joined(separator: ", ")), \(Scheme.asExported))")
                 }
                 weights = w
             case "b":
                 guard biases == nil else { throw duplicate() }
-                guard let b = Biases(rawValue: value) else {
-                    throw InputError("scheme '\(text)': unknown bias scheme '\(value)' (valid: \(Biases.allCases.map(\.rawValue).joined(separator: ", ")))")
+                guard let b = Biases(rawValue: value == Scheme.asExported ? Biases.asDeclared.rawValue : value) else {
+                    throw InputError("scheme '\(text)': unknown bias scheme '\(value)' (valid: \(Biases.allCases.map(\.rawValue).joined(separator: ", ")), \(Scheme.asExported))")
                 }
                 biases = b
             case "bn":
@@ -101,6 +102,10 @@ public struct Scheme: Sendable, Hashable, CustomStringConvertible {
         self.init(weights: weights ?? .asDeclared, biases: biases ?? .asDeclared, batchNorm: bn ?? false,
                   lrFactor: lr ?? 1)
     }
+
+    /// The synonym of `as-declared` for a net whose blobs come with it (an ONNX file's
+    /// initializers): keeps them. The canonical text says `as-declared`.
+    public static let asExported = "as-exported"
 
     /// The canonical scheme text (see the type's comment).
     public var description: String {

@@ -83,14 +83,19 @@ public struct NetInspection: Codable, Sendable {
                     biasOverSignal.append("\(lp.name) (bias \(fillers[1].type) variance \(fillerNumber(vb)) ≥ σ_w² \(fillerNumber(sigmaW2)))")
                 }
             }
-            // Name the scheme only when one was asked for.
-            let labels = scheme == Scheme() ? zip(blobs, fillers).map { fillerDescription($1, shape: $0.shape) }
-                : initializer.labels(for: net.layers[li])
-            let params = zip(blobs, zip(fillers, labels)).map { blob, fl in
-                let (filler, label) = fl
+            // Name the scheme only when one was asked for. Blobs the net came with (an ONNX
+            // file's initializers) are the file's values, their variance measured, unless the
+            // scheme redraws them (`ParameterInitializer.redraws`).
+            let given = !lp.blobs.isEmpty
+            let labels = scheme == Scheme() && !given ? zip(blobs, fillers).map { fillerDescription($1, shape: $0.shape) }
+                : initializer.labels(for: net.layers[li], given: given)
+            let params = zip(blobs, zip(fillers, labels)).enumerated().map { k, item in
+                let (blob, (filler, label)) = item
                 let fans = caffeFans(blob.shape)
-                return Param(shape: blob.shape, filler: filler.type, description: label,
-                             fanIn: fans.fanIn, fanOut: fans.fanOut, variance: fillerVariance(filler, shape: blob.shape))
+                let kept = given && !initializer.redraws(net.layers[li], blob: k)
+                return Param(shape: blob.shape, filler: kept ? "given" : filler.type, description: label,
+                             fanIn: fans.fanIn, fanOut: fans.fanOut,
+                             variance: kept ? ParameterInitializer.measuredVariance(blob) : fillerVariance(filler, shape: blob.shape))
             }
             return LayerRow(name: lp.name, type: lp.type, bottoms: lp.bottom, tops: lp.top,
                             topShapes: net.topVecs[li].map(\.shape), params: params)

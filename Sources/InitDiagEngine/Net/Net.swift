@@ -59,8 +59,12 @@ public final class Net {
     /// - Parameters:
     ///   - state: phase, level and stages; layers' rules are evaluated against it.
     ///   - initializer: fills a freshly set-up layer's blobs (declared fillers or a scheme).
+    ///   - givenInitializer: runs after a layer's given blobs (a binary net's, an ONNX file's
+    ///     initializers) are copied in: a scheme that replaces a layer's weight or bias redraws
+    ///     that blob there (`ParameterInitializer.redrawGiven`); nil keeps every given blob.
     public init(_ param: NetParameter, state: NetState, context: LayerContext,
-                memory: MemoryGuard = MemoryGuard(), initializer: Initializer) throws {
+                memory: MemoryGuard = MemoryGuard(), initializer: Initializer,
+                givenInitializer: Initializer? = nil) throws {
         var state = state
         if let s = param.state { state.level = s.level; state.stage = Array(Set(state.stage + s.stage)).sorted() }
         self.phase = state.phase
@@ -69,7 +73,7 @@ public final class Net {
         self.parameter = resolved
         var ctx = context
         ctx.phase = state.phase
-        try build(resolved, context: ctx, memory: memory, initializer: initializer)
+        try build(resolved, context: ctx, memory: memory, initializer: initializer, givenInitializer: givenInitializer)
     }
 
     private func where_(_ layer: LayerParameter) -> String { parameter.locate(layer) }
@@ -86,7 +90,7 @@ public final class Net {
     }
 
     private func build(_ param: NetParameter, context: LayerContext, memory: MemoryGuard,
-                       initializer: Initializer) throws {
+                       initializer: Initializer, givenInitializer: Initializer?) throws {
         var available = Set<String>()
         var estimatedBytes = 0
         var blobNeedsBackward: [Bool] = []
@@ -151,6 +155,7 @@ public final class Net {
             }
             if !lp.blobs.isEmpty {
                 try Net.copyGiven(lp, into: layer, location: where_(lp))
+                if let redraw = givenInitializer { try located(lp) { try redraw(layer, context.rng) } }
             } else {
                 try located(lp) { try initializer(layer, context.rng) }
             }

@@ -27,6 +27,10 @@ public enum NetSource {
         public var droppedWeights: Bool
         /// What the reader has to say about the file (an ONNX export that folded BatchNorm, …).
         public var notes: [String] = []
+
+        public init(net: NetParameter, path: String, format: Format, droppedWeights: Bool, notes: [String] = []) {
+            self.net = net; self.path = path; self.format = format; self.droppedWeights = droppedWeights; self.notes = notes
+        }
     }
 
     /// The HDF5 signature (every HDF5 file, .caffemodel.h5 snapshots and traces).
@@ -61,7 +65,12 @@ public enum NetSource {
         let bytes = try Prototxt.readFile(path, what: "net")
         switch format(of: bytes) {
         case .prototxt:
-            return LoadedNet(net: try parseText(bytes, path: path), path: path, format: .prototxt, droppedWeights: false)
+            do {
+                return LoadedNet(net: try parseText(bytes, path: path), path: path, format: .prototxt, droppedWeights: false)
+            } catch let e as InputError where path.lowercased().hasSuffix(".onnx") {
+                // Named .onnx but not a ModelProto: say so before the text reader's complaint.
+                throw InputError("\(path): not a valid ONNX model (its first byte is not an ONNX ModelProto's; read as a prototxt: \(e.message))")
+            }
         case .binaryNetParameter:
             var net: NetParameter
             do {

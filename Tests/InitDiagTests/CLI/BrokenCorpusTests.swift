@@ -39,7 +39,7 @@ struct BrokenCorpusTests {
     func corpusCoverage() {
         #expect(Self.caseNames.count >= 60, "only \(Self.caseNames.count) cases")
         let kinds = Set(Self.caseNames.map { String($0.split(separator: "/")[0]) })
-        for k in ["prototxt", "solver", "lmdb", "cifar10", "hdf5", "caffemodel", "trace", "cli"] {
+        for k in ["prototxt", "solver", "lmdb", "cifar10", "hdf5", "caffemodel", "trace", "cli", "onnx"] {
             #expect(kinds.contains(k), "no case of kind \(k)")
         }
         // Most cases are refusals; the accepted ones check that hardening did not reject valid input.
