@@ -116,6 +116,9 @@ public enum Sweep {
             var options = TrainingOptions()
             options.iterations = plan.iterations
             options.tracePath = partial
+            // One LSUV snapshot per variant (w=lsuv,b=zero and w=lsuv,lr=0.1 must not overwrite
+            // each other), named after the variant's trace.
+            options.lsuvSnapshotPath = (plan.traceDirectory as NSString).appendingPathComponent(scheme.slug + ".lsuv.caffemodel.h5")
             options.stopWhenSettled = plan.earlyStop
             options.recordEvery = plan.recordEvery
             options.threads = plan.threads
@@ -159,12 +162,18 @@ public enum Sweep {
 
     static let identityKeysNotCompared: Set<String> = ["scheme", "threads"]
 
+    /// A trace in `DIR/traces/`: an `.h5` that is not a Caffe snapshot written beside the traces
+    /// (`<slug>.lsuv.caffemodel.h5` of a `w=lsuv` variant; docs/schemes.md).
+    static func isTraceFileName(_ name: String) -> Bool {
+        name.hasSuffix(".h5") && !name.hasSuffix(".caffemodel.h5") && !name.hasSuffix(".solverstate.h5")
+    }
+
     /// Refuses (InputError, exit 2) when a finished trace in the folder is of another experiment.
     static func checkSameExperiment(_ plan: SweepPlan, identity: RunIdentity) throws {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: plan.traceDirectory) else { return }
         let asked = identity.removing(identityKeysNotCompared)
         let out = plan.outputDirectory
-        for name in names.sorted() where name.hasSuffix(".h5") {
+        for name in names.sorted() where isTraceFileName(name) {
             let path = (plan.traceDirectory as NSString).appendingPathComponent(name)
             guard let reader = try? TraceReader(path: path) else {
                 throw InputError("\(out) holds traces/\(name), which is not an initdiag trace; use another --out or --force to start afresh")
@@ -225,7 +234,7 @@ public enum Sweep {
             guard let list = try? FileManager.default.contentsOfDirectory(atPath: traceDir) else {
                 throw InputError("\(traceDir): no traces folder; run `initdiag sweep --out \(directory)` first")
             }
-            files = list.filter { $0.hasSuffix(".h5") }.sorted()
+            files = list.filter(isTraceFileName).sorted()
         }
         guard !files.isEmpty else { throw InputError("\(traceDir): no traces to report on") }
         var variants: [SweepVariantResult] = []

@@ -93,6 +93,27 @@ import Testing
         #expect(readme.contains("(a variant stops once its verdict has settled)"))
     }
 
+    @Test func lsuvVariantsKeepTheirSnapshotsAndTheFolderStaysAReport() throws {
+        // Two w=lsuv variants: one snapshot each beside the traces; rerunning the sweep (resume)
+        // and rebuilding the report pass over the snapshots instead of refusing them.
+        let dir = temporaryDirectory("lsuv-sweep")
+        var p = plan(dir)
+        p.schemes = try Scheme.parseList("w=lsuv,b=zero;w=lsuv,b=zero,lr=0.1")
+        try Sweep.run(p) { _ in }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/traces").sorted()
+        for scheme in p.schemes {
+            #expect(names.contains(scheme.slug + ".h5"))
+            #expect(names.contains(scheme.slug + ".lsuv.caffemodel.h5"), "\(names)")
+        }
+        var skipped = 0
+        try Sweep.run(p) { e in if case .variantSkipped = e { skipped += 1 } }
+        #expect(skipped == 2)
+        let readme = try Sweep.writeReport(directory: dir, schemes: nil, iterations: nil, command: "initdiag report")
+        let text = try String(contentsOfFile: readme, encoding: .utf8)
+        #expect(text.contains("`w=lsuv,b=zero,lr=0.1`") && text.contains("`w=lsuv,b=zero`"))
+        #expect(!text.contains("caffemodel.h5`"))
+    }
+
     @Test func reportSaysWhenTheEarlyStopWasOff() throws {
         let dir = temporaryDirectory("no-early-stop")
         var p = plan(dir)
