@@ -126,7 +126,11 @@ func myersScript(_ a: [String], _ b: [String]) -> [DiffOp] {
 /// `DIR/fixed/README.md`: what was changed and why, how to run it, and the diff of each file.
 public func fixedReadme(_ fix: FixedCopy) -> String {
     var md = "# The fix: `\(fix.scheme)`, as edits to your files\n\n"
-    md += "The sweep showed the variant `\(fix.scheme)` to train. These files are copies of yours with exactly the edits that make them, read as declared (`w=as-declared,b=as-declared`), initialise and train like that variant; everything else (comments, order, layout) is as you wrote it.\n\n"
+    // w=lsuv and w=orthogonal have no filler (PrototxtFix leaves the weights and says why).
+    let weightsApart = fix.scheme.contains("w=lsuv") || fix.scheme.contains("w=orthogonal")
+    md += weightsApart
+        ? "The sweep showed the variant `\(fix.scheme)` to train. Its weights are not a filler (see the notes): these files are copies of yours with the edits the other parts of the variant need; everything else (comments, order, layout) is as you wrote it.\n\n"
+        : "The sweep showed the variant `\(fix.scheme)` to train. These files are copies of yours with exactly the edits that make them, read as declared (`w=as-declared,b=as-declared`), initialise and train like that variant; everything else (comments, order, layout) is as you wrote it.\n\n"
     md += "## Edits\n\n"
     md += fix.edits.isEmpty ? "None: the variant is the net as declared.\n\n" : fix.edits.map { "- \($0)\n" }.joined() + "\n"
     if !fix.notes.isEmpty { md += "## Notes\n\n" + fix.notes.map { "- \($0)\n" }.joined() + "\n" }

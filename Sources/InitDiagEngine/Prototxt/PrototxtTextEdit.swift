@@ -255,7 +255,17 @@ public struct PrototxtFix: Sendable {
         var netEdit = PrototxtTextEdit(netText ?? solverText ?? "")
         var edits: [String] = [], notes: [String] = []
         // The resolved fillers per layer, from the net built (shapes only) in both phases.
-        let changes = try fillerChanges(scheme: Scheme(weights: scheme.weights, biases: scheme.biases), net: net)
+        // Orthogonal matrices and LSUV's data-dependent rescaling are no Caffe filler: a filler of
+        // the same variance would draw other weights and train otherwise, so the weight fillers
+        // stay as declared and a note says where the weights are (LSUV's snapshot) or why not.
+        let weightsExpressible = scheme.weights != .orthogonal && scheme.weights != .lsuv
+        let changes = try fillerChanges(scheme: Scheme(weights: weightsExpressible ? scheme.weights : .asDeclared,
+                                                       biases: scheme.biases), net: net)
+        if scheme.weights == .lsuv {
+            notes.append("`w=lsuv` is data-dependent (Mishkin & Matas: each layer rescaled on the first batch), so no Caffe filler gives it and the weight fillers are left as you wrote them: start from the weights the sweep wrote, `--weights ../traces/\(scheme.slug).lsuv.caffemodel.h5` (initdiag train, or Caffe's own `caffe train --weights`).")
+        } else if scheme.weights == .orthogonal {
+            notes.append("`w=orthogonal` has no Caffe filler (none draws orthonormal matrices), so the weight fillers are left as you wrote them: these files do not reproduce the variant's weights; initdiag's `--scheme w=orthogonal` does.")
+        }
         var reprint = false
         for c in changes {
             guard let span = netEdit.layer(named: c.layer) else { reprint = true; continue }

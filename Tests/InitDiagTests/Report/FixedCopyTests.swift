@@ -86,6 +86,25 @@ import Testing
         _ = try NetInspection(param: net, phase: .TEST)
     }
 
+    @Test(arguments: ["w=lsuv,b=zero", "w=orthogonal,b=zero"])
+    func weightsWithoutAFillerAreLeftAndSaidSo(_ text: String) throws {
+        // LSUV and orthogonal weights are no Caffe filler: a variance-matched gaussian would not be
+        // the variant. The weight fillers stay; the bias edits are made; a note says why (and, for
+        // LSUV, which snapshot to load); the README does not claim the copy trains like the variant.
+        let scheme = try Scheme(parsing: text)
+        let fixed = try writeFix(scheme, solverPath: Self.solverPath, netPath: Self.netPath)
+        #expect(!fixed.fix.edits.contains { $0.contains("weight_filler") }, "\(fixed.fix.edits)")
+        #expect(fixed.fix.edits.contains { $0.contains("bias_filler { type: \"constant\" }") })
+        if scheme.weights == .lsuv {
+            #expect(fixed.fix.notes.contains { $0.contains("--weights ../traces/\(scheme.slug).lsuv.caffemodel.h5") })
+        } else {
+            #expect(fixed.fix.notes.contains { $0.contains("has no Caffe filler") })
+        }
+        let readme = fixedReadme(FixedCopy(scheme: scheme.description, files: [], edits: fixed.fix.edits, notes: fixed.fix.notes))
+        #expect(!readme.contains("initialise and train like that variant"))
+        #expect(readme.contains("Its weights are not a filler"))
+    }
+
     @Test func editsKeepTheUsersText() throws {
         let fixed = try writeFix(try Scheme(parsing: "w=caffe-msra,b=zero"), solverPath: Self.solverPath, netPath: Self.netPath)
         let original = try String(contentsOfFile: Self.netPath, encoding: .utf8)
