@@ -132,7 +132,9 @@ public func fixedReadme(_ fix: FixedCopy) -> String {
         ? "The sweep showed the variant `\(fix.scheme)` to train. Its weights are not a filler (see the notes): these files are copies of yours with the edits the other parts of the variant need; everything else (comments, order, layout) is as you wrote it.\n\n"
         : "The sweep showed the variant `\(fix.scheme)` to train. These files are copies of yours with exactly the edits that make them, read as declared (`w=as-declared,b=as-declared`), initialise and train like that variant; everything else (comments, order, layout) is as you wrote it.\n\n"
     md += "## Edits\n\n"
-    md += fix.edits.isEmpty ? "None: the variant is the net as declared.\n\n" : fix.edits.map { "- \($0)\n" }.joined() + "\n"
+    md += fix.edits.isEmpty
+        ? (weightsApart ? "None to the files: the variant differs from them in its weights only (see the notes).\n\n" : "None: the variant is the net as declared.\n\n")
+        : fix.edits.map { "- \($0)\n" }.joined() + "\n"
     if !fix.notes.isEmpty { md += "## Notes\n\n" + fix.notes.map { "- \($0)\n" }.joined() + "\n" }
     md += "## Run it\n\n```\n"
     if let solver = fix.files.first(where: { $0.name.contains("solver") }) ?? (fix.files.count > 1 ? fix.files.last : nil) {

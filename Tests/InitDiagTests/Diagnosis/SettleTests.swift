@@ -69,6 +69,10 @@ struct CompactRecord: Codable {
 
 enum SettleFixture {
     static let demoPath = "Fixtures/settle/demo-full-runs.json"
+    /// The first 300 recorded steps of BVLC's cifar10_full_sigmoid, as declared, on the real
+    /// CIFAR-10 (Reports/bvlc-cifar10-sigmoid; the full run leaves ln 10 at ~1,300 and is learning
+    /// at 2,000).
+    static let sigmoidPath = "Fixtures/settle/bvlc-sigmoid-first-300.json"
     /// A diverged run's non-finite losses, as JSON strings.
     static let nonFinite = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
         positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -192,6 +196,30 @@ enum SettleFixture {
     }
 }
 
+/// BVLC's sigmoid example sits at ln 10 for ~1,300 iterations before it learns: its input is weak
+/// from conv2 on at initialisation (input_dependence 8.2e-4, 4.9e-9 at the logits) but growing.
+@Suite struct SettleSigmoidPlateauTests {
+    @Test func theSigmoidPlateauIsNeverSettledAsStuck() throws {
+        let records = try SettleFixture.load(SettleFixture.sigmoidPath).map(\.record)
+        let run = try #require(records.first)
+        #expect(run.iterations.count == 300)
+        // At no check (every 10 steps) does the early stop settle it; the verdict is plateau.
+        #expect(SettleFixture.earlyStop(run) == nil)
+        let d = diagnose(run)
+        #expect(d.verdict == .plateau)
+        #expect(d.explanation.contains("Plateau (the input is coming back, not collapsed)"))
+        // Without the growth rule (the rules before it) the short rule settled it as stuck after
+        // 20 steps: the input "collapsed from the start" at conv2 and stayed below 1e-3 there.
+        var before = DiagnosisThresholds.default
+        before.returningGrowthMin = .infinity
+        let old = SettleFixture.earlyStop(run, thresholds: before)
+        #expect(old?.steps == 20 && old?.verdict == .stuckAtChance, "\(String(describing: old))")
+        // The growth the rule sees: ×30 or more at the logits by step 10.
+        let back = try #require(returningInput(run, step: 10))
+        #expect(back.now / back.first >= 10)
+    }
+}
+
 /// The early verdict equals the full-run verdict, on the recorded full runs of the demo
 /// (`scripts/demo.sh`'s sweep with `--no-early-stop`, Fixtures/settle/README.md).
 @Suite struct SettleOnRecordedRunsTests {
@@ -227,12 +255,20 @@ enum SettleFixture {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["INITDIAG_SETTLE_TRACES"] != nil))
     func writeSettleFixture() throws {
         let dir = ProcessInfo.processInfo.environment["INITDIAG_SETTLE_TRACES"]!
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".h5") }.sorted()
-        let records = try names.map { CompactRecord(try RunRecord(trace: (dir as NSString).appendingPathComponent($0))) }
+        // INITDIAG_SETTLE_FILTER keeps the traces whose name contains it; INITDIAG_SETTLE_STEPS cuts
+        // each record to its first N steps; INITDIAG_SETTLE_OUT names the fixture (default: the demo's).
+        let env = ProcessInfo.processInfo.environment
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+            .filter { $0.hasSuffix(".h5") && !$0.hasSuffix(".caffemodel.h5") && (env["INITDIAG_SETTLE_FILTER"].map($0.contains) ?? true) }.sorted()
+        let steps = env["INITDIAG_SETTLE_STEPS"].flatMap { Int($0) }
+        let records = try names.map { name -> CompactRecord in
+            let run = try RunRecord(trace: (dir as NSString).appendingPathComponent(name))
+            return CompactRecord(steps.map { SettleFixture.prefix(run, $0) } ?? run)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let out = URL(fileURLWithPath: packageRoot()).appendingPathComponent(SettleFixture.demoPath)
+        let out = URL(fileURLWithPath: packageRoot()).appendingPathComponent(env["INITDIAG_SETTLE_OUT"] ?? SettleFixture.demoPath)
         try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         try encoder.encode(records).write(to: out)
         print("wrote \(records.count) records to \(out.path)")
