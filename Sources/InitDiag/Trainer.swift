@@ -610,10 +610,26 @@ public final class Trainer {
         }
     }
 
+    /// The net as the trace's `net_prototxt` keeps it: the text of the net without the weights a
+    /// layer may carry in its `blobs` (an ONNX import puts the file's initializers there: printed,
+    /// VGG19-BN's 20 M values made a 460 MB attribute). The weights come from the net's file,
+    /// named by `net_path`; a comment line says how many blobs were left out.
+    static func netTextForTrace(_ net: NetParameter) -> String {
+        var copy = net
+        var dropped = 0
+        for i in copy.layer.indices where !copy.layer[i].blobs.isEmpty {
+            dropped += copy.layer[i].blobs.count
+            copy.layer[i].blobs = []
+        }
+        let text = Prototxt.format(copy)
+        return dropped == 0 ? text
+            : "# \(dropped) weight blobs of the net's file (net_path) left out of this copy\n" + text
+    }
+
     private func openTrace(_ path: String) throws -> TraceWriter {
         let info = TraceRunInfo(netName: setup.net.name, scheme: setup.scheme.description, seed: Int64(setup.seed),
                                 batchSize: Int64(setup.batchSize), data: setup.data?.description ?? "prototxt data_param.source",
-                                netPrototxt: Prototxt.format(setup.net), solverPrototxt: Prototxt.format(setup.solver),
+                                netPrototxt: Trainer.netTextForTrace(setup.net), solverPrototxt: Prototxt.format(setup.solver),
                                 extraAttributes: ["threads": .int(Int64(options.threads)), "net_path": .string(setup.net.sourcePath),
                                                   "run_identity": .string((options.identity ?? RunIdentity(setup: setup, options: options)).json)]
                                     .merging(testSamplesPerPhase.map { ["test_samples": .int(Int64($0))] } ?? [:]) { a, _ in a }

@@ -32,6 +32,22 @@ import Testing
         return try Trainer(setup: setup, options: o)
     }
 
+    @Test func theTraceKeepsTheNetWithoutTheFilesWeights() throws {
+        // The trace's net_prototxt of an ONNX run: the layers, not the initializers (printed, the
+        // full VGG19-BN's made a 460 MB attribute); the weights stay in the file net_path names.
+        let setup = try Self.setup()
+        let blobs = setup.net.layer.reduce(0) { $0 + $1.blobs.count }
+        #expect(blobs > 0)
+        let text = Trainer.netTextForTrace(setup.net)
+        #expect(text.hasPrefix("# \(blobs) weight blobs of the net's file (net_path) left out of this copy\n"))
+        #expect(!text.contains("blobs {"))
+        #expect(text.contains("type: \"Convolution\""))
+        #expect(text.utf8.count * 10 < Prototxt.format(setup.net).utf8.count)
+        // A prototxt net has no blobs: its text is unchanged.
+        let seed = try Prototxt.loadNet(path: fixture("seed/train_val.prototxt"))
+        #expect(Trainer.netTextForTrace(seed) == Prototxt.format(seed))
+    }
+
     @Test func noSolverFileGivesPyTorchSGD() throws {
         let s = try Self.setup()
         #expect(s.netFormat == .onnx)
