@@ -524,13 +524,13 @@ extension Compare {
         return CompareRunResult(variants: variants, deciding: deciding(variants))
     }
 
-    /// The outcome class of a verdict: "learns" (learning), "undecided" (inconclusive: the input
-    /// reaches the logits, the budget did not settle it), "does not learn" (stuck-at-chance,
-    /// diverged, a saturated plateau).
+    /// The outcome class of a verdict: "learns" (learning), "undecided" (inconclusive, or a
+    /// plateau: the input reaches the logits and the budget did not settle it; a plateau may still
+    /// be left, RULES.md "Saturation and plateaus"), "does not learn" (stuck-at-chance, diverged).
     static func outcomeClass(_ verdict: String) -> String {
         switch verdict {
         case Verdict.learning.rawValue: return "learns"
-        case Verdict.inconclusive.rawValue: return "undecided"
+        case Verdict.inconclusive.rawValue, Verdict.plateau.rawValue: return "undecided"
         default: return "does not learn"
         }
     }
@@ -577,7 +577,7 @@ extension Compare {
         if let run {
             md += "## What decides\n\n"
             for line in run.deciding { md += "- \(line)\n" }
-            md += "\nOutcomes: *learns* (verdict learning), *undecided* (inconclusive: the input reaches the logits, the budget did not settle it), *does not learn* (stuck-at-chance, diverged, a saturated plateau); verdicts as docs/verdicts.md defines them.\n"
+            md += "\nOutcomes: *learns* (verdict learning), *undecided* (inconclusive or plateau: the input reaches the logits, the budget did not settle it), *does not learn* (stuck-at-chance, diverged); verdicts as docs/verdicts.md defines them.\n"
             md += "\n## Runs side by side\n\n| side | variant | scheme | verdict | first collapsed layer | iterations | loss first | loss last | mean loss, last quarter | test accuracy |\n|---|---|---|---|---|---:|---:|---:|---:|---:|\n"
             for v in run.variants {
                 md += "| \(v.side) | \(v.role) | `\(v.scheme)` | \(v.verdict) | \(v.firstCollapsed ?? "—") | \(v.iterations) | \(v.lossFirst.map { cnum($0) } ?? "—") | \(v.lossLast.map { cnum($0) } ?? "—") | \(v.lossTail.map { cnum($0) } ?? "—") | \(v.testAccuracy.flatMap { $0.isFinite ? String(format: "%.1f%%", 100 * $0) : nil } ?? "—") |\n"

@@ -75,11 +75,22 @@ public struct SVGHeatMap: Sendable {
             guard n > 0, let xFirst = panel.x.first, let xLast = panel.x.last else { continue }
             let cellW = plotWidth / Double(n), cellH = panelHeight / 64
             out += "<g shape-rendering=\"crispEdges\">\n"
+            // The colour scale in 12 steps (as the legend draws it), and the cells of a column that
+            // share a step drawn as one rect: a figure of 12 layers × 160 steps × 64 bins was
+            // 3.4 MB cell by cell.
+            func level(_ share: Double) -> Int {
+                Int(((log10(max(share, floor)) - logFloor) / -logFloor * 11).rounded())
+            }
             for (c, column) in panel.shares.enumerated() {
-                for (k, share) in column.enumerated() where share > 0 {
-                    let t = (log10(max(share, floor)) - logFloor) / -logFloor
-                    let x = left + Double(c) * cellW, y = y0 + panelHeight - Double(k + 1) * cellH
-                    out += "<rect x=\"\(SVGChart.num(x))\" y=\"\(SVGChart.num(y))\" width=\"\(SVGChart.num(cellW + 0.4))\" height=\"\(SVGChart.num(cellH + 0.4))\" fill=\"\(Self.color(t))\"/>\n"
+                var k = 0
+                while k < column.count {
+                    guard column[k] > 0 else { k += 1; continue }
+                    let l = level(column[k])
+                    var end = k + 1
+                    while end < column.count, column[end] > 0, level(column[end]) == l { end += 1 }
+                    let x = left + Double(c) * cellW, y = y0 + panelHeight - Double(end) * cellH
+                    out += "<rect x=\"\(SVGChart.num(x))\" y=\"\(SVGChart.num(y))\" width=\"\(SVGChart.num(cellW + 0.4))\" height=\"\(SVGChart.num(Double(end - k) * cellH + 0.4))\" fill=\"\(Self.color(Double(l) / 11))\"/>\n"
+                    k = end
                 }
             }
             out += "</g>\n"
@@ -99,9 +110,9 @@ public struct SVGHeatMap: Sendable {
         }
         // Colour scale.
         let sx = width - right + 18, sy = top, sh = 120.0
-        for i in 0..<24 {
-            let t = 1 - Double(i) / 23
-            out += "<rect x=\"\(SVGChart.num(sx))\" y=\"\(SVGChart.num(sy + Double(i) * sh / 24))\" width=\"12\" height=\"\(SVGChart.num(sh / 24 + 0.4))\" fill=\"\(Self.color(t))\"/>\n"
+        for i in 0..<12 {
+            let t = 1 - Double(i) / 11
+            out += "<rect x=\"\(SVGChart.num(sx))\" y=\"\(SVGChart.num(sy + Double(i) * sh / 12))\" width=\"12\" height=\"\(SVGChart.num(sh / 12 + 0.4))\" fill=\"\(Self.color(t))\"/>\n"
         }
         out += "<g font-size=\"10\" fill=\"#333333\"><text x=\"\(SVGChart.num(sx + 16))\" y=\"\(SVGChart.num(sy + 8))\">1</text><text x=\"\(SVGChart.num(sx + 16))\" y=\"\(SVGChart.num(sy + sh))\">\(SVGChart.escape(diagFormat(floor, digits: 1)))</text><text x=\"\(SVGChart.num(sx - 2))\" y=\"\(SVGChart.num(sy + sh + 16))\">share</text></g>\n"
         out += "</svg>\n"
@@ -172,7 +183,7 @@ public func histogramFigures(variant v: SweepVariantResult, label: String) -> [R
                           yLabel: "density", yScale: .log10, series: grad).render()))
     }
     // Over training: one heat map panel per layer.
-    let columns = 160
+    let columns = 80
     let panels: [SVGHeatMap.Panel] = activations.compactMap { l in
         guard let h = l.histograms["forward/histogram"], let bins = h.bins, h.steps > 0 else { return nil }
         let steps = spread(Array(0..<h.steps), limit: columns)

@@ -92,6 +92,7 @@ import Testing
         }
         #expect(Compare.outcomeClass("learning") == "learns" && Compare.outcomeClass("inconclusive") == "undecided")
         #expect(Compare.outcomeClass("stuck-at-chance") == "does not learn" && Compare.outcomeClass("diverged") == "does not learn")
+        #expect(Compare.outcomeClass("plateau") == "undecided")   // a plateau may still be left
         let lines = Compare.deciding([v("A", "w=as-declared,b=as-declared", "stuck-at-chance", "conv3_2"),
                                       v("A", "w=as-declared,b=as-declared,bn=on", "inconclusive"),
                                       v("A", "w=as-declared,b=torch-default", "stuck-at-chance", "conv5_4"),
