@@ -197,9 +197,7 @@ func decideVerdict(_ run: RunRecord, numbers: inout DiagnosisNumbers,
         if window.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {
             numbers.evidence = .windowInBand(first: first, last: last, steps: numbers.windowSteps, mean: mean,
                                              maxDeviation: deviation, oneSided: !symmetric)
-            let plateau = saturatedPlateau(run, step: n - 1, thresholds: th)
-                || returningInput(run, step: n - 1, thresholds: th) != nil
-            return plateau ? .plateau : .stuckAtChance
+            return onPlateau(run, step: n - 1, thresholds: th) ? .plateau : .stuckAtChance
         }
     }
     return .inconclusive

@@ -55,15 +55,31 @@ public func returningInput(_ run: RunRecord, step: Int, thresholds th: Diagnosis
     -> (position: Int, first: Double, now: Double)? {
     guard step > 0, let logits = logitsLayerPosition(run) else { return nil }
     var best: (position: Int, first: Double, now: Double)? = nil
+    var bestGrowth = -Double.infinity
     for p in 0...logits where !run.layers[p].isData && !run.layers[p].isLossOrMetric {
         guard let d = run.layers[p].series["forward/input_dependence"], step < d.count else { continue }
         let first = d[0], now = d[step]
         guard first.isFinite, now.isFinite, first < th.collapseInputDependence, now >= th.returningFloor,
               now >= th.returningGrowthMin * first else { continue }
         let growth = first > 0 ? now / first : .infinity
-        if best == nil || growth > (best!.first > 0 ? best!.now / best!.first : .infinity) { best = (p, first, now) }
+        if growth > bestGrowth { best = (p, first, now); bestGrowth = growth }
     }
     return best
+}
+
+/// Whether a net at ln C is on a plateau at recorded step `step` — saturated
+/// (`saturatedPlateau`) or with its input coming back (`returningInput`) — rather than stuck:
+/// the verdict rule 3b and the early stop read this one test (RULES.md).
+public func onPlateau(_ run: RunRecord, step: Int, thresholds th: DiagnosisThresholds = .default) -> Bool {
+    saturatedPlateau(run, step: step, thresholds: th) || returningInput(run, step: step, thresholds: th) != nil
+}
+
+/// "The loss stayed within … of ln C from iteration a to b (k recorded steps)." of both plateau
+/// paragraphs, empty when the record has no band stretch.
+private func bandSentence(_ n: DiagnosisNumbers) -> String {
+    guard let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation else { return "" }
+    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
+    return " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps)."
 }
 
 /// `saturated-units` (at the first recorded step) and `saturating-units` (the share grew during
@@ -113,15 +129,11 @@ func saturationOrder(_ run: RunRecord, thresholds th: DiagnosisThresholds) -> [(
 /// The verdict paragraph of `plateau`.
 func plateauParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisThresholds) -> String {
     let n = d.numbers
-    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
     let last = max(0, min(run.loss.count, run.iterations.count) - 1)
     if !saturatedPlateau(run, step: last, thresholds: th), let back = returningInput(run, step: last, thresholds: th) {
-        return returningParagraph(d, run: run, back: back, step: last, thresholds: th)
+        return returningParagraph(d, run: run, back: back, step: last)
     }
-    var p = "**Plateau (saturated, not collapsed).**"
-    if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
-        p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps)."
-    }
+    var p = "**Plateau (saturated, not collapsed).**" + bandSentence(n)
     if let sat = maxSaturation(run, step: last) {
         p += " At iteration \(run.iterations[last]) \(diagPercent(sat.fraction)) of \(run.layers[sat.position].name)'s units are saturated (local derivative below 1% of its maximum), so the gradient that reaches the layers below through them is at most 1% of what their linear range would pass."
     }
@@ -140,14 +152,8 @@ func plateauParagraph(_ d: Diagnosis, run: RunRecord, thresholds th: DiagnosisTh
 }
 
 /// The verdict paragraph of a `plateau` whose input is coming back (`returningInput`).
-func returningParagraph(_ d: Diagnosis, run: RunRecord, back: (position: Int, first: Double, now: Double), step: Int,
-                        thresholds th: DiagnosisThresholds) -> String {
-    let n = d.numbers
-    let lnCText = "ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss))"
-    var p = "**Plateau (the input is coming back, not collapsed).**"
-    if let a = n.bandEntryIteration, let b = n.windowLastIteration, let dev = n.bandMaxDeviation {
-        p += " The loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText) from iteration \(a) to \(b) (\(n.bandSteps) recorded steps)."
-    }
+func returningParagraph(_ d: Diagnosis, run: RunRecord, back: (position: Int, first: Double, now: Double), step: Int) -> String {
+    var p = "**Plateau (the input is coming back, not collapsed).**" + bandSentence(d.numbers)
     let name = run.layers[back.position].name
     let growth = back.first > 0 ? "×\(diagFormat(back.now / back.first, digits: 2))" : "from nothing"
     p += " But the input is not gone: \(name)'s input_dependence was \(diagFormat(back.first, digits: 2)) at iteration \(run.iterations[0]) and is \(diagFormat(back.now, digits: 2)) at iteration \(run.iterations[step]) (\(growth)). The signal was weak, not lost, and SGD is growing it back — the slow escape from a small-signal start (small weights, or a nonlinearity's mean swamping the signal) that ends with the loss leaving ln C, as BVLC's own cifar10_full_sigmoid does after about 1,300 iterations on CIFAR-10. A net whose input has collapsed shows no such growth."

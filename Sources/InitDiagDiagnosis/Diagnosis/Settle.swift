@@ -67,9 +67,7 @@ public func settledOutcome(_ run: RunRecord, classes: Int = 10,
     }
     // A plateau is never settled as stuck: saturated, or with the input coming back, it may
     // still leave ln C (Saturation.swift).
-    if n > 0, saturatedPlateau(run, step: n - 1, thresholds: th) || returningInput(run, step: n - 1, thresholds: th) != nil {
-        return nil
-    }
+    if n > 0, onPlateau(run, step: n - 1, thresholds: th) { return nil }
     if let long, run.iterations[long.lowerBound] >= th.settleMinIteration,
        inSettleBand(run, long, lnC: lnC, thresholds: th),
        long.allSatisfy({ logitsIndependentOfInput(run, step: $0, thresholds: th) }) {

@@ -312,8 +312,10 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
     if let p = fixedParagraph(fix) { md += p + "\n\n" }
     // `sweep --no-early-stop` puts "early_stop": "off" into every trace's run_identity (a JSON
     // object of strings, docs/trace-format.md): those variants ran to the ceiling.
-    let ranToCeiling = !variants.isEmpty && variants.allSatisfy {
-        ($0.run.attributes["run_identity"] ?? "").replacingOccurrences(of: " ", with: "").contains("\"early_stop\":\"off\"")
+    let ranToCeiling = !variants.isEmpty && variants.allSatisfy { v in
+        guard let json = v.run.attributes["run_identity"]?.data(using: .utf8),
+              let identity = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return false }
+        return identity["early_stop"] as? String == "off"
     }
     let stopping = ranToCeiling ? "every variant run to the ceiling, the early stop off" : "a variant stops once its verdict has settled"
     md += "\(variants.count) initialisation scheme\(variants.count == 1 ? "" : "s"), up to \(iterations) iterations each (\(stopping)), data `\(data)`.\n\n"
