@@ -134,7 +134,8 @@ import Testing
         }
     }
 
-    @Test func labelRangeFromTheClassifier() throws {
+    @Test(.enabled(if: zooPrototxtsPresent, "../shared/zoo/bvlc is absent: LeNet's prototxt comes from there"))
+    func labelRangeFromTheClassifier() throws {
         let lenet = try Prototxt.loadNet(path: Self.zoo + "/mnist/lenet_train_test.prototxt")
         let r = LabelRange.of(lenet)
         #expect(r.classes == 10 && r.reason.contains("ip2"))
@@ -163,7 +164,8 @@ import Testing
 
     /// RunSetup hands synthetic records of the net's shape and labels of its classifier's range
     /// to the Data layers: LeNet (MNIST) gets 1×28×28 and labels 0–9.
-    @Test func leNetOnSynthetic() throws {
+    @Test(.enabled(if: zooPrototxtsPresent, "../shared/zoo/bvlc is absent: LeNet's prototxt comes from there"))
+    func leNetOnSynthetic() throws {
         let setup = try RunSetup.load(solverPath: nil, netPath: Self.zoo + "/mnist/lenet_train_test.prototxt",
                                       data: "synthetic", scheme: Scheme(), seed: 1, batchSize: 4)
         let net = try Net(setup.net, state: NetState(phase: .TRAIN),
