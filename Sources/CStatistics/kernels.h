@@ -37,9 +37,13 @@ static inline __attribute__((always_inline)) float relu1(float x) { return x < 0
 
 /// Histogram of one kernel call (idg_bins): W lane-private Int32 count arrays, so the lanes of a
 /// vector never increment the same counter; added into the caller's Int64 slots at the end of a
-/// successful call only (a call that returns 0 leaves them untouched).
-struct LaneHistogram {
-    static constexpr int stride = 72;  // IDG_HISTOGRAM_SLOTS rounded up to whole cache lines' worth of lanes
+/// successful call only (a call that returns 0 leaves them untouched). With `Regions` = 2 each
+/// lane has two arrays and the caller picks one per value (`addIn`): the ReLU backward counts dy
+/// where y > 0 and where y ≤ 0 apart, one increment per value for both histograms.
+template <int Regions>
+struct LaneHistogramT {
+    static constexpr int region = 72;  // IDG_HISTOGRAM_SLOTS rounded up to whole cache lines' worth of lanes
+    static constexpr int stride = region * Regions;
     int32_t c[W * stride];
     v8f scale, lowClamp, highClamp, top;
     v8i first;
@@ -74,6 +78,11 @@ struct LaneHistogram {
         const v8i s = slots(x);
         for (int l = 0; l < W; l++) c[l * stride + s[l]]++;
     }
+    /// x into region 0 or 1 per lane: `offset` holds 0 or `region` in each lane.
+    inline __attribute__((always_inline)) void addIn(v8f x, v8i offset) {
+        const v8i s = slots(x) + offset;
+        for (int l = 0; l < W; l++) c[l * stride + s[l]]++;
+    }
     inline __attribute__((always_inline)) int slot(float x) const {
         float t = x * sScale;
         t = t >= sLowClamp ? t : sLowClamp;
@@ -85,14 +94,17 @@ struct LaneHistogram {
         return i + sFirst;
     }
     inline __attribute__((always_inline)) void add1(float x) { c[slot(x)]++; }
-    inline __attribute__((always_inline)) void finish(int64_t *out) const {
+    inline __attribute__((always_inline)) void add1In(float x, int offset) { c[slot(x) + offset]++; }
+    /// Adds region r's counts into out[0 ..< IDG_HISTOGRAM_SLOTS].
+    inline __attribute__((always_inline)) void finish(int64_t *out, int r = 0) const {
         for (int k = 0; k < IDG_HISTOGRAM_SLOTS; k++) {
             int64_t n = 0;
-            for (int l = 0; l < W; l++) n += c[l * stride + k];
+            for (int l = 0; l < W; l++) n += c[l * stride + r * region + k];
             out[k] += n;
         }
     }
 };
+typedef LaneHistogramT<1> LaneHistogram;
 
 /// Adds one block's sums (Σd, Σd², Σ|x| with d = x − m, its zero count) to *p, moved to the blob's
 /// shift K exactly in algebra: Σ(x − K) = Σd + n·e, Σ(x − K)² = Σd² + 2e·Σd + n·e², Σx² =
@@ -179,7 +191,7 @@ static int flat(const float *x, int64_t lo, int64_t hi, double shift, idg_partia
 }
 
 /// One row's columns past the last full vector, scalar, into the same accumulators.
-template <bool Relu, bool Band = false, bool Hist = false>
+template <bool Relu, bool Band = false, bool Hist = false, bool HistY = Hist>
 static inline __attribute__((always_inline)) void columnTail(const float *row, const float *base, int64_t from, int64_t to,
                               const idg_column_scratch *s, double &absTotal, float &mnTail,
                               int64_t &zeros, int64_t &nonPositive, bool &bad,
@@ -198,7 +210,7 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
         if (Band && std::fabs(x - bandCenter) > bandHalf) (*saturated)++;
         if (Hist) {
             hx->add1(x);
-            if (Relu) hy->add1(relu1(x));
+            if (Relu && HistY) hy->add1(relu1(x));
         }
         if (Relu) {
             const float dy = relu1(x) - relu1(base[j]);
@@ -214,8 +226,9 @@ static inline __attribute__((always_inline)) void columnTail(const float *row, c
 /// live in cache-resident scratch and are promoted to Double every TERMS rows. With `Band`, the
 /// values with |x − bandCenter| > bandHalf are counted into p->saturated in the same pass
 /// (idg_columns_band: the saturated units of a sigmoid or tanh top). With `Hist`, the histogram
-/// of x (and with `Relu` of max(x, 0)) in the same pass.
-template <bool Relu, bool Band = false, bool Hist = false>
+/// of x (and with `Relu` and `HistY` of max(x, 0); without `HistY` the caller derives y's from
+/// x's, docs/trace-format.md "Histograms") in the same pass.
+template <bool Relu, bool Band = false, bool Hist = false, bool HistY = Hist>
 static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, int64_t hi, double shift,
                    const idg_column_scratch *s, idg_partial *p, idg_partial *rp, double rshift, float *rout,
                    float bandCenter = 0, float bandHalf = 0, const idg_bins *bins = nullptr, int64_t *hist = nullptr,
@@ -224,7 +237,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     LaneHistogram hx, hy;
     if (Hist) {
         hx.start(bins);
-        if (Relu) hy.start(rbins);
+        if (Relu && HistY) hy.start(rbins);
     }
     for (int64_t j = lo; j < hi; j++) {
         s->column_sum[j] = 0; s->column_squares[j] = 0; s->maximum[j] = -INFINITY;
@@ -268,7 +281,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     z -= ((v8i)(x0 == 0.0f) + (v8i)(x1 == 0.0f)) + ((v8i)(x2 == 0.0f) + (v8i)(x3 == 0.0f));
                     if (Hist) {
                         hx.add(x0); hx.add(x1); hx.add(x2); hx.add(x3);
-                        if (Relu) { hy.add(vpos(x0)); hy.add(vpos(x1)); hy.add(vpos(x2)); hy.add(vpos(x3)); }
+                        if (Relu && HistY) { hy.add(vpos(x0)); hy.add(vpos(x1)); hy.add(vpos(x2)); hy.add(vpos(x3)); }
                     }
                     if (Relu) {
                         const v8f ky = vpos(k);
@@ -286,7 +299,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 jb = je;
             }
             for (int r = 0; r < 4; r++)
-                columnTail<Relu, Band, Hist>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
+                columnTail<Relu, Band, Hist, HistY>(base + (n + r) * per, base, vhi, hi, s, absTotal, mnTail, zeroTotal,
                                              nonPositiveTotal, bad, &saturatedTotal, bandCenter, bandHalf, &hx, &hy);
         }
         for (; n < r1; n++) {
@@ -307,7 +320,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                     z -= (v8i)(x == 0.0f);
                     if (Hist) {
                         hx.add(x);
-                        if (Relu) hy.add(vpos(x));
+                        if (Relu && HistY) hy.add(vpos(x));
                     }
                     if (Relu) {
                         const v8f e = vpos(x) - vpos(k);
@@ -322,7 +335,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
                 if (Band) saturatedTotal += isum(sat);
                 jb = je;
             }
-            columnTail<Relu, Band, Hist>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad,
+            columnTail<Relu, Band, Hist, HistY>(row, base, vhi, hi, s, absTotal, mnTail, zeroTotal, nonPositiveTotal, bad,
                                          &saturatedTotal, bandCenter, bandHalf, &hx, &hy);
         }
         for (int64_t j = lo; j < hi; j++) {
@@ -384,7 +397,7 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     if (Band) p->saturated += saturatedTotal;
     if (Hist) {
         hx.finish(hist);
-        if (Relu) hy.finish(rhist);
+        if (Relu && HistY) hy.finish(rhist);
     }
     if (Relu) {
         // y = max(x, 0): its extremes follow from x's, its zeros are the x ≤ 0.
@@ -406,14 +419,18 @@ static int columns(const float *base, int64_t samples, int64_t per, int64_t lo, 
     return 1;
 }
 
-/// ReLU backward with statistics of dy and dx (see idg_relu_backward).
-template <bool Hist = false>
+/// ReLU backward with statistics of dy and dx (see idg_relu_backward). With `Split` (and `Hist`)
+/// one histogram over binsA with two regions: dy where y > 0 into histA, dy where y ≤ 0 into
+/// histB (the caller derives dy's and dx's histograms from them when dx shares dy's bins).
+template <bool Hist = false, bool Split = false>
 static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t lo, int64_t hi, double shiftA,
                             double shiftB, idg_partial *pa, idg_partial *pb, const idg_bins *binsA = nullptr,
                             int64_t *histA = nullptr, const idg_bins *binsB = nullptr, int64_t *histB = nullptr) {
     const int64_t block = W * TERMS;
     LaneHistogram ha, hb;
-    if (Hist) { ha.start(binsA); hb.start(binsB); }
+    LaneHistogramT<2> hs;
+    if (Hist && !Split) { ha.start(binsA); hb.start(binsB); }
+    if (Hist && Split) hs.start(binsA);
     const v8f one = splat(1.0f);
     v8f mnA = splat(INFINITY), mxA = splat(-INFINITY), mnB = splat(INFINITY), mxB = splat(-INFINITY);
     float mnTailA = INFINITY, mxTailA = -INFINITY, mnTailB = INFINITY, mxTailB = -INFINITY;
@@ -458,7 +475,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
         v8f a1{}, a2{}, aa{}, b1{}, b2{}, bb{};
         v8i za{}, zb{};
         for (k = i; k < vend; k += W) {
-            const v8f a = load(dy + k), b = a * (load(y + k) > 0.0f ? one : v8f{});
+            const v8f yk = load(y + k);
+            const v8f a = load(dy + k), b = a * (yk > 0.0f ? one : v8f{});
             const v8f da = a - vma, db = b - vmb;
             a1 += da; a2 += da * da; aa += vabs(a);
             b1 += db; b2 += db * db; bb += vabs(b);
@@ -466,7 +484,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
             mnB = vmin(b, mnB); mxB = vmax(b, mxB);
             za -= (v8i)(a == 0.0f);
             zb -= (v8i)(b == 0.0f);
-            if (Hist) { ha.add(a); hb.add(b); }
+            if (Hist && !Split) { ha.add(a); hb.add(b); }
+            if (Hist && Split) hs.addIn(a, ~(v8i)(yk > 0.0f) & LaneHistogramT<2>::region);
             store(dx + k, b);
         }
         double sa1 = hsum(a1), sa2 = hsum(a2), saa = hsum(aa), sb1 = hsum(b1), sb2 = hsum(b2), sbb = hsum(bb);
@@ -483,7 +502,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
             if (b > mxTailB) mxTailB = b;
             if (a == 0.0f) zerosA++;
             if (b == 0.0f) zerosB++;
-            if (Hist) { ha.add1(a); hb.add1(b); }
+            if (Hist && !Split) { ha.add1(a); hb.add1(b); }
+            if (Hist && Split) hs.add1In(a, y[k] > 0.0f ? 0 : LaneHistogramT<2>::region);
             dx[k] = b;
         }
         addBlock(pa, sa1, sa2, saa, zerosA, end - i, mda, shiftA);
@@ -493,7 +513,8 @@ static int64_t reluBackward(const float *dy, const float *y, float *dx, int64_t 
     addExtremes(pa, mnA, mxA, mnTailA, mxTailA);
     addExtremes(pb, mnB, mxB, mnTailB, mxTailB);
     // Everything before i is counted (the caller continues from i).
-    if (Hist) { ha.finish(histA); hb.finish(histB); }
+    if (Hist && !Split) { ha.finish(histA); hb.finish(histB); }
+    if (Hist && Split) { hs.finish(histA, 0); hs.finish(histB, 1); }
     return i;
 }
 

@@ -67,17 +67,21 @@ int idg_flat(const float *x, ptrdiff_t lo, ptrdiff_t hi, double shift, idg_parti
     return bins ? idg_base::flat<true>(x, lo, hi, shift, p, bins, hist) : idg_base::flat<false>(x, lo, hi, shift, p);
 }
 
-// The four variants of the batch kernel (ReLU or not, histogram or not) in one kernel copy.
+// The variants of the batch kernel (ReLU or not; histogram of x or none; with the ReLU, y's
+// histogram counted or left to the caller, relu_bins null) in one kernel copy.
 #define IDG_COLUMNS(NS)                                                                                              \
-    (relu ? (bins ? NS::columns<true, false, true>(base, samples, per_sample, lo, hi, shift, scratch, p, relu,       \
-                                                   relu_shift, relu_out, 0, 0, bins, hist, relu_bins, relu_hist)     \
+    (relu ? (bins ? (relu_bins ? NS::columns<true, false, true>(base, samples, per_sample, lo, hi, shift, scratch, p, \
+                                                                relu, relu_shift, relu_out, 0, 0, bins, hist,        \
+                                                                relu_bins, relu_hist)                                \
+                               : NS::columns<true, false, true, false>(base, samples, per_sample, lo, hi, shift,     \
+                                                                       scratch, p, relu, relu_shift, relu_out, 0, 0, \
+                                                                       bins, hist))                                  \
                   : NS::columns<true>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,        \
                                       relu_out))                                                                     \
           : (bins ? NS::columns<false, false, true>(base, samples, per_sample, lo, hi, shift, scratch, p, relu,      \
                                                     relu_shift, relu_out, 0, 0, bins, hist)                          \
                   : NS::columns<false>(base, samples, per_sample, lo, hi, shift, scratch, p, relu, relu_shift,       \
                                        relu_out)))
-
 int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi, double shift,
                 const idg_column_scratch *scratch, idg_partial *p, idg_partial *relu, double relu_shift,
                 float *relu_out, const idg_bins *bins, int64_t *hist, const idg_bins *relu_bins, int64_t *relu_hist) {
@@ -106,17 +110,18 @@ int idg_columns_band(const float *base, ptrdiff_t samples, ptrdiff_t per_sample,
 ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi, double shift_dy,
                           double shift_dx, idg_partial *pdy, idg_partial *pdx, const idg_bins *bins_dy,
                           int64_t *hist_dy, const idg_bins *bins_dx, int64_t *hist_dx) {
+#define IDG_RELU_BACKWARD(NS)                                                                                        \
+    (!bins_dy ? NS::reluBackward<false>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx)                             \
+     : bins_dx ? NS::reluBackward<true>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx, bins_dy, hist_dy, bins_dx,  \
+                                        hist_dx)                                                                     \
+               : NS::reluBackward<true, true>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx, bins_dy, hist_dy,     \
+                                              nullptr, hist_dx))
 #if IDG_HAVE_AVX2
-    if (idg_isa() == 2)
-        return bins_dy ? idg_avx2::reluBackward<true>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx, bins_dy, hist_dy,
-                                                      bins_dx, hist_dx)
-                       : idg_avx2::reluBackward<false>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx);
+    if (idg_isa() == 2) return IDG_RELU_BACKWARD(idg_avx2);
 #endif
-    return bins_dy ? idg_base::reluBackward<true>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx, bins_dy, hist_dy,
-                                                  bins_dx, hist_dx)
-                   : idg_base::reluBackward<false>(dy, y, dx, lo, hi, shift_dy, shift_dx, pdy, pdx);
+    return IDG_RELU_BACKWARD(idg_base);
+#undef IDG_RELU_BACKWARD
 }
-
 void idg_relu_forward(const float *x, float *y, ptrdiff_t lo, ptrdiff_t hi, float slope) {
 #if IDG_HAVE_AVX2
     if (idg_isa() == 2) return idg_avx2::reluForward(x, y, lo, hi, slope);

@@ -53,6 +53,7 @@ public struct RunIdentity: Sendable, Equatable {
             ("test_iter", String(options.testIterations ?? Int(setup.solver.testIter.first ?? 0))),
             ("test_interval", String(options.testInterval ?? Int(setup.solver.testInterval))),
             ("record_every", String(options.recordEvery)),
+            ("histogram_every", String(options.histogramEvery)),
             ("threads", String(options.threads)),
         ]
         // PyTorch's momentum style is another experiment than Caffe's (only named when used, so

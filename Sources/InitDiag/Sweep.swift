@@ -27,6 +27,8 @@ public struct SweepPlan: Sendable {
     /// README.md, summary.json, report.html, fixed/) instead of refusing another experiment's.
     public var force = false
     public var recordEvery: Int = 1
+    /// `--histogram-every` (TrainingOptions.histogramEvery).
+    public var histogramEvery: Int = TrainingOptions.defaultHistogramEvery
     public var threads: Int = 1
     /// Stop each variant once `settledVerdict` settles it (default). Off (`--no-early-stop`):
     /// every variant runs to the ceiling, e.g. to record the full-run traces the settling rules
@@ -121,6 +123,8 @@ public enum Sweep {
             options.lsuvSnapshotPath = (plan.traceDirectory as NSString).appendingPathComponent(scheme.slug + ".lsuv.caffemodel.h5")
             options.stopWhenSettled = plan.earlyStop
             options.recordEvery = plan.recordEvery
+            options.histogramEvery = plan.histogramEvery
+        options.histogramEvery = plan.histogramEvery
             options.threads = plan.threads
             options.command = plan.command
             options.testIterations = testIters
@@ -154,6 +158,7 @@ public enum Sweep {
         options.testIterations = testIterations
         options.testInterval = testInterval
         options.recordEvery = plan.recordEvery
+        options.histogramEvery = plan.histogramEvery
         options.threads = plan.threads
         let identity = RunIdentity(setup: base, options: options)
         // Full runs and early-stopped runs are different experiments: one folder holds one kind.

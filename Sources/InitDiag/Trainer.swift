@@ -21,6 +21,16 @@ public struct TrainingOptions: Sendable {
     public var iterations: Int?
     /// Record statistics every N iterations (the first and last are always recorded).
     public var recordEvery: Int = 1
+    /// Count the histograms (docs/trace-format.md "Histograms") at the recorded steps whose
+    /// iteration is a multiple of N, at the last, and at the first when the bins are still to be
+    /// chosen (a fresh run; a resumed one keeps its trace's bins and cadence); the other
+    /// recorded steps get rows of −1 (`TraceHistogramBins.notCounted`) and NaN quantiles.
+    public var histogramEvery: Int = TrainingOptions.defaultHistogramEvery
+    /// `--histogram-every`'s default. Counting a histogram costs about one scattered increment
+    /// per value; on the seed net at batch 128 that is ≈ 4.5% of an iteration on the steps that
+    /// count them (Reports/BENCHMARKS.md, "What recording costs"): every 10th step keeps the
+    /// probes' whole overhead near 3% while a 300-iteration run still has 31 rows per blob.
+    public static let defaultHistogramEvery = 10
     public var tracePath: String?
     public var snapshotDirectory: String?
     /// Resume from a `.solverstate.h5` (with its `.caffemodel.h5` beside it, or --weights).
@@ -345,6 +355,11 @@ public final class Trainer {
                 let recording = iter % max(1, options.recordEvery) == 0 || iter == maxIter - 1
                 let stepStart = monotonicSeconds()
                 probe.beginStep(recording: recording)
+                // (A resumed run keeps the cadence of an uninterrupted one; its first step counts
+                // only when the bins are still to be chosen, as at a fresh start.)
+                probe.recordsHistograms = recording
+                    && (iter % max(1, options.histogramEvery) == 0 || iter == maxIter - 1
+                        || (iter == startIter && probe.histogramBins.contains(nil)))
                 trainNet.clearParamDiffs()
                 let debug = setup.solver.debugInfo && display > 0 && iter % display == 0
                 var loss: Float = 0
@@ -591,7 +606,7 @@ public final class Trainer {
         for (k, name) in layout.seriesNames.enumerated() {
             record.layers[layout.seriesLayer[k]].series[name, default: []].append(values[k])
         }
-        let counts = probe.histogramCounts
+        let counts = probe.recordsHistograms ? probe.histogramCounts : nil
         appendHistograms(counts, bins: probe.histogramBins)
         try values.withUnsafeBufferPointer { v in
             try trace?.append(iteration: iteration, loss: loss, learningRate: lr, values: v, wallTime: wallTime, gradientNorm: gradNorm,
@@ -599,13 +614,15 @@ public final class Trainer {
         }
     }
 
-    /// One step's histograms into the in-memory record (the trace gets the same rows).
-    private func appendHistograms(_ counts: UnsafeBufferPointer<Int64>, bins: [TraceHistogramBins?]) {
+    /// One step's histograms into the in-memory record (the trace gets the same rows); nil: a
+    /// step without them (rows of `TraceHistogramBins.notCounted`).
+    private func appendHistograms(_ counts: UnsafeBufferPointer<Int64>?, bins: [TraceHistogramBins?]) {
         let w = TraceHistogramBins.slotCount
         for (h, slot) in probe.layout.histograms.enumerated() {
             var series = record.layers[slot.layer].histograms[slot.name] ?? TraceHistogramSeries(bins: nil, counts: [])
             if series.bins == nil { series.bins = bins[h] }
-            series.counts.append(contentsOf: counts[(h * w)..<((h + 1) * w)])
+            if let counts { series.counts.append(contentsOf: counts[(h * w)..<((h + 1) * w)]) }
+            else { series.counts.append(contentsOf: repeatElement(TraceHistogramBins.notCounted, count: w)) }
             record.layers[slot.layer].histograms[slot.name] = series
         }
     }
@@ -644,7 +661,7 @@ public final class Trainer {
 
     /// The trace a resumed run continues: refused when it is of another experiment (its
     /// `run_identity` differs in anything but the iteration ceiling, test_iter/test_interval,
-    /// record_every and threads — a resume may change how long and how often, not what).
+    /// record_every, histogram_every and threads — a resume may change how long and how often, not what).
     private var previousWallTime: [Double] = [], previousGradNorm: [Double] = []
 
     private func previousTrace(_ path: String) throws -> RunRecord {
@@ -652,7 +669,7 @@ public final class Trainer {
         do { reader = try TraceReader(path: path) } catch {
             throw InputError("--trace \(path) exists but is not an initdiag trace; give another --trace to resume into")
         }
-        let loose: Set<String> = ["iterations", "test_iter", "test_interval", "record_every", "threads"]
+        let loose: Set<String> = ["iterations", "test_iter", "test_interval", "record_every", "histogram_every", "threads"]
         let mine = (options.identity ?? RunIdentity(setup: setup, options: options))
         if let recorded = RunIdentity(trace: reader) {
             let diffs = mine.removing(loose).differences(recorded: recorded.removing(loose))
@@ -691,7 +708,10 @@ public final class Trainer {
                 values[s] = series.map { k < $0.count ? $0[k] : .nan } ?? .nan
             }
             for (h, old) in oldHistograms.enumerated() {
-                for c in 0..<w { counts[h * w + c] = old.map { k < $0.steps ? $0.counts[k * w + c] : 0 } ?? 0 }
+                for c in 0..<w {
+                    counts[h * w + c] = old.map { k < $0.steps ? $0.counts[k * w + c] : TraceHistogramBins.notCounted }
+                        ?? TraceHistogramBins.notCounted
+                }
             }
             counts.withUnsafeBufferPointer { appendHistograms($0, bins: bins) }
             record.iterations.append(previous.iterations[k])

@@ -202,6 +202,11 @@ public struct ProbeOverhead: Codable, Sendable {
     public var pairs: Int
     public var threads: Int
     public var peakRSSBytes: Int
+    /// What `train` and `sweep` pay per iteration on average with the default
+    /// `--histogram-every` N: the overhead without histograms plus 1/N of what counting them adds.
+    public var overheadAtDefaultHistogramEvery: Double {
+        overheadWithoutHistograms + (overhead - overheadWithoutHistograms) / Double(TrainingOptions.defaultHistogramEvery)
+    }
     enum CodingKeys: String, CodingKey {
         case off, on, overhead, pairs, threads, peakRSSBytes = "peak_rss_bytes"
         case onWithoutHistograms = "on_without_histograms", overheadWithoutHistograms = "overhead_without_histograms"
@@ -222,5 +227,7 @@ public struct ProbeOverhead: Codable, Sendable {
             + row("probes on, with histograms   ", on)
             + String(format: "probe overhead %.2f%% with histograms, %.2f%% without (medians of %d rounds of the three modes, %d threads)\n",
                      overhead * 100, overheadWithoutHistograms * 100, pairs, threads)
+            + String(format: "with histograms every %d iterations (the default --histogram-every): %.2f%% per iteration on average\n",
+                     TrainingOptions.defaultHistogramEvery, overheadAtDefaultHistogramEvery * 100)
     }
 }

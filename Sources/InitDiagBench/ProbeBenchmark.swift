@@ -84,18 +84,24 @@ public enum ProbeBenchmark {
         // One untimed pass faults the pages in (outputs included).
         sink += plainSum(records, threads: threads)
         for r in records { sink += r.measure(statistics) }
-        // Histogram targets (bins [−4, 4] and [0, 1]-like ranges do not change the cost: one
-        // counter increment per value either way).
+        // Histogram targets (the range does not change the cost: one counter increment per value
+        // counted). Shared bins are what the probes use for an in-place ReLU (its pair of blobs
+        // counted once, docs/trace-format.md "Histograms"); separate bins count both blobs.
         let counts = UnsafeMutablePointer<Int64>.allocate(capacity: 2 * TraceHistogramBins.slotCount)
         defer { counts.deallocate() }
         let targets = (HistogramTarget(bins: .symmetric(maxAbs: 3), counts: counts),
                        HistogramTarget(bins: .symmetric(maxAbs: 3), counts: counts + TraceHistogramBins.slotCount))
+        let separate = (targets.0, HistogramTarget(bins: .symmetric(maxAbs: 5), counts: counts + TraceHistogramBins.slotCount))
         for r in records { sink += r.measure(statistics, histograms: targets) }
-        // Interleaved: statistics, with histograms, plain sum, plain ReLU passes, per repetition.
+        for r in records { sink += r.measure(statistics, histograms: separate) }
+        // Interleaved: statistics, with histograms (shared, separate bins), plain sum, plain ReLU
+        // passes, per repetition.
         var statsTimes: [Double] = [], histTimes: [Double] = [], sumTimes: [Double] = [], reluTimes: [Double] = []
+        var separateTimes: [Double] = []
         for _ in 0..<repetitions {
             statsTimes.append(time { for r in records { sink += r.measure(statistics) } })
             histTimes.append(time { for r in records { sink += r.measure(statistics, histograms: targets) } })
+            separateTimes.append(time { for r in records { sink += r.measure(statistics, histograms: separate) } })
             sumTimes.append(time { sink += plainSum(records, threads: threads) })
             reluTimes.append(time { for r in records { r.plainReLU(reluLayer) } })
         }
@@ -114,7 +120,7 @@ public enum ProbeBenchmark {
         let parameterMs = median((0..<repetitions).map { _ in time { for r in parameters { sink += r.measure(statistics) } } }) * 1e3
         parts.append("parameters \(format(Double(parameters.reduce(0) { $0 + $1.elements }) / 1e6)) M \(format(parameterMs)) ms")
         let statsMs = median(statsTimes) * 1e3, sumMs = median(sumTimes) * 1e3, reluMs = median(reluTimes) * 1e3
-        let histMs = median(histTimes) * 1e3
+        let histMs = median(histTimes) * 1e3, separateMs = median(separateTimes) * 1e3
         withExtendedLifetime(blobs) {}
         func line(_ what: String, _ ms: Double) -> String {
             let gbps = bytes / (ms * 1e-3) / 1e9
@@ -124,6 +130,7 @@ public enum ProbeBenchmark {
             "elements read/step \(elements) (\(format(bytes / 1e6)) MB) in \(records.count) passes, kernels \(kernelName)",
             line("statistics (fused ReLU passes included)", statsMs),
             line("the same with histograms               ", histMs),
+            line("  (ReLU pairs with separate bins)      ", separateMs),
             line("plain sum of the same bytes            ", sumMs),
             "  of which " + parts.joined(separator: ", "),
             "plain ReLU passes (run without probes too): \(format(reluMs)) ms/step",

@@ -388,9 +388,10 @@ public class HDF5Group: HDF5Object, @unchecked Sendable {
     }
 
     /// A 2-D dataset of current shape 0 × `columns`, extendible without limit along its first
-    /// axis, chunked by `chunkRows` rows.
+    /// axis, chunked by `chunkRows` rows; with `deflate` (a zlib level 1…9) the chunks are
+    /// compressed (HDF5's standard filter, which h5py and HDFView read without options).
     public func createExtendibleMatrix(_ name: String, columns: Int, type: HDF5ElementType,
-                                       chunkRows: Int = 64) throws -> HDF5Dataset {
+                                       chunkRows: Int = 64, deflate: Int? = nil) throws -> HDF5Dataset {
         hdf5Silence()
         var dims: [hsize_t] = [0, hsize_t(columns)]
         var maxDims: [hsize_t] = [initdiag_H5S_UNLIMITED(), hsize_t(columns)]
@@ -402,6 +403,7 @@ public class HDF5Group: HDF5Object, @unchecked Sendable {
         defer { H5Pclose(dcpl) }
         var chunkDims: [hsize_t] = [hsize_t(max(1, chunkRows)), hsize_t(columns)]
         try check(H5Pset_chunk(dcpl, 2, &chunkDims), "set chunking", childPath(name))
+        if let deflate { try check(H5Pset_deflate(dcpl, UInt32(deflate)), "set deflate", childPath(name)) }
         let d = H5Dcreate2(id, name, type.fileType, space, hdf5Default, dcpl, hdf5Default)
         if d < 0 { throw error("create dataset", childPath(name)) }
         return HDF5Dataset(id: d, filePath: filePath, path: childPath(name))

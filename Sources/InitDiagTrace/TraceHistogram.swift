@@ -14,6 +14,9 @@ import InitDiagCore
 /// step (clamped to [2⁻⁶⁰, 2¹²⁸]; M = 1 when the blob has no finite non-zero value then).
 public struct TraceHistogramBins: Sendable, Equatable {
     public static let binCount = 64
+    /// Every column of a step recorded without histograms (`--histogram-every`): counts are never
+    /// negative, so a row of −1 reads as "not counted" in any viewer.
+    public static let notCounted: Int64 = -1
     /// Counts per step: underflow, the 64 bins, overflow.
     public static let slotCount = 66
     /// Smallest and largest M of a symmetric range.
@@ -75,6 +78,15 @@ public struct TraceHistogramBins: Sendable, Equatable {
         if t > top { return TraceHistogramBins.slotCount - 1 }
         let k = t.rounded(.down) + o
         return k < 0 ? 0 : Int(k) + 1
+    }
+
+    /// Turns the histogram of x over these bins into that of Caffe's ReLU max(x, 0) over the same
+    /// bins, in place (docs/trace-format.md "Histograms": a fused in-place ReLU shares its bottom's
+    /// bins). Exact: slots are monotone in x, every x ≤ 0 becomes ±0 (0's slot) and every x > 0
+    /// keeps its slot, so the counts below 0's slot move into it.
+    public func foldNonPositiveIntoZero(_ counts: UnsafeMutablePointer<Int64>) {
+        let z = slot(0)!
+        for k in 0..<z { counts[z] += counts[k]; counts[k] = 0 }
     }
 
     /// The quantile probabilities of the `q..` series, in `TraceStatisticNames.quantiles` order.

@@ -43,6 +43,12 @@ public struct TraceHistogramSeries: Sendable, Equatable {
     public func row(_ k: Int) -> ArraySlice<Int64> {
         counts[(k * TraceHistogramBins.slotCount)..<((k + 1) * TraceHistogramBins.slotCount)]
     }
+    /// Whether step `k` counted its histogram (`--histogram-every`; other rows hold −1).
+    public func isCounted(_ k: Int) -> Bool {
+        k < steps && counts[k * TraceHistogramBins.slotCount] != TraceHistogramBins.notCounted
+    }
+    /// The steps that counted their histogram, in order.
+    public var countedSteps: [Int] { (0..<steps).filter(isCounted) }
 }
 
 /// Reads a trace (docs/trace-format.md), also one that is still being written (see TraceWriter) or was

@@ -373,7 +373,10 @@ public final class TraceWriter: @unchecked Sendable {
                     parent = try layerGroups[h.layer].createGroup(parts[0])
                     subgroups[key] = parent
                 }
-                let d = try parent.createExtendibleMatrix(parts[1], columns: TraceHistogramBins.slotCount, type: .int64)
+                // Deflated: most columns of a row are 0 and the rows of uncounted steps all −1
+                // (--histogram-every), which zlib level 1 shrinks to almost nothing.
+                let d = try parent.createExtendibleMatrix(parts[1], columns: TraceHistogramBins.slotCount, type: .int64,
+                                                          deflate: 1)
                 try d.setAttribute("description", .string(TraceWriter.histogramDescription(h.name, layerType: layout.layers[h.layer].type)))
                 histogramSets.append(d)
             }
@@ -439,7 +442,8 @@ public final class TraceWriter: @unchecked Sendable {
     /// Appends one recorded step: `values` in the layout's series order (`layout.seriesCount`
     /// values; NaN where a statistic is unavailable). Writes a block when `flushEvery` steps are
     /// buffered.
-    /// `histograms`: the step's `layout.histogramValueCount` counts (nil: zeros); `bins`: the
+    /// `histograms`: the step's `layout.histogramValueCount` counts (nil: a step without
+    /// histograms, rows of `TraceHistogramBins.notCounted`); `bins`: the
     /// bins of each histogram, written once as its `bin_edges` attribute (at the next flush) when
     /// first given.
     public func append(iteration: Int, loss: Double, learningRate: Double, values: UnsafeBufferPointer<Double>,
@@ -455,7 +459,7 @@ public final class TraceWriter: @unchecked Sendable {
             if let histograms, histograms.count == hc {
                 pendingHistograms.append(contentsOf: histograms)
             } else {
-                pendingHistograms.append(contentsOf: repeatElement(0, count: hc))
+                pendingHistograms.append(contentsOf: repeatElement(TraceHistogramBins.notCounted, count: hc))
             }
             for (k, b) in bins.enumerated() where k < binsWritten.count && !binsWritten[k] {
                 if let b, pendingBins[k] == nil { pendingBins[k] = b }

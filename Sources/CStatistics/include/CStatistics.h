@@ -76,7 +76,8 @@ int idg_flat(const float *x, ptrdiff_t lo, ptrdiff_t hi, double shift, idg_parti
 /// after the statistics succeeded) y is written there, rows × columns lo..<hi, as Caffe's ReLU
 /// with slope 0 gives it (relu_out may equal base). Returns 0 when a value is not finite; then
 /// nothing has been written. With `bins` non-null the histogram of x is added to `hist` (and with
-/// `relu`, that of max(x, 0) over `relu_bins` to `relu_hist`, both required then), only on success.
+/// `relu` and `relu_bins` non-null, that of max(x, 0) over `relu_bins` to `relu_hist`; with
+/// `relu_bins` null the caller derives it from x's), only on success.
 int idg_columns(const float *base, ptrdiff_t samples, ptrdiff_t per_sample, ptrdiff_t lo, ptrdiff_t hi, double shift,
                 const idg_column_scratch *scratch, idg_partial *p, idg_partial *relu, double relu_shift,
                 float *relu_out, const idg_bins *bins, int64_t *hist, const idg_bins *relu_bins, int64_t *relu_hist);
@@ -92,8 +93,10 @@ int idg_columns_band(const float *base, ptrdiff_t samples, ptrdiff_t per_sample,
 /// dy into *pdy and of dx into *pdx in the same pass (dx may equal dy). Works in blocks; returns
 /// the index where it stopped: hi, or the start of the first block holding a value that is not
 /// finite — everything before it is written and counted, the rest is the caller's. With `bins_dy`
-/// non-null (then `bins_dx` too), the histograms of dy and dx up to the returned index are added
-/// to `hist_dy` and `hist_dx`.
+/// non-null and `bins_dx` non-null, the histograms of dy and dx up to the returned index are added
+/// to `hist_dy` and `hist_dx`. With `bins_dx` null (dx sharing dy's bins), one increment per value
+/// instead of two: `hist_dy` gets the histogram of dy where y > 0 and `hist_dx` that of dy where
+/// y ≤ 0, both over `bins_dy` (BlobStatistics derives dy's and dx's from the two).
 ptrdiff_t idg_relu_backward(const float *dy, const float *y, float *dx, ptrdiff_t lo, ptrdiff_t hi,
                           double shift_dy, double shift_dx, idg_partial *pdy, idg_partial *pdx,
                           const idg_bins *bins_dy, int64_t *hist_dy, const idg_bins *bins_dx, int64_t *hist_dx);

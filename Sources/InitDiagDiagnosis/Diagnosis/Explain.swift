@@ -195,7 +195,14 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
     // "Predicts this" only when the chained prediction is within `meanFieldAgreementFactor` of
     // the measurement at the deepest layer; otherwise the theory explains the mechanism, not
     // the numbers, and the paragraph says so.
-    let deepest = linear.last(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil })
+    // The deepest layer in front of the first Dropout: behind it every sample has its own mask
+    // in TRAIN, so the measured share is mask noise as much as input (the seed's fc6–fc8 measure
+    // ≈ 0.3 although pool5 no longer depends on the input), and comparing there would read as
+    // "the input is still there".
+    let firstNoise = d.initial.first(where: { if case .independentNoise = $0.meanField { return true }; return $0.type == "Dropout" })?.index
+    let deepest = linear.last(where: { s in
+        s.chainBetweenShare != nil && s.betweenShare != nil && (firstNoise.map { s.index < $0 } ?? true)
+    })
     let predicted = deepest?.chainBetweenShare, measured = deepest?.betweenShare
     let factor = DiagnosisThresholds.default.meanFieldAgreementFactor
     var agrees = true
@@ -211,9 +218,10 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
     }
     p += ", and the ReLU correlation map c' = (σ_w²·q/2·f(c) + σ_b²)/q', f(c) = (√(1−c²) + (π − arccos c)·c)/π, drives the correlation between any two inputs to 1 when σ_b² dominates."
     if let deepest, let predicted, let measured {
-        p += " Chained from the data layer it predicts that \(diagFormat(predicted, digits: 2)) of \(deepest.name)'s second moment still varies with the input; measured: \(diagFormat(measured, digits: 2))."
+        p += " Chained from the data layer it predicts that \(diagFormat(predicted, digits: 2)) of \(deepest.name)'s second moment still varies with the input; measured: \(diagFormat(measured, digits: 2))"
+        p += firstNoise == nil ? "." : " (the deepest layer in front of the first Dropout, whose per-sample masks make every later layer's spread partly noise)."
         if !agrees {
-            p += " That misses by more than a factor of \(diagFormat(factor)): the chain passes pooling and Dropout through as if the signal were input-independent (and Dropout's per-sample masks in TRAIN add spread the chain does not model), so read the direction, not the number."
+            p += " That misses by more than a factor of \(diagFormat(factor)): the chain passes pooling through as if the signal were input-independent, so read the direction, not the number."
         }
     }
     return p

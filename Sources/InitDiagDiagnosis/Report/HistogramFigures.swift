@@ -122,7 +122,7 @@ public struct SVGHeatMap: Sendable {
 
 /// The histogram of one layer's blob as (bins, counts) at step `k`, nil without one.
 private func histogramRow(_ layer: LayerRecord, _ name: String, step k: Int) -> (TraceHistogramBins, ArraySlice<Int64>)? {
-    guard let h = layer.histograms[name], let bins = h.bins, k < h.steps else { return nil }
+    guard let h = layer.histograms[name], let bins = h.bins, h.isCounted(k) else { return nil }
     let row = h.row(k)
     return row.reduce(0, +) > 0 ? (bins, row) : nil
 }
@@ -185,8 +185,9 @@ public func histogramFigures(variant v: SweepVariantResult, label: String) -> [R
     // Over training: one heat map panel per layer.
     let columns = 80
     let panels: [SVGHeatMap.Panel] = activations.compactMap { l in
-        guard let h = l.histograms["forward/histogram"], let bins = h.bins, h.steps > 0 else { return nil }
-        let steps = spread(Array(0..<h.steps), limit: columns)
+        // The steps that counted their histograms (`--histogram-every`; the others hold −1).
+        guard let h = l.histograms["forward/histogram"], let bins = h.bins, !h.countedSteps.isEmpty else { return nil }
+        let steps = spread(h.countedSteps, limit: columns)
         var outside = 0.0
         let shares: [[Double]] = steps.map { k in
             let row = h.row(k)

@@ -330,7 +330,9 @@ public final class BlobStatistics: @unchecked Sendable {
     /// ReLU after a convolution). y is written only after both sets of statistics are taken, so
     /// x's are exact even in place. The probes use it to record a convolution's output and the
     /// ReLU's output in the ReLU's own pass.
-    /// With `histograms` (both or neither), the histograms of x and y from the same pass.
+    /// With `histograms` (both or neither), the histograms of x and y from the same pass; when y's
+    /// bins are x's (the probes' choice for a fused ReLU), y's is derived from x's
+    /// (`foldNonPositiveIntoZero`): one count per value instead of two.
     public func computeReLUForward(_ values: UnsafeBufferPointer<Float>, shape: [Int],
                                    output: UnsafeMutablePointer<Float>?,
                                    histograms: (x: HistogramTarget, y: HistogramTarget)? = nil) -> (x: BlobStats, y: BlobStats) {
@@ -348,6 +350,12 @@ public final class BlobStatistics: @unchecked Sendable {
             }
             return (x, BlobStats())
         }
+        if let h = histograms, h.y.bins == h.x.bins {
+            let r = batchPass(base, shape: shape, relu: true, output: output, histogram: h.x, reluHistogram: nil)
+            h.y.counts.update(from: h.x.counts, count: TraceHistogramBins.slotCount)
+            h.y.bins.foldNonPositiveIntoZero(h.y.counts)
+            return (r.x, r.y!)
+        }
         let r = batchPass(base, shape: shape, relu: true, output: output, histogram: histograms?.x,
                           reluHistogram: histograms?.y)
         return (r.x, r.y!)
@@ -356,7 +364,10 @@ public final class BlobStatistics: @unchecked Sendable {
     /// Caffe's ReLU backward with negative_slope 0, dx = dy·[y > 0], written into `dx` (which may be
     /// dy itself), with the statistics of dy and of dx from the same pass: the gradient the layer
     /// above wrote and the one the ReLU writes.
-    /// With `histograms` (both or neither), the histograms of dy and dx from the same pass.
+    /// With `histograms` (both or neither), the histograms of dy and dx from the same pass; when
+    /// dx's bins are dy's (the probes' choice for a fused ReLU) the pass counts dy where y > 0 and
+    /// where y ≤ 0 apart — one count per value — and both histograms follow: dy's is the sum,
+    /// dx's the first with the second's count added to 0's slot (dx = dy·0 = ±0 there).
     public func computeReLUBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                     count: Int, histograms: (dy: HistogramTarget, dx: HistogramTarget)? = nil)
         -> (dy: BlobStats, dx: BlobStats) {
@@ -379,6 +390,8 @@ public final class BlobStatistics: @unchecked Sendable {
         let hists = HistogramSlots(chunkHistograms)
         var kb = (histograms?.dy.kernelBins ?? idg_bins(), histograms?.dx.kernelBins ?? idg_bins())
         let bins = histograms.map { ($0.dy.bins, $0.dx.bins) }
+        // Split: chunk histograms c hold dy where y > 0, chunks + c dy where y ≤ 0 (dy's bins).
+        let split = bins.map { $0.0 == $0.1 } ?? false
         withUnsafePointer(to: &kb.0) { ka in withUnsafePointer(to: &kb.1) { kbx in
             let kas = UnsafeSendablePointer(ka), kbs = UnsafeSendablePointer(kbx)
             statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
@@ -386,7 +399,8 @@ public final class BlobStatistics: @unchecked Sendable {
                 var pa = idg_partial_empty(), pb = idg_partial_empty()
                 let ha = bins == nil ? nil : hists.chunk(c), hb = bins == nil ? nil : hists.chunk(chunks + c)
                 let done = Int(idg_relu_backward(dy, y, dx, lo, hi, shiftA, shiftB, &pa, &pb,
-                                                 bins == nil ? nil : kas.pointer, ha, bins == nil ? nil : kbs.pointer, hb))
+                                                 bins == nil ? nil : kas.pointer, ha,
+                                                 bins == nil || split ? nil : kbs.pointer, hb))
                 var a = Partial(pa), b = Partial(pb)
                 // From the first block the kernel left (a value that is not finite, or huge): exact.
                 for i in done..<hi {
@@ -396,8 +410,12 @@ public final class BlobStatistics: @unchecked Sendable {
                     if v.isFinite { a.addFinite(v, shift: shiftA) } else { a.nonfinite += 1 }
                     if w.isFinite { b.addFinite(w, shift: shiftB) } else { b.nonfinite += 1 }
                     if let bins, let ha, let hb {
-                        if let k = bins.0.slot(v) { ha[k] += 1 }
-                        if let k = bins.1.slot(w) { hb[k] += 1 }
+                        if split {
+                            if let k = bins.0.slot(v) { (y[i] > 0 ? ha : hb)[k] += 1 }
+                        } else {
+                            if let k = bins.0.slot(v) { ha[k] += 1 }
+                            if let k = bins.1.slot(w) { hb[k] += 1 }
+                        }
                     }
                 }
                 partials[c] = a
@@ -406,6 +424,17 @@ public final class BlobStatistics: @unchecked Sendable {
         } }
         combineHistograms(0, chunks, into: histograms?.dy)
         combineHistograms(chunks, chunks, into: histograms?.dx)
+        if split, let h = histograms {
+            // dy = (y > 0 part) + (y ≤ 0 part); dx = the y > 0 part, the rest at ±0.
+            let z = h.dx.bins.slot(0)!
+            var masked: Int64 = 0
+            for k in 0..<TraceHistogramBins.slotCount {
+                masked += h.dx.counts[k]
+                swap(&h.dy.counts[k], &h.dx.counts[k])
+                h.dy.counts[k] += h.dx.counts[k]
+            }
+            h.dx.counts[z] += masked
+        }
         let a = finishStats(combine(partials, chunks), shift: shiftA)
         let b = finishStats(combine(partials + chunks, chunks), shift: shiftB)
         return (a, b)
@@ -431,8 +460,8 @@ public final class BlobStatistics: @unchecked Sendable {
         let chunks = (perSample + columnsPerChunk - 1) / columnsPerChunk
         reservePartials(2 * chunks)
         reserveColumns(perSample)
-        // With the ReLU, both histograms or none.
-        let withHistogram = histogram != nil && (!relu || reluHistogram != nil)
+        // With the ReLU, x's histogram alone when the caller derives y's (reluHistogram nil).
+        let withHistogram = histogram != nil
         if withHistogram { reserveHistograms(2 * chunks) }
         let hists = HistogramSlots(chunkHistograms)
         var kbins = (histogram?.kernelBins ?? idg_bins(), reluHistogram?.kernelBins ?? idg_bins())
@@ -454,8 +483,8 @@ public final class BlobStatistics: @unchecked Sendable {
             statisticsRunChunks(chunks, threads: threads ?? Engine.threads) { c in
                 let lo = c * columnsPerChunk, hi = Swift.min(perSample, lo + columnsPerChunk)
                 var p = idg_partial_empty(), q = idg_partial_empty()
-                let hx = withHistogram ? hists.chunk(c) : nil, hy = withHistogram && relu ? hists.chunk(chunks + c) : nil
-                let bx = withHistogram ? kx.pointer : nil, by = withHistogram && relu ? ky.pointer : nil
+                let hx = withHistogram ? hists.chunk(c) : nil, hy = yBins != nil ? hists.chunk(chunks + c) : nil
+                let bx = withHistogram ? kx.pointer : nil, by = yBins != nil ? ky.pointer : nil
                 let ok: Bool
                 if relu {
                     ok = idg_columns(base, samples, perSample, lo, hi, shift, sp.pointer, &p, &q, reluShift, output,
@@ -494,7 +523,7 @@ public final class BlobStatistics: @unchecked Sendable {
         }
         if withHistogram {
             combineHistograms(0, chunks, into: histogram)
-            if relu { combineHistograms(chunks, chunks, into: reluHistogram) }
+            if yBins != nil { combineHistograms(chunks, chunks, into: reluHistogram) }
         }
         let columnAlive = self.columnAlive
         func finish(_ total: Partial, shift: Double) -> BlobStats {

@@ -41,6 +41,11 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     public private(set) var histogramBins: [TraceHistogramBins?]
     /// Per histogram: the exact output range of a bounded nonlinearity's top (forward only).
     private let histogramRanges: [(lo: Double, hi: Double)?]
+    /// Per histogram: the histogram whose bins it takes (docs/trace-format.md "Histograms"): an
+    /// in-place ReLU (negative_slope 0) bins its top like the layer that wrote the blob before it,
+    /// and its gradient like the gradient the layer above wrote into the blob. The fused pass then
+    /// counts each value once for both (`BlobStatistics.computeReLUForward`/`Backward`).
+    private var histogramBinsFrom: [Int?]
     /// Whether recorded steps take histograms and quantiles (on by default; `bench --probes
     /// alternate` turns it off for its "without histograms" iterations).
     public var recordsHistograms = true
@@ -64,6 +69,19 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         }
         forwardRecordedBy = Array(repeating: -1, count: n); forwardRecordsFor = forwardRecordedBy
         backwardRecordedBy = forwardRecordedBy; backwardRecordsFor = forwardRecordedBy
+        histogramBinsFrom = Array(repeating: nil, count: layout.histograms.count)
+        for li in 0..<n {
+            guard let relu = net.layers[li] as? ReLULayer, relu.negativeSlope == 0,
+                  let blob = net.bottomVecs[li].first, net.topVecs[li].first === blob else { continue }
+            if li > 0, net.topVecs[li - 1].first === blob, let h = layout.slots[li].forwardHistogram,
+               let from = layout.slots[li - 1].forwardHistogram {
+                histogramBinsFrom[h] = from
+            }
+            if li + 1 < n, net.bottomVecs[li + 1].first === blob, let h = layout.slots[li].backwardHistogram,
+               let from = layout.slots[li + 1].backwardHistogram {
+                histogramBinsFrom[h] = from
+            }
+        }
         guard fuseReLU else { return }
         for li in 0..<n {
             guard let relu = net.layers[li] as? ReLULayer, relu.negativeSlope == 0,
@@ -91,9 +109,10 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
     }
 
     /// Where histogram `h` of this step goes, choosing its bins first when this is its first
-    /// recorded step: a bounded top's output range, else [−M, M] from `maxAbs()` (the largest
-    /// finite |value| of the blob now; docs/trace-format.md "Histograms"). That one extra read of
-    /// the blob happens once per run.
+    /// recorded step: a bounded top's output range, else the bins of the histogram it shares them
+    /// with (`histogramBinsFrom`, recorded just before it), else [−M, M] from `maxAbs()` (the
+    /// largest finite |value| of the blob now; docs/trace-format.md "Histograms"). That one extra
+    /// read of the blob happens once per run.
     private func histogramTarget(_ h: Int?, maxAbs: () -> Double) -> HistogramTarget? {
         guard recordsHistograms, let h else { return nil }
         let bins: TraceHistogramBins
@@ -101,6 +120,7 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
             bins = b
         } else {
             if let r = histogramRanges[h], let b = TraceHistogramBins(lo: r.lo, hi: r.hi) { bins = b }
+            else if let from = histogramBinsFrom[h], let b = histogramBins[from] { bins = b }
             else { bins = .symmetric(maxAbs: maxAbs()) }
             histogramBins[h] = bins
         }

@@ -122,6 +122,8 @@ private func counts2(_ body: (HistogramTarget, HistogramTarget) -> Void, _ a: Tr
                     let dx = zip(dy, y).map { g, v in g * (v > 0 ? 1 : 0) }
                     let rx = referenceCounts(x, bins), ry = referenceCounts(y, yBins)
                     let rdy = referenceCounts(dy, yBins), rdx = referenceCounts(dx, bins)
+                    // Shared bins (an in-place ReLU's, docs/trace-format.md): y over x's bins, dx over dy's.
+                    let rySharing = referenceCounts(y, bins), rdxSharing = referenceCounts(dx, yBins)
                     for copy: Int32 in [0, 2] {
                         _ = idg_set_isa(copy)
                         for threads in [1, 2] {
@@ -140,6 +142,12 @@ private func counts2(_ body: (HistogramTarget, HistogramTarget) -> Void, _ a: Tr
                                     }
                                 }, bins, yBins)
                                 #expect(hx == rx && hy == ry, "relu forward \(what)")
+                                let (sx, sy) = counts2({ a, b in
+                                    out.withUnsafeMutableBufferPointer { o in
+                                        _ = st.computeReLUForward(xp, shape: shape, output: o.baseAddress, histograms: (a, b))
+                                    }
+                                }, bins, bins)
+                                #expect(sx == rx && sy == rySharing, "relu forward, y's histogram derived from x's, \(what)")
                                 #expect(zip(out, y).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) },
                                         "relu forward output \(what)")
                             }
@@ -153,6 +161,15 @@ private func counts2(_ body: (HistogramTarget, HistogramTarget) -> Void, _ a: Tr
                                 } }
                             }, yBins, bins)
                             #expect(hdy == rdy && hdx == rdx, "relu backward \(what)")
+                            let (sdy, sdx) = counts2({ a, b in
+                                dy.withUnsafeBufferPointer { d in y.withUnsafeBufferPointer { yp in
+                                    dxOut.withUnsafeMutableBufferPointer { o in
+                                        _ = st.computeReLUBackward(dy: d.baseAddress!, y: yp.baseAddress!, dx: o.baseAddress!,
+                                                                   count: n, histograms: (a, b))
+                                    }
+                                } }
+                            }, yBins, yBins)
+                            #expect(sdy == rdy && sdx == rdxSharing, "relu backward, one count per value, \(what)")
                         }
                     }
                 }

@@ -83,11 +83,32 @@ import Testing
         let plain = diagnose(DiagFixture.seed(steps: 100, loss: { _ in log(10.0) }, logitSpread: { _ in 1e-6 }))
         if let para = meanFieldParagraph(plain) {
             var off = plain
-            if let k = off.initial.lastIndex(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil }) {
+            // The paragraph compares at the deepest layer in front of the first Dropout (behind
+            // it the spread is partly mask noise), and names it as such.
+            let dropout = plain.initial.first(where: { $0.type == "Dropout" })?.index ?? Int.max
+            let k0 = plain.initial.lastIndex(where: { $0.chainBetweenShare != nil && $0.betweenShare != nil && $0.index < dropout })
+            if dropout != Int.max, let k0 {
+                #expect(para.contains("of \(plain.initial[k0].name)'s second moment") && para.contains("in front of the first Dropout"), "\(para)")
+            }
+            if let k = k0 {
                 off.initial[k].chainBetweenShare = 3.4e-8
                 off.initial[k].betweenShare = 0.35
             }
             let miss = try #require(meanFieldParagraph(off))
+            // With a Dropout in front of the fc layers (as in the seed: drop6 before fc6), the
+            // comparison moves to the deepest convolution and says why.
+            var dropped = plain
+            if let fc = plain.initial.first(where: { $0.name.hasPrefix("fc") }),
+               let lastConv = plain.initial.last(where: { $0.type == "Convolution" && $0.chainBetweenShare != nil }) {
+                var drop = fc
+                drop.name = "drop6"; drop.type = "Dropout"; drop.role = .neuron; drop.meanField = .independentNoise(factor: 2)
+                dropped.initial.append(drop)
+                let text = try #require(meanFieldParagraph(dropped))
+                #expect(text.contains("of \(lastConv.name)'s second moment") && text.contains("in front of the first Dropout"), "\(text)")
+                #expect(!text.contains("of \(fc.name)'s second moment"))
+            } else {
+                Issue.record("the fixture has no fc layer or no convolution with a chained prediction")
+            }
             #expect(!miss.contains("predicts this"), "\(miss)")
             #expect(miss.contains("not for the numbers"))
             _ = para

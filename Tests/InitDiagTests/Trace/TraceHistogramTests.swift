@@ -39,10 +39,13 @@ private func referenceCounts(_ x: [Float], _ bins: TraceHistogramBins) -> [Int64
                 inner_product_param { num_output: 21 weight_filler { type: "gaussian" std: 1 } } }
         layer { name: "tanh" type: "TanH" bottom: "ip2" top: "ip2" }
         layer { name: "relu" type: "ReLU" bottom: "ip2" top: "r" }
+        layer { name: "ip3" type: "InnerProduct" bottom: "r" top: "ip3"
+                inner_product_param { num_output: 19 weight_filler { type: "gaussian" std: 1 } bias_filler { type: "gaussian" std: 1 } } }
+        layer { name: "relu3" type: "ReLU" bottom: "ip3" top: "ip3" }
         """
         let net = try ConformanceSupport.buildNet(try Prototxt.parseNet(text, path: "hist.prototxt"), phase: .TEST)
         let layout = Probe.layout(for: net) { _ in TraceLayerLayout.Attributes() }
-        #expect(layout.histograms.map { layout.layers[$0.layer].name } == ["data", "ip1", "sig", "ip2", "tanh", "relu"])
+        #expect(layout.histograms.map { layout.layers[$0.layer].name } == ["data", "ip1", "sig", "ip2", "tanh", "relu", "ip3", "relu3"])
         var g = MT19937(seed: 5)
         net.blobs[net.inputBlobIDs[0]].setData((0..<240).map { _ in Float(g.next()) / Float(UInt32.max) * 4 - 2 })
         var first: [Int64]? = nil
@@ -72,10 +75,67 @@ private func referenceCounts(_ x: [Float], _ bins: TraceHistogramBins) -> [Int64
                     #expect(abs(v - exact) <= bins.width, "\(name) p \(p): \(v) vs \(exact)")
                 }
             }
+            // The in-place ReLU: ip3's bins (from its pre-activation), counted once in the fused
+            // pass; its row is ip3's with every column below 0's moved into 0's.
+            let ip3Index = try #require(layout.layerIndex(named: "ip3")), relu3Index = try #require(layout.layerIndex(named: "relu3"))
+            let ip3 = try #require(layout.slots[ip3Index].forwardHistogram)
+            let relu3 = try #require(layout.slots[relu3Index].forwardHistogram)
+            let bins3 = try #require(probe.histogramBins[ip3])
+            #expect(probe.histogramBins[relu3] == bins3)
+            let y = try #require(net.blob(named: "ip3")).dataArray
+            let row3 = Array(probe.histogramCounts[(relu3 * 66)..<((relu3 + 1) * 66)])
+            let pre = Array(probe.histogramCounts[(ip3 * 66)..<((ip3 + 1) * 66)])
+            #expect(row3 == referenceCounts(y, bins3), "relu3 threads \(threads)")
+            let z = try #require(bins3.slot(0))
+            #expect(Array(row3[(z + 1)...]) == Array(pre[(z + 1)...]) && row3[z] == pre[...z].reduce(0, +)
+                    && pre[..<z].reduce(0, +) > 0 && row3[..<z].allSatisfy { $0 == 0 })
             let all = Array(probe.histogramCounts)
             if let first { #expect(all == first, "threads \(threads)") }
             first = all
         }
+    }
+
+    /// `--histogram-every 3` over 8 iterations: rows counted at iterations 0, 3, 6 and 7 (the
+    /// last), the others all −1 with NaN quantiles; the counted rows equal those of a run that
+    /// counts every step (same seed, same thread count); the cadence is in the run identity.
+    @Test func histogramCadence() throws {
+        let dir = try TraceTestSupport.scratchFolder("hist-cadence")
+        var readers: [TraceReader] = []
+        for every in [1, 3] {
+            var options = TrainingOptions()
+            options.tracePath = dir.appendingPathComponent("e\(every).h5").path
+            options.iterations = 8
+            options.testIterations = 0
+            options.threads = 1
+            options.histogramEvery = every
+            let result = try Trainer(setup: try setup(), options: options).run()
+            let counted = result.record.layers.compactMap { $0.histograms["forward/histogram"] }.first?.countedSteps
+            #expect(counted == (every == 1 ? Array(0..<8) : [0, 3, 6, 7]), "in-memory record, every \(every)")
+            readers.append(try TraceReader(path: options.tracePath!))
+        }
+        let (all, some) = (readers[0], readers[1])
+        #expect(some.attributes["run_identity"]?.stringValue?.contains("\"histogram_every\":\"3\"") == true)
+        var checked = 0
+        for info in some.layers {
+            for name in info.histogramNames {
+                let a = try #require(try all.histogram(layer: info.name, name))
+                let b = try #require(try some.histogram(layer: info.name, name))
+                #expect(b.countedSteps == [0, 3, 6, 7], "\(info.name)/\(name)")
+                let phase = String(name.prefix { $0 != "/" })
+                let qa = try all.series(layer: info.name, phase + "/q50"), qb = try some.series(layer: info.name, phase + "/q50")
+                for k in 0..<8 {
+                    if b.isCounted(k) {
+                        #expect(b.row(k) == a.row(k) && qb[k] == qa[k], "\(info.name)/\(name) step \(k)")
+                    } else {
+                        #expect(b.row(k).allSatisfy { $0 == TraceHistogramBins.notCounted } && qb[k].isNaN, "\(info.name)/\(name) step \(k)")
+                    }
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 10)
+        // The other statistics do not depend on the cadence.
+        #expect(try all.series(layer: "conv1", "forward/std") == some.series(layer: "conv1", "forward/std"))
     }
 
     func setup(_ solver: String = "nets/tiny_cifar.solver.prototxt") throws -> RunSetup {
@@ -95,12 +155,13 @@ private func referenceCounts(_ x: [Float], _ bins: TraceHistogramBins) -> [Int64
             options.iterations = 5
             options.testIterations = 0
             options.threads = threads
+            options.histogramEvery = 1
             _ = try Trainer(setup: try setup(), options: options).run()
             readers.append(try TraceReader(path: options.tracePath!))
         }
         let r = readers[0]
         let trainer = try Trainer(setup: try setup(), options: TrainingOptions())
-        var checked = 0
+        var checked = 0, sharing = 0
         for info in r.layers {
             for name in info.histogramNames {
                 let h = try #require(try r.histogram(layer: info.name, name))
@@ -110,7 +171,19 @@ private func referenceCounts(_ x: [Float], _ bins: TraceHistogramBins) -> [Int64
                 let bins = try #require(h.bins)
                 let phase = String(name.prefix { $0 != "/" })
                 let mn = try r.series(layer: info.name, phase + "/min"), mx = try r.series(layer: info.name, phase + "/max")
-                #expect(bins == .symmetric(maxAbs: max(abs(mn[0]), abs(mx[0]))), "\(info.name)/\(name)")
+                // An in-place ReLU bins like the histogram recorded just before it on its blob
+                // (docs/trace-format.md "Histograms"): the producer's forward, the upper layer's backward.
+                let li = info.index, net = trainer.trainNet
+                if net.layers[li] is ReLULayer, net.topVecs[li].first === net.bottomVecs[li].first,
+                   phase == "forward" ? li > 0 && net.topVecs[li - 1].first === net.topVecs[li].first
+                                      : li + 1 < net.layers.count && net.bottomVecs[li + 1].first === net.bottomVecs[li].first {
+                    let other = net.layerParams[phase == "forward" ? li - 1 : li + 1].name
+                    let shared = try #require(try r.histogram(layer: other, name)?.bins)
+                    #expect(bins == shared, "\(info.name)/\(name) shares \(other)'s bins")
+                    sharing += 1
+                } else {
+                    #expect(bins == .symmetric(maxAbs: max(abs(mn[0]), abs(mx[0]))), "\(info.name)/\(name)")
+                }
                 let blob = phase == "forward" ? trainer.trainNet.topVecs[info.index].first! : trainer.trainNet.bottomVecs[info.index].first!
                 let nonfinite = try r.series(layer: info.name, phase + "/nonfinite_count")
                 for k in 0..<h.steps {
@@ -123,7 +196,7 @@ private func referenceCounts(_ x: [Float], _ bins: TraceHistogramBins) -> [Int64
                 checked += 1
             }
         }
-        #expect(checked >= 10)
+        #expect(checked >= 10 && sharing >= 2, "\(checked) histograms, \(sharing) sharing bins")
         let conv = try #require(r.layer(named: "conv1"))
         #expect(conv.histogramNames == ["backward/histogram", "forward/histogram"] || conv.histogramNames == ["forward/histogram"])
         #expect(!conv.seriesNames.contains("forward/histogram") && conv.seriesNames.contains("forward/q99"))
