@@ -569,9 +569,32 @@ public final class Trainer {
         }
         let m = sumSq / Double(n * j)
         let cross = (total.reduce(0) { $0 + $1 * $1 } - sumSq) / Double(n * (n - 1) * j)
+        // Weights that no filler describes — LSUV's (rescaled on a batch) or loaded with --weights —
+        // enter the chain with their measured mean and variance, as a gaussian of those moments
+        // (the chain uses nothing else of a filler, docs/mean-field.md); with --weights the
+        // biases too. Otherwise the prediction would be that of the declared filler, not of the
+        // net that runs.
+        let loaded = options.weightsPath != nil
+        let measuredWeights = loaded || (setup.scheme.weights == .lsuv && lsuvResult != nil)
+        func measured(_ blob: Blob) -> FillerParameter {
+            let v = UnsafeBufferPointer(blob.dataBuffer)
+            var s = 0.0, q = 0.0
+            for x in v { let d = Double(x); s += d; q += d * d }
+            let n = Double(max(1, v.count)), mean = s / n
+            var f = FillerParameter()
+            f.type = "gaussian"; f.mean = Float(mean); f.std = Float(max(0, q / n - mean * mean).squareRoot())
+            return f
+        }
         let predictions = MeanField.predict(
             net: trainNet, inputSecondMoment: m, inputCorrelation: m > 0 ? cross / m : 0,
-            fillers: { li in self.initializer.fillers(for: self.trainNet.layers[li]) })
+            fillers: { li in
+                let layer = self.trainNet.layers[li]
+                var fs = self.initializer.fillers(for: layer)
+                guard measuredWeights, let t = layer.schemeTargets else { return fs }
+                if t.weight < fs.count, t.weight < layer.blobs.count { fs[t.weight] = measured(layer.blobs[t.weight]) }
+                if loaded, let b = t.bias, b < fs.count, b < layer.blobs.count { fs[b] = measured(layer.blobs[b]) }
+                return fs
+            })
         for (li, p) in predictions.enumerated() {
             guard let p else { continue }
             var attrs: [String: HDF5AttributeValue] = ["predicted_q": .double(p.secondMoment),

@@ -21,6 +21,10 @@ public struct DiagnosisNumbers: Sendable, Equatable {
     public var recordedSteps: Int
     public var lossFirst: Double?
     public var lossLast: Double?
+    /// The mean loss over the last tenth of the recorded steps (at least one): where a run ended,
+    /// without one batch's noise (a batch of 10 moves the loss by ±0.5 from step to step).
+    public var lossTailMean: Double?
+    public var lossTailSteps: Int = 0
     /// The verdict window (the last `windowFraction` of the recorded steps).
     public var windowFirstIteration: Int?
     public var windowLastIteration: Int?
@@ -132,6 +136,11 @@ func verdictNumbers(_ run: RunRecord, classes: Int, thresholds th: DiagnosisThre
     }
     nums.lossFirst = n > 0 ? run.loss[0] : nil
     nums.lossLast = n > 0 ? run.loss[n - 1] : nil
+    if n > 0 {
+        let k = max(1, n / 10)
+        nums.lossTailSteps = k
+        nums.lossTailMean = run.loss[(n - k)..<n].reduce(0, +) / Double(k)
+    }
     if windowSteps > 0 {
         nums.windowFirstIteration = run.iterations[window.lowerBound]
         nums.windowLastIteration = run.iterations[n - 1]

@@ -295,8 +295,9 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     func result(_ v: VariantOutcome) -> String {
         let n = v.diagnosis.numbers
-        guard let first = n.lossFirst, let last = n.lossLast else { return "no recorded steps" }
-        var s = "loss \(diagFormat(first, digits: 5)) → \(diagFormat(last, digits: 5))"
+        guard let first = n.lossFirst, let last = n.lossTailMean ?? n.lossLast else { return "no recorded steps" }
+        var s = "loss \(diagFormat(first, digits: 5)) → \(n.lossTailSteps > 1 ? "mean " : "")\(diagFormat(last, digits: 5))"
+        if n.lossTailSteps > 1 { s += " over the last \(n.lossTailSteps) recorded steps" }
         if let acc = n.lastTestAccuracy { s += ", test accuracy \(diagPercent(acc))" }
         return s
     }

@@ -173,6 +173,11 @@ func fixedParagraph(_ outcome: FixedCopyOutcome?) -> String? {
     case .written(let fix)?:
         let names = fix.files.map { "[`fixed/\($0.name)`](fixed/\($0.name))" }.joined(separator: " and ")
         let n = fix.edits.count
+        if n == 0 {
+            // A data-dependent weight scheme (w=lsuv, w=orthogonal) and nothing else: no filler
+            // edit exists; the weights the sweep wrote are the fix (the notes say how to load them).
+            return "**What to edit:** nothing in your files: `\(fix.scheme)`, the variant this sweep showed to train, differs from them in its weights only, which no Caffe filler gives; start from the weights it wrote (`--weights`, see [`fixed/README.md`](fixed/README.md))."
+        }
         return "**What to edit:** \(names) \(fix.files.count == 1 ? "is a copy" : "are copies") of your files with the \(n) edit\(n == 1 ? "" : "s") of `\(fix.scheme)`, the variant this sweep showed to train; [`fixed/README.md`](fixed/README.md) lists them with a diff."
     case .notWritten(let reason)?:
         return "**What to edit:** no fixed copy was written: \(reason)."

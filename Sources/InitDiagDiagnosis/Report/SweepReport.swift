@@ -322,15 +322,15 @@ public func sweepReadme(netName: String, data: String, iterations: Int, variants
     md += "## Answer\n\n" + explainSweep(variants.map(\.outcome)) + "\n\n"
 
     md += "## Summary\n\n"
-    md += "| scheme | verdict | iterations | loss first | loss last | test accuracy | first collapsed layer |\n"
+    md += "| scheme | verdict | iterations | loss first | loss at the end¹ | test accuracy | first collapsed layer |\n"
     md += "|---|---|---:|---:|---:|---:|---|\n"
     for v in variants {
         let first = v.run.loss.first.map { diagFormat($0, digits: 5) } ?? "—"
-        let last = v.run.loss.last.map { diagFormat($0, digits: 5) } ?? "—"
+        let last = (v.diagnosis.numbers.lossTailMean ?? v.run.loss.last).map { diagFormat($0, digits: 5) } ?? "—"
         let ran = v.run.iterations.last.map { String($0 + 1) } ?? "—"
         md += "| `\(reportCell(v.scheme))` | \(v.diagnosis.verdict.rawValue) | \(ran) | \(first) | \(last) | \(v.testAccuracy.map(diagPercent) ?? "—") | \(reportCell(v.diagnosis.firstCollapsedLayer ?? "—")) |\n"
     }
-    md += "\n"
+    md += "\n1. The mean training loss over the last tenth of each variant's recorded steps (one batch's loss is noisy; summary.json's `loss_last` is the last step's).\n\n"
 
     md += "## Figures\n\n"
     let perVariant = Set(variants.flatMap { reportVariantFigureFiles($0.slug) })

@@ -407,7 +407,7 @@ import Testing
         ])
         #expect(text.contains("With `w=as-declared,b=as-declared` the net is **stuck-at-chance**"))
         #expect(text.contains("Changing only the bias filler fixes it: `w=as-declared,b=zero` is **learning**"))
-        #expect(text.contains("**Recommendation: `w=caffe-msra,b=zero`** — loss 2.3 → 1.1, test accuracy 61%"))
+        #expect(text.contains("**Recommendation: `w=caffe-msra,b=zero`** — loss 2.3 → mean 1.1545 over the last 10 recorded steps, test accuracy 61%"), "\(text)")
         #expect(text.contains("Not learning: `w=torch-default,b=torch-default` (stuck-at-chance"))
         #expect(text.contains("U(±1.732)"))
     }

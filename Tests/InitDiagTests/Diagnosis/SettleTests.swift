@@ -69,6 +69,9 @@ struct CompactRecord: Codable {
 
 enum SettleFixture {
     static let demoPath = "Fixtures/settle/demo-full-runs.json"
+    /// The seed sweep on the real CIFAR-10 (Reports/seed-vgg19-cifar10: batch 128, the seven
+    /// default schemes, 300 iterations each with --no-early-stop).
+    static let seedCIFARPath = "Fixtures/settle/seed-cifar10-full-runs.json"
     /// The first 300 recorded steps of BVLC's cifar10_full_sigmoid, as declared, on the real
     /// CIFAR-10 (Reports/bvlc-cifar10-sigmoid; the full run leaves ln 10 at ~1,300 and is learning
     /// at 2,000).
@@ -223,8 +226,11 @@ enum SettleFixture {
 /// The early verdict equals the full-run verdict, on the recorded full runs of the demo
 /// (`scripts/demo.sh`'s sweep with `--no-early-stop`, Fixtures/settle/README.md).
 @Suite struct SettleOnRecordedRunsTests {
-    @Test func demoEarlyVerdictEqualsFullRunVerdict() throws {
-        let records = try SettleFixture.load(SettleFixture.demoPath).map(\.record)
+    /// The demo's recorded full runs (synthetic data, batch 16) and the seed sweep's on the real
+    /// CIFAR-10 (batch 128, 300 iterations, Reports/seed-vgg19-cifar10), all with --no-early-stop.
+    @Test(arguments: [SettleFixture.demoPath, SettleFixture.seedCIFARPath])
+    func earlyVerdictEqualsFullRunVerdict(_ path: String) throws {
+        let records = try SettleFixture.load(path).map(\.record)
         #expect(records.count == 7)
         var lines: [String] = []
         for run in records {

@@ -96,6 +96,13 @@ import Testing
             let std = try r.series(layer: name, "forward/std")[0]
             #expect(abs(std * std - 1) < LSUV.tolerance, "\(name): Var \(std * std)")
         }
+        // The mean-field prediction is that of LSUV's weights, not of the declared filler: conv1
+        // sees the data directly, so its predicted E[z²] is its measured one up to the weights'
+        // sampling (a tenth here), where the declared filler's would be far off.
+        let conv1 = try #require(r.layer(named: "conv1"))
+        let predicted = try #require(conv1.attributes["predicted_q"]?.doubleValue)
+        let s0 = try r.series(layer: "conv1", "forward/std")[0], m0 = try r.series(layer: "conv1", "forward/mean")[0]
+        #expect(abs(predicted / (s0 * s0 + m0 * m0) - 1) < 0.2, "predicted \(predicted), measured \(s0 * s0 + m0 * m0)")
         let snapshot = dir + "/lsuv.caffemodel.h5"
         #expect(FileManager.default.fileExists(atPath: snapshot))
         let (_, again) = try run("w=as-declared,b=as-declared", weights: snapshot, trace: "again.h5")
@@ -108,5 +115,11 @@ import Testing
         let vars = try ["conv1", "conv2", "fc1"].map { try rp.series(layer: $0, "forward/std")[0] }.map { $0 * $0 }
         #expect(vars.contains { abs($0 - 1) > 0.1 }, "\(vars)")
         #expect(plain.record.loss.first != first)
+        // The orthogonal pre-init alone predicts its own E[z²] for conv1 (its filler's), which
+        // LSUV's rescaling moved: the two predictions differ as the measured moments do.
+        let orthPredicted = try #require(rp.layer(named: "conv1")?.attributes["predicted_q"]?.doubleValue)
+        let orthMeasured = vars[0] + pow(try rp.series(layer: "conv1", "forward/mean")[0], 2)
+        #expect(abs(orthPredicted / orthMeasured - 1) < 0.2 && abs(orthPredicted / predicted - 1) > 0.2,
+                "orthogonal: predicted \(orthPredicted), measured \(orthMeasured); LSUV predicted \(predicted)")
     }
 }

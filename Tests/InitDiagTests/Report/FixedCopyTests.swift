@@ -103,6 +103,11 @@ import Testing
         let readme = fixedReadme(FixedCopy(scheme: scheme.description, files: [], edits: fixed.fix.edits, notes: fixed.fix.notes))
         #expect(!readme.contains("initialise and train like that variant"))
         #expect(readme.contains("Its weights are not a filler"))
+        // No edit at all (w=lsuv with the declared biases): the first paragraph says there is
+        // nothing to edit and points at the weights, not at "the 0 edits".
+        let none = FixedCopy(scheme: "w=lsuv,b=as-declared", files: [FixedCopyFile(name: "net.prototxt", originalPath: "net.prototxt", original: "", fixed: "")], edits: [], notes: fixed.fix.notes)
+        let first = try #require(fixedParagraph(.written(none)))
+        #expect(first.contains("nothing in your files") && first.contains("--weights") && !first.contains("0 edits"), "\(first)")
     }
 
     @Test func editsKeepTheUsersText() throws {
