@@ -136,39 +136,36 @@ private func counts2(_ body: (HistogramTarget, HistogramTarget) -> Void, _ a: Tr
                                 #expect(counts({ _ = st.computeForward(xp, shape: shape, band: (0.5, 0.497), histogram: $0) },
                                                bins) == rx, "band \(what)")
                                 var out = [Float](repeating: 0, count: n)
-                                let (hx, hy) = counts2({ a, b in
-                                    out.withUnsafeMutableBufferPointer { o in
-                                        _ = st.computeReLUForward(xp, shape: shape, output: o.baseAddress, histograms: (a, b))
-                                    }
-                                }, bins, yBins)
+                                // y over its own bins (counted), then over x's (derived from x's).
+                                func forward(_ xb: TraceHistogramBins, _ yb: TraceHistogramBins) -> ([Int64], [Int64]) {
+                                    counts2({ a, b in
+                                        out.withUnsafeMutableBufferPointer { o in
+                                            _ = st.computeReLUForward(xp, shape: shape, output: o.baseAddress, histograms: (a, b))
+                                        }
+                                    }, xb, yb)
+                                }
+                                let (hx, hy) = forward(bins, yBins)
                                 #expect(hx == rx && hy == ry, "relu forward \(what)")
-                                let (sx, sy) = counts2({ a, b in
-                                    out.withUnsafeMutableBufferPointer { o in
-                                        _ = st.computeReLUForward(xp, shape: shape, output: o.baseAddress, histograms: (a, b))
-                                    }
-                                }, bins, bins)
+                                let (sx, sy) = forward(bins, bins)
                                 #expect(sx == rx && sy == rySharing, "relu forward, y's histogram derived from x's, \(what)")
                                 #expect(zip(out, y).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) },
                                         "relu forward output \(what)")
                             }
                             var dxOut = [Float](repeating: 0, count: n)
-                            let (hdy, hdx) = counts2({ a, b in
-                                dy.withUnsafeBufferPointer { d in y.withUnsafeBufferPointer { yp in
-                                    dxOut.withUnsafeMutableBufferPointer { o in
-                                        _ = st.computeReLUBackward(dy: d.baseAddress!, y: yp.baseAddress!, dx: o.baseAddress!,
-                                                                   count: n, histograms: (a, b))
-                                    }
-                                } }
-                            }, yBins, bins)
+                            // dx over its own bins (two counts per value), then over dy's (one split count).
+                            func backward(_ dyb: TraceHistogramBins, _ dxb: TraceHistogramBins) -> ([Int64], [Int64]) {
+                                counts2({ a, b in
+                                    dy.withUnsafeBufferPointer { d in y.withUnsafeBufferPointer { yp in
+                                        dxOut.withUnsafeMutableBufferPointer { o in
+                                            _ = st.computeReLUBackward(dy: d.baseAddress!, y: yp.baseAddress!, dx: o.baseAddress!,
+                                                                       count: n, histograms: (a, b))
+                                        }
+                                    } }
+                                }, dyb, dxb)
+                            }
+                            let (hdy, hdx) = backward(yBins, bins)
                             #expect(hdy == rdy && hdx == rdx, "relu backward \(what)")
-                            let (sdy, sdx) = counts2({ a, b in
-                                dy.withUnsafeBufferPointer { d in y.withUnsafeBufferPointer { yp in
-                                    dxOut.withUnsafeMutableBufferPointer { o in
-                                        _ = st.computeReLUBackward(dy: d.baseAddress!, y: yp.baseAddress!, dx: o.baseAddress!,
-                                                                   count: n, histograms: (a, b))
-                                    }
-                                } }
-                            }, yBins, yBins)
+                            let (sdy, sdx) = backward(yBins, yBins)
                             #expect(sdy == rdy && sdx == rdxSharing, "relu backward, one count per value, \(what)")
                         }
                     }
