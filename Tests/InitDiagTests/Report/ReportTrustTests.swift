@@ -153,3 +153,26 @@ import Testing
         #expect(!t.stdout.contains("bias filler as strong"))
     }
 }
+
+@Suite struct BatchNormTestStatisticsWordingTests {
+    /// A BatchNorm net whose training loss falls below ln 10 while its test accuracy sits at
+    /// chance (Caffe tests on running statistics that still hold the first batches): the
+    /// inconclusive explanation says why, and a net without BatchNorm does not get the sentence.
+    @Test func inconclusiveBatchNormNetExplainsItsTest() {
+        func run(batchNorm: Bool) -> RunRecord {
+            var r = DiagFixture.healthy(steps: 100, loss: { _ in 2.15 }, logitSpread: { _ in 0.5 })
+            r.testIterations = [99]; r.testLoss = [2.4]; r.testAccuracy = [0.1]
+            r.attributes["test_samples"] = "1000"
+            if batchNorm, let k = r.layers.firstIndex(where: { $0.type == "ReLU" }) {
+                var bn = r.layers[k]
+                bn.name = "bn1"; bn.type = "BatchNorm"; bn.series = [:]
+                r.layers.insert(bn, at: k)
+            }
+            return r
+        }
+        let with = diagnose(run(batchNorm: true)), without = diagnose(run(batchNorm: false))
+        #expect(with.verdict == .inconclusive && without.verdict == .inconclusive, "\(with.verdict) \(without.verdict)")
+        #expect(with.explanation.contains("Caffe tests them on their global statistics"), "\(with.explanation)")
+        #expect(!without.explanation.contains("global statistics"))
+    }
+}
