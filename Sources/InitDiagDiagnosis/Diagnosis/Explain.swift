@@ -355,12 +355,18 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
         }
         paragraphs.append(p)
     } else if b.verdict != .learning {
-        paragraphs.append("No variant learned in this sweep.")
+        paragraphs.append("No variant was shown to learn in this sweep.")
     }
-    let failing = variants.filter { $0.diagnosis.verdict != .learning && $0.scheme != baseline.scheme }
-    if !failing.isEmpty {
-        paragraphs.append("Not learning: " + failing.map { "`\($0.scheme)` (\($0.diagnosis.verdict.rawValue), \(result($0)))" }.joined(separator: ", ") + ".")
+    // Stuck and diverged variants did not learn; inconclusive and plateau ones are undecided —
+    // not evidence against the variant (docs/verdicts.md).
+    let others = variants.filter { $0.diagnosis.verdict != .learning && $0.scheme != baseline.scheme }
+    let undecided = others.filter { $0.diagnosis.verdict == .inconclusive || $0.diagnosis.verdict == .plateau }
+    let failing = others.filter { $0.diagnosis.verdict != .inconclusive && $0.diagnosis.verdict != .plateau }
+    func list(_ v: [VariantOutcome]) -> String {
+        v.map { "`\($0.scheme)` (\($0.diagnosis.verdict.rawValue), \(result($0)))" }.joined(separator: ", ")
     }
+    if !failing.isEmpty { paragraphs.append("Not learning: " + list(failing) + ".") }
+    if !undecided.isEmpty { paragraphs.append("Undecided at the ceiling: " + list(undecided) + ".") }
     return paragraphs.joined(separator: "\n\n")
 }
 

@@ -174,5 +174,11 @@ import Testing
         #expect(with.verdict == .inconclusive && without.verdict == .inconclusive, "\(with.verdict) \(without.verdict)")
         #expect(with.explanation.contains("Caffe tests them on their global statistics"), "\(with.explanation)")
         #expect(!without.explanation.contains("global statistics"))
+        // In a sweep's answer an inconclusive variant is undecided, not "not learning".
+        let stuck = diagnose(DiagFixture.seed(steps: 300, loss: { log(10.0) + 0.001 * sin(Double($0)) }, logitSpread: { _ in 1e-6 }))
+        let text = explainSweep([VariantOutcome(scheme: "w=as-declared,b=as-declared", diagnosis: stuck),
+                                 VariantOutcome(scheme: "w=torch-default,b=torch-default", diagnosis: with)])
+        #expect(text.contains("Undecided at the ceiling: `w=torch-default,b=torch-default` (inconclusive"), "\(text)")
+        #expect(!text.contains("Not learning:") && text.contains("No variant was shown to learn"))
     }
 }
