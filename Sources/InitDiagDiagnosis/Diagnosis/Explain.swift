@@ -105,7 +105,12 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     let normalised = normalisedLinearLayers(run)
     if !normalised.isEmpty, d.findings.contains(where: { $0.kind == .biasDominated && normalised.contains($0.layer ?? "") }) {
         paragraphs.append(batchNormParagraph(normalised: normalised, run: run))
-    } else if let mf = meanFieldParagraph(d) {
+    } else if normalised.isEmpty,
+              d.findings.contains(where: { $0.kind == .biasDominated || $0.kind == .inputCollapse }),
+              let mf = meanFieldParagraph(d) {
+        // The plain-ReLU recursion explains a bias-dominated or collapsing net; behind BatchNorm
+        // it does not apply (the per-layer note says so), and for a net with neither it has
+        // nothing to "predict".
         paragraphs.append(mf)
     }
     if let sat = saturationParagraph(run, thresholds: th) { paragraphs.append(sat) }
