@@ -214,7 +214,8 @@ public func formatDiagnosisText(_ d: Diagnosis, trace: String? = nil) -> String 
     var lines: [String] = []
     if let trace { lines.append("trace:                 \(trace)") }
     lines.append("verdict:               \(d.verdict.rawValue)")
-    lines.append("loss:                  \(n.lossFirst.map { diagFormat($0, digits: 5) } ?? "—") → \(n.lossLast.map { diagFormat($0, digits: 5) } ?? "—")   (ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss)), \(n.recordedSteps) recorded steps)")
+    let tail = n.lossTailSteps > 1 ? n.lossTailMean.map { ", mean of the last \(n.lossTailSteps): \(diagFormat($0, digits: 5))" } ?? "" : ""
+    lines.append("loss:                  \(n.lossFirst.map { diagFormat($0, digits: 5) } ?? "—") → \(n.lossLast.map { diagFormat($0, digits: 5) } ?? "—")\(tail)   (ln \(n.classes) = \(String(format: "%.4f", n.chanceLoss)), \(n.recordedSteps) recorded steps)")
     lines.append("test accuracy:         \(n.lastTestAccuracy.map(diagPercent) ?? "—")")
     lines.append("first collapsed layer: \(d.firstCollapsedLayer ?? "—")")
     if d.findings.isEmpty {
