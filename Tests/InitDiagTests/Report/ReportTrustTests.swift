@@ -159,8 +159,8 @@ import Testing
     /// chance (Caffe tests on running statistics that still hold the first batches): the
     /// inconclusive explanation says why, and a net without BatchNorm does not get the sentence.
     @Test func inconclusiveBatchNormNetExplainsItsTest() {
-        func run(batchNorm: Bool) -> RunRecord {
-            var r = DiagFixture.healthy(steps: 100, loss: { _ in 2.15 }, logitSpread: { _ in 0.5 })
+        func run(batchNorm: Bool, loss: Double = 2.15) -> RunRecord {
+            var r = DiagFixture.healthy(steps: 100, loss: { _ in loss }, logitSpread: { _ in 0.5 })
             r.testIterations = [99]; r.testLoss = [2.4]; r.testAccuracy = [0.1]
             r.attributes["test_samples"] = "1000"
             if batchNorm, let k = r.layers.firstIndex(where: { $0.type == "ReLU" }) {
@@ -174,6 +174,10 @@ import Testing
         #expect(with.verdict == .inconclusive && without.verdict == .inconclusive, "\(with.verdict) \(without.verdict)")
         #expect(with.explanation.contains("Caffe tests them on their global statistics"), "\(with.explanation)")
         #expect(!without.explanation.contains("global statistics"))
+        // The same for a net that learns by its training loss while its test sits at chance.
+        let learning = diagnose(run(batchNorm: true, loss: 1.2))
+        #expect(learning.verdict == .learning && learning.explanation.contains("Caffe tests them on their global statistics"),
+                "\(learning.verdict): \(learning.explanation.prefix(300))")
         // In a sweep's answer an inconclusive variant is undecided, not "not learning".
         let stuck = diagnose(DiagFixture.seed(steps: 300, loss: { log(10.0) + 0.001 * sin(Double($0)) }, logitSpread: { _ in 1e-6 }))
         let text = explainSweep([VariantOutcome(scheme: "w=as-declared,b=as-declared", diagnosis: stuck),
