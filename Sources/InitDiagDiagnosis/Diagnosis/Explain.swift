@@ -83,7 +83,8 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     // with moving_average_fraction 0.999 by default that still weighs the first iterations'
     // batches, taken with very different weights (batch_norm_layer.cpp).
     let batchNorms = run.layers.filter { $0.type == "BatchNorm" }.count
-    if d.verdict == .learning || d.verdict == .inconclusive, batchNorms > 0, let t = n.testEvidence, t.enoughSamples, t.accuracy <= t.threshold,
+    // (A learning verdict says the same in its own paragraph, above.)
+    if d.verdict == .inconclusive, batchNorms > 0, let t = n.testEvidence, t.enoughSamples, t.accuracy <= t.threshold,
        let w = n.windowMeanLoss, w < n.chanceLoss {
         paragraphs.append("This net has \(batchNorms) BatchNorm layers, and Caffe tests them on their global statistics: a running average (moving_average_fraction, 0.999 by default) that after \(t.iteration) iterations still weighs the batches of the first iterations, made with very different weights. A training loss below ln \(n.classes) with a test accuracy at chance is what that looks like early in a run; the training loss is the better read until the statistics have caught up (or test in a longer run).")
     }

@@ -166,6 +166,7 @@ import Testing
             if batchNorm, let k = r.layers.firstIndex(where: { $0.type == "ReLU" }) {
                 var bn = r.layers[k]
                 bn.name = "bn1"; bn.type = "BatchNorm"; bn.series = [:]
+                bn.attributes["role"] = LayerRole.normalization.rawValue
                 r.layers.insert(bn, at: k)
             }
             return r
@@ -176,8 +177,9 @@ import Testing
         #expect(!without.explanation.contains("global statistics"))
         // The same for a net that learns by its training loss while its test sits at chance.
         let learning = diagnose(run(batchNorm: true, loss: 1.2))
-        #expect(learning.verdict == .learning && learning.explanation.contains("Caffe tests them on their global statistics"),
-                "\(learning.verdict): \(learning.explanation.prefix(300))")
+        #expect(learning.verdict == .learning && learning.explanation.contains("BatchNorm's stored averages")
+                && !learning.explanation.contains("Caffe tests them on their global statistics"),
+                "\(learning.verdict): \(learning.explanation.prefix(400))")
         // In a sweep's answer an inconclusive variant is undecided, not "not learning".
         let stuck = diagnose(DiagFixture.seed(steps: 300, loss: { log(10.0) + 0.001 * sin(Double($0)) }, logitSpread: { _ in 1e-6 }))
         let text = explainSweep([VariantOutcome(scheme: "w=as-declared,b=as-declared", diagnosis: stuck),
