@@ -389,7 +389,10 @@ func stuckEvidenceSentence(_ n: DiagnosisNumbers, thresholds th: DiagnosisThresh
             s += "no loss fell below \(lnCText) − \(diagPercent(th.settleChanceBand)) and the mean, \(diagFormat(mean, digits: 4)), stayed above it, within \(diagPercent(th.chanceBandAbove)) (an input-independent net can only do worse than chance)"
         }
     case let .settledShort(a, b, k, mean, dev, layer)?:
-        s = "The input was gone from \(layer ?? "a layer before the logits") on at the first recorded step and stayed gone at every step since; over the last \(k) recorded steps (iterations \(a)–\(b); this rule needs \(th.settleShortSteps)) "
+        // `layer` is where the input stayed gone at every step (Settle.swift `collapsedFromStart`);
+        // the input-collapse finding names where it was gone at the first step, which can be
+        // earlier: say which is which, so that two layer names do not read as a contradiction.
+        s = "The input was gone from \(layer ?? "a layer before the logits") on at the first recorded step and stayed gone at every step since (the first layer from which it never came back; at single steps it may be gone earlier, as the input-collapse finding says); over the last \(k) recorded steps (iterations \(a)–\(b); this rule needs \(th.settleShortSteps)) "
         if dev < th.settleChanceBand * n.chanceLoss {
             s += "every loss stayed within \(diagFormat(dev, digits: 2)) of \(lnCText)"
         } else {

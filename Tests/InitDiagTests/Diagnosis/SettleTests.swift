@@ -140,7 +140,7 @@ enum SettleFixture {
         } else {
             Issue.record("evidence \(String(describing: d.numbers.evidence))")
         }
-        #expect(d.explanation.contains("stayed gone at every step since; over the last 20 recorded steps (iterations 0–19; this rule needs 20)"))
+        #expect(d.explanation.contains("stayed gone at every step since (the first layer from which it never came back; at single steps it may be gone earlier, as the input-collapse finding says); over the last 20 recorded steps (iterations 0–19; this rule needs 20)"))
     }
 
     @Test func aCollapseThatLiftsDoesNotSettleShort() {
