@@ -576,13 +576,11 @@ public final class Trainer {
         // net that runs.
         let loaded = options.weightsPath != nil
         let measuredWeights = loaded || (setup.scheme.weights == .lsuv && lsuvResult != nil)
+        let statistics = BlobStatistics(threads: options.threads)
         func measured(_ blob: Blob) -> FillerParameter {
-            let v = UnsafeBufferPointer(blob.dataBuffer)
-            var s = 0.0, q = 0.0
-            for x in v { let d = Double(x); s += d; q += d * d }
-            let n = Double(max(1, v.count)), mean = s / n
+            let s = statistics.compute(blob)
             var f = FillerParameter()
-            f.type = "gaussian"; f.mean = Float(mean); f.std = Float(max(0, q / n - mean * mean).squareRoot())
+            f.type = "gaussian"; f.mean = Float(s.mean); f.std = Float(s.std)
             return f
         }
         let predictions = MeanField.predict(

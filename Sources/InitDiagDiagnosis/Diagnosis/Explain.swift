@@ -82,7 +82,12 @@ func explainDiagnosis(_ d: Diagnosis, run: RunRecord, collapse: CollapseResult?,
     // runs on the accumulated global statistics (use_global_stats in TEST), a running average
     // with moving_average_fraction 0.999 by default that still weighs the first iterations'
     // batches, taken with very different weights (batch_norm_layer.cpp).
-    let batchNorms = run.layers.filter { $0.type == "BatchNorm" }.count
+    // (Counted by what the layers declare, not by type name: BatchNorm standardises with batch
+    // statistics in TRAIN; LRN and MVN, also normalisations, keep no running averages.)
+    let batchNorms = run.layers.filter { l in
+        if l.role == .normalization, case .standardize = l.meanFieldRule { return true }
+        return false
+    }.count
     // (A learning verdict says the same in its own paragraph, above.)
     if d.verdict == .inconclusive, batchNorms > 0, let t = n.testEvidence, t.enoughSamples, t.accuracy <= t.threshold,
        let w = n.windowMeanLoss, w < n.chanceLoss {
@@ -214,7 +219,7 @@ func meanFieldParagraph(_ d: Diagnosis) -> String? {
     // in TRAIN, so the measured share is mask noise as much as input (the seed's fc6–fc8 measure
     // ≈ 0.3 although pool5 no longer depends on the input), and comparing there would read as
     // "the input is still there".
-    let firstNoise = d.initial.first(where: { if case .independentNoise = $0.meanField { return true }; return $0.type == "Dropout" })?.index
+    let firstNoise = d.initial.first(where: { if case .independentNoise = $0.meanField { return true }; return false })?.index
     let deepest = linear.last(where: { s in
         s.chainBetweenShare != nil && s.betweenShare != nil && (firstNoise.map { s.index < $0 } ?? true)
     })
@@ -310,7 +315,7 @@ public func explainSweep(_ variants: [VariantOutcome]) -> String {
 
     func result(_ v: VariantOutcome) -> String {
         let n = v.diagnosis.numbers
-        guard let first = n.lossFirst, let last = n.lossTailMean ?? n.lossLast else { return "no recorded steps" }
+        guard let first = n.lossFirst, let last = n.lossTailMean else { return "no recorded steps" }
         var s = "loss \(diagFormat(first, digits: 5)) → \(n.lossTailSteps > 1 ? "mean " : "")\(diagFormat(last, digits: 5))"
         if n.lossTailSteps > 1 { s += " over the last \(n.lossTailSteps) recorded steps" }
         if let acc = n.lastTestAccuracy { s += ", test accuracy \(diagPercent(acc))" }

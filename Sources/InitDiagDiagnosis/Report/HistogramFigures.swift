@@ -186,8 +186,10 @@ public func histogramFigures(variant v: SweepVariantResult, label: String) -> [R
     let columns = 80
     let panels: [SVGHeatMap.Panel] = activations.compactMap { l in
         // The steps that counted their histograms (`--histogram-every`; the others hold −1).
-        guard let h = l.histograms["forward/histogram"], let bins = h.bins, !h.countedSteps.isEmpty else { return nil }
-        let steps = spread(h.countedSteps, limit: columns)
+        guard let h = l.histograms["forward/histogram"], let bins = h.bins else { return nil }
+        let counted = h.countedSteps
+        guard !counted.isEmpty else { return nil }
+        let steps = spread(counted, limit: columns)
         var outside = 0.0
         let shares: [[Double]] = steps.map { k in
             let row = h.row(k)

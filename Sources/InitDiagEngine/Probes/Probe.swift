@@ -70,29 +70,25 @@ public final class Probe: NetObserver, ReLUStatisticsPass {
         forwardRecordedBy = Array(repeating: -1, count: n); forwardRecordsFor = forwardRecordedBy
         backwardRecordedBy = forwardRecordedBy; backwardRecordsFor = forwardRecordedBy
         histogramBinsFrom = Array(repeating: nil, count: layout.histograms.count)
+        // Every in-place ReLU with slope 0 shares its neighbours' histogram bins; with `fuseReLU`
+        // it also records them inside its own pass.
         for li in 0..<n {
             guard let relu = net.layers[li] as? ReLULayer, relu.negativeSlope == 0,
                   let blob = net.bottomVecs[li].first, net.topVecs[li].first === blob else { continue }
-            if li > 0, net.topVecs[li - 1].first === blob, let h = layout.slots[li].forwardHistogram,
-               let from = layout.slots[li - 1].forwardHistogram {
+            let below = li > 0 && net.topVecs[li - 1].first === blob
+            let above = li + 1 < n && net.bottomVecs[li + 1].first === blob
+            if below, let h = layout.slots[li].forwardHistogram, let from = layout.slots[li - 1].forwardHistogram {
                 histogramBinsFrom[h] = from
             }
-            if li + 1 < n, net.bottomVecs[li + 1].first === blob, let h = layout.slots[li].backwardHistogram,
-               let from = layout.slots[li + 1].backwardHistogram {
+            if above, let h = layout.slots[li].backwardHistogram, let from = layout.slots[li + 1].backwardHistogram {
                 histogramBinsFrom[h] = from
             }
-        }
-        guard fuseReLU else { return }
-        for li in 0..<n {
-            guard let relu = net.layers[li] as? ReLULayer, relu.negativeSlope == 0,
-                  let blob = net.bottomVecs[li].first, net.topVecs[li].first === blob else { continue }
+            guard fuseReLU else { continue }
             var fused = false
-            if li > 0, net.topVecs[li - 1].first === blob,
-               layout.slots[li - 1].forward != nil, layout.slots[li].forward != nil {
+            if below, layout.slots[li - 1].forward != nil, layout.slots[li].forward != nil {
                 forwardRecordedBy[li - 1] = li; forwardRecordsFor[li] = li - 1; fused = true
             }
-            if li + 1 < n, net.bottomVecs[li + 1].first === blob,
-               layout.slots[li + 1].backward != nil, layout.slots[li].backward != nil,
+            if above, layout.slots[li + 1].backward != nil, layout.slots[li].backward != nil,
                net.layerNeedsBackward[li], net.bottomNeedsBackward[li].first == true {
                 backwardRecordedBy[li + 1] = li; backwardRecordsFor[li] = li + 1; fused = true
             }

@@ -167,6 +167,7 @@ import Testing
                 var bn = r.layers[k]
                 bn.name = "bn1"; bn.type = "BatchNorm"; bn.series = [:]
                 bn.attributes["role"] = LayerRole.normalization.rawValue
+                bn.attributes["mean_field"] = MeanFieldRule.standardize.attribute
                 r.layers.insert(bn, at: k)
             }
             return r
