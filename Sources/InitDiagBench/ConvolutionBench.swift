@@ -184,4 +184,54 @@ public enum ConvBench {
         lines.append(String(format: "pool+fc total: forward %.1f ms, backward %.1f ms", otherF * 1e3, otherB * 1e3))
         return lines.joined(separator: "\n")
     }
+
+    /// Every algorithm that applies to each of the seed net's 3×3 convolutions at `batch`, side by
+    /// side (the algorithms of a layer run back to back, best of `repeats` each): forward and
+    /// backward (weight and input gradient; the first layer's without the input gradient) in ms,
+    /// the fastest marked, and the algorithm `.automatic` picks. `initdiag bench --convolutions`.
+    public static func compareAlgorithms(batch: Int, threads: Int, repeats: Int = 3) throws -> String {
+        Engine.configureThreads(threads)
+        useCPUClock = threads == 1
+        let choices: [(String, ConvolutionLayer.WinogradChoice)] =
+            [("im2col-gemm", .never), ("winograd-f23", .always), ("winograd-f43", .f43)]
+        var lines = ["threads \(threads), batch \(batch), BLAS core \(blasCoreName()), best of \(repeats), "
+                     + (useCPUClock ? "process CPU time" : "wall time") + "; forward + backward ms per algorithm"]
+        lines.append(pad("layer", 9, left: true) + pad("shape", 16, left: true)
+                     + choices.map { pad($0.0, 22) }.joined() + "   fastest        automatic")
+        var totals = [Double](repeating: 0, count: choices.count + 1)
+        let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
+        for (index, s) in seedVGG19.enumerated() {
+            var cells: [Double] = []
+            var chosen = ""
+            for (_, choice) in choices + [("automatic", .automatic)] {
+                var lp = LayerParameter(name: s.name, type: "Convolution")
+                var p = ConvolutionParameter()
+                p.numOutput = UInt32(s.output); p.kernelSize = [3]; p.pad = [1]
+                lp.convolutionParam = p
+                let layer = try ConvolutionLayer(param: lp, context: ctx)
+                layer.winogradChoice = choice
+                let bottom = Blob(name: "in", shape: [batch, s.input, s.size, s.size]), top = Blob(name: "out")
+                fill(bottom, seed: 3)
+                try layer.setUp(bottom: [bottom], top: [top])
+                fill(layer.blobs[0], seed: 4)
+                fill(top, seed: 5)
+                top.diff.update(from: top.data, count: top.count)
+                let down = index > 0
+                let t = time(repeats) {
+                    layer.forward(bottom: [bottom], top: [top])
+                    layer.backward(top: [top], propagateDown: [down], bottom: [bottom])
+                }
+                if choice == .automatic { chosen = layer.algorithmName; totals[choices.count] += t; break }
+                cells.append(layer.algorithmName == choices[cells.count].0 ? t : .nan)
+            }
+            for (k, c) in cells.enumerated() where !c.isNaN { totals[k] += c }
+            let best = cells.indices.filter { !cells[$0].isNaN }.min { cells[$0] < cells[$1] }!
+            lines.append(pad(s.name, 9, left: true) + pad("\(s.input)→\(s.output) \(s.size)²", 16, left: true)
+                         + cells.map { $0.isNaN ? pad("—", 22) : num($0 * 1e3, 1, 22) }.joined()
+                         + "   " + pad(choices[best].0, 15, left: true) + chosen)
+        }
+        lines.append(pad("total", 25, left: true) + totals.prefix(choices.count).map { num($0 * 1e3, 1, 22) }.joined()
+                     + "   automatic: " + String(format: "%.1f ms", totals[choices.count] * 1e3))
+        return lines.joined(separator: "\n")
+    }
 }

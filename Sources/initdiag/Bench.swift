@@ -19,6 +19,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time only the probes' statistics kernels on blobs shaped like the seed net's at --batch-size (default 128), against a plain sum of the same bytes and the plain ReLU passes; no training.")
     var statisticsOnly = false
 
+    @Flag(help: "Time every convolution algorithm that applies (im2col-gemm, winograd-f23, winograd-f43) on the seed net's 16 3×3 layers at --batch-size (default 128), forward + backward side by side, and show which one the automatic choice takes; no training.")
+    var convolutions = false
+
     @Flag(help: "Print JSON: {iteration_s, forward_s, backward_s, update_s, peak_rss_bytes, layers: [{name, forward_s, backward_s}]}.")
     var json = false
 
@@ -27,6 +30,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if convolutions {
+            say(try ConvBench.compareAlgorithms(batch: flags.batchSize ?? 128, threads: try flags.threadCount))
+            return
+        }
         if statisticsOnly {
             say(ProbeBenchmark.run(batch: flags.batchSize ?? 128, threads: try flags.threadCount))
             return

@@ -37,8 +37,10 @@ public final class ConvolutionLayer: Layer {
     /// Images lowered together into one column matrix.
     public private(set) var imagesPerBlock = 1
 
-    /// Whether forward and the input gradient run through Winograd F(2×2, 3×3) (set at reshape).
+    /// Whether forward and the input gradient run through Winograd (set at reshape).
     public private(set) var usesWinograd = false
+    /// The Winograd output tile when `usesWinograd`: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3).
+    public private(set) var winogradTile = 2
     /// Images per Winograd block (forward and input-gradient transforms).
     public private(set) var winogradImagesPerBlock = 1
     /// The tuning this layer was built with (`LayerContext.convolutionTuning`).
@@ -49,9 +51,10 @@ public final class ConvolutionLayer: Layer {
     public var depthwiseKernelEnabled = true
     public private(set) var usesDepthwiseKernel = false
 
-    public enum WinogradChoice: Sendable { case automatic, always, never }
+    /// `.always`: F(2×2, 3×3); `.f43`: F(4×4, 3×3); `.never`: im2col + GEMM.
+    public enum WinogradChoice: Sendable { case automatic, always, f43, never }
     /// Per-layer override of the automatic choice (takes effect at the next reshape); `.always`
-    /// still requires an eligible geometry.
+    /// and `.f43` still require an eligible geometry.
     public var winogradChoice: WinogradChoice = .automatic
     public static var minBottoms: Int { 1 }
     public static var minTops: Int { 1 }
@@ -216,21 +219,27 @@ public final class ConvolutionLayer: Layer {
                                                       outSpatial: g.outSpatial, tuning: tuning)
         let eligible = kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
             && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2
+        winogradTile = 2
         switch winogradChoice {
         case .never: usesWinograd = false
         case .always: usesWinograd = eligible
+        case .f43: usesWinograd = eligible; winogradTile = 4
         case .automatic:
             usesWinograd = eligible && tuning.winogradEnabled
                 && channels / group >= tuning.winogradMinChannels
                 && numOutput / group >= tuning.winogradMinChannels
+            if usesWinograd { winogradTile = tuning.winogradTile(images: num, outH: g.outH, outW: g.outW) }
         }
         usesDepthwiseKernel = depthwiseKernelEnabled
             && DepthwiseConvolution.applies(channels: channels, numOutput: numOutput, group: group)
         if usesDepthwiseKernel { usesWinograd = false }
         if usesWinograd {
-            // V and M of one block: 16·(C + O) floats per tile, for the larger of the two directions.
-            let tiles = max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)
-            let perImage = 16 * (channels + numOutput) * tiles * MemoryLayout<Float>.stride
+            // V and M of one block: α²·(C + O) floats per tile, for the larger of the two directions.
+            let tiles = winogradTile == 4
+                ? max(forwardWinogradF43.tilesPerImage, inputGradientWinogradF43.tilesPerImage)
+                : max(forwardWinograd.tilesPerImage, inputGradientWinograd.tilesPerImage)
+            let positions = winogradTile == 4 ? WinogradF43.positions : 16
+            let perImage = positions * (channels + numOutput) * tiles * MemoryLayout<Float>.stride
             let byMemory = max(1, tuning.maxScratchBytes / max(perImage, 1))
             let byTiles = max(1, (tuning.winogradTargetTiles + tiles - 1) / tiles)
             let most = min(num, byMemory, byTiles)
@@ -243,7 +252,7 @@ public final class ConvolutionLayer: Layer {
 
     /// The algorithm the current shape runs through (benchmarks print it).
     public var algorithmName: String {
-        usesWinograd ? "winograd-f23" : is1x1 ? "1x1-gemm" : "im2col-gemm"
+        usesWinograd ? (winogradTile == 4 ? "winograd-f43" : "winograd-f23") : is1x1 ? "1x1-gemm" : "im2col-gemm"
     }
 
     /// Forward as a Winograd problem: C → O over the padded input.
@@ -258,6 +267,18 @@ public final class ConvolutionLayer: Layer {
                     height: geometry.outH, width: geometry.outW, padH: 2 - padH, padW: 2 - padW)
     }
 
+    /// Forward as an F(4×4, 3×3) problem.
+    var forwardWinogradF43: WinogradF43 {
+        WinogradF43(inChannels: geometry.channels, outChannels: numOutput, group: group,
+                    height: geometry.height, width: geometry.width, padH: padH, padW: padW)
+    }
+
+    /// The input gradient as an F(4×4, 3×3) problem: O → C over the top diff, pad 2 − pad.
+    var inputGradientWinogradF43: WinogradF43 {
+        WinogradF43(inChannels: numOutput, outChannels: geometry.channels, group: group,
+                    height: geometry.outH, width: geometry.outW, padH: 2 - padH, padW: 2 - padW)
+    }
+
     /// Overrides the block size chosen at reshape (tests and benchmarks; until the next reshape).
     public func useImagesPerBlock(_ n: Int) {
         imagesPerBlock = max(1, min(n, max(num, 1)))
@@ -269,6 +290,10 @@ public final class ConvolutionLayer: Layer {
     var scratchFloats: Int {
         let lowering = (geometry.colRows + numOutput) * imagesPerBlock * geometry.outSpatial
         guard usesWinograd else { return lowering }
+        if winogradTile == 4 {
+            return max(lowering, forwardWinogradF43.scratchFloats(images: winogradImagesPerBlock),
+                       inputGradientWinogradF43.scratchFloats(images: winogradImagesPerBlock))
+        }
         return max(lowering, forwardWinograd.scratchFloats(images: winogradImagesPerBlock),
                    inputGradientWinograd.scratchFloats(images: winogradImagesPerBlock))
     }
@@ -277,6 +302,7 @@ public final class ConvolutionLayer: Layer {
     /// GEMMs dU_ξ += dM_ξ·V_ξᵀ accumulated over the blocks (no im2col). Scratch: dU, V, dM.
     private func winogradWeightGradient(input: UnsafePointer<Float>, topDiff: UnsafePointer<Float>,
                                         scratch: UnsafeMutablePointer<Float>) {
+        if winogradTile == 4 { winogradF43WeightGradient(input: input, topDiff: topDiff, scratch: scratch); return }
         let w = forwardWinograd
         let du = scratch
         let duFloats = 16 * w.uStride
@@ -296,6 +322,64 @@ public final class ConvolutionLayer: Layer {
         w.addWeightGradient(du, into: blobs[0].diff)
     }
 
+    /// `winogradWeightGradient` for F(4×4, 3×3): 36 planes.
+    private func winogradF43WeightGradient(input: UnsafePointer<Float>, topDiff: UnsafePointer<Float>,
+                                           scratch: UnsafeMutablePointer<Float>) {
+        let w = forwardWinogradF43
+        let du = scratch
+        let duFloats = 36 * w.uStride
+        let v = du + duFloats
+        let nb = winogradImagesPerBlock
+        let dm = v + 36 * w.vStride(images: nb)
+        du.update(repeating: 0, count: duFloats)
+        let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
+        var first = 0
+        while first < num {
+            let n = min(nb, num - first)
+            w.transformInput(input + first * inPlane, images: n, into: v)
+            w.transformOutputGradient(topDiff + first * outPlane, images: n, into: dm)
+            w.multiplyWeightGradient(dm: dm, v: v, images: n, into: du)
+            first += n
+        }
+        w.addWeightGradient(du, into: blobs[0].diff)
+    }
+
+    /// Runs an F(4×4, 3×3) convolution over all images in blocks (scratch: V, then M) with the
+    /// transformed weights `u` of that problem.
+    private func runWinogradF43(_ w: WinogradF43, u: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>) {
+        let v = scratch
+        let nb = winogradImagesPerBlock
+        let m = v + 36 * w.vStride(images: nb)
+        let inPlane = w.inChannels * w.height * w.width, outPlane = w.outChannels * w.outH * w.outW
+        var first = 0
+        while first < num {
+            let n = min(nb, num - first)
+            w.transformInput(input + first * inPlane, images: n, into: v)
+            w.multiply(u: u, v: v, images: n, into: m)
+            w.transformOutput(m, images: n, bias: bias, into: output + first * outPlane)
+            first += n
+        }
+    }
+
+    /// F(4×4, 3×3)'s input gradient needs the flipped kernel's own transform (WinogradF43.swift):
+    /// computed once per backward pass into this buffer.
+    private var winogradUBackward: UnsafeMutablePointer<Float>?
+    private var winogradUBackwardCapacity = 0
+
+    private func backwardTransformedWeightsF43() -> UnsafeMutablePointer<Float> {
+        let w = inputGradientWinogradF43
+        let need = 36 * w.uStride
+        if winogradUBackward == nil || winogradUBackwardCapacity < need {
+            free(winogradUBackward)
+            winogradUBackward = Blob.allocate(need)
+            winogradUBackwardCapacity = need
+        }
+        w.transformWeights(blobs[0].data, flipTranspose: true, into: winogradUBackward!)
+        return winogradUBackward!
+    }
+
     /// The transformed weights U of the forward problem (16·uStride floats), owned by the layer:
     /// computed once per forward pass and reused by that pass's backward (the input gradient reads
     /// it transposed, `WinogradF23.multiply(forwardTransposed:)`), so an iteration transforms its
@@ -305,11 +389,11 @@ public final class ConvolutionLayer: Layer {
     /// Whether `winogradU` holds the transform of the weights the last forward used.
     private var winogradUValid = false
 
-    deinit { free(winogradU) }
+    deinit { free(winogradU); free(winogradUBackward) }
 
     /// The layer's U buffer, of at least the forward problem's size.
     private func transformedWeightsBuffer() -> UnsafeMutablePointer<Float> {
-        let need = 16 * forwardWinograd.uStride
+        let need = winogradTile == 4 ? 36 * forwardWinogradF43.uStride : 16 * forwardWinograd.uStride
         if let u = winogradU, winogradUCapacity >= need { return u }
         free(winogradU)
         let u = Blob.allocate(need)
@@ -321,7 +405,11 @@ public final class ConvolutionLayer: Layer {
     /// Transforms the current weights into the layer's U (forward pass).
     private func refreshTransformedWeights() -> UnsafeMutablePointer<Float> {
         let u = transformedWeightsBuffer()
-        forwardWinograd.transformWeights(blobs[0].data, flipTranspose: false, into: u)
+        if winogradTile == 4 {
+            forwardWinogradF43.transformWeights(blobs[0].data, flipTranspose: false, into: u)
+        } else {
+            forwardWinograd.transformWeights(blobs[0].data, flipTranspose: false, into: u)
+        }
         winogradUValid = true
         return u
     }
@@ -384,6 +472,11 @@ public final class ConvolutionLayer: Layer {
 
         if usesWinograd { _ = refreshTransformedWeights() }
         for (b, t) in zip(bottom, top) {
+            if usesWinograd && winogradTile == 4 {
+                runWinogradF43(forwardWinogradF43, u: winogradU!, input: b.data, bias: bias, output: t.data,
+                               scratch: scratch.pointer)
+                continue
+            }
             if usesWinograd {
                 runWinograd(forwardWinograd, weightsFlipped: false, u: winogradU!,
                             input: b.data, bias: bias, output: t.data, scratch: scratch.pointer)
@@ -448,6 +541,8 @@ public final class ConvolutionLayer: Layer {
         defer { ConvScratchPool.shared.release(scratch) }
         let weight = UnsafePointer(blobs[0].data)
         let weightDiff = blobs[0].diff
+        // F(4×4, 3×3): the flipped kernel's transform, made at the first bottom that needs it.
+        var backwardU: UnsafeMutablePointer<Float>? = nil
 
         for (i, (b, t)) in zip(bottom, top).enumerated() {
             let topDiff = UnsafePointer(t.diff)
@@ -470,7 +565,11 @@ public final class ConvolutionLayer: Layer {
             if usesDepthwiseKernel { depthwiseBackward(bottom: b, top: t, propagateDown: down); continue }
             if usesWinograd {
                 winogradWeightGradient(input: b.data, topDiff: topDiff, scratch: scratch.pointer)
-                if down {
+                if down && winogradTile == 4 {
+                    if backwardU == nil { backwardU = backwardTransformedWeightsF43() }
+                    runWinogradF43(inputGradientWinogradF43, u: backwardU!, input: topDiff, bias: nil,
+                                   output: b.diff, scratch: scratch.pointer)
+                } else if down {
                     // The same result as W_gᵀ·dtop + col2im, as a 3×3 convolution of the top diff.
                     runWinograd(inputGradientWinograd, weightsFlipped: true, u: transformedWeightsForBackward(),
                                 input: topDiff, bias: nil, output: b.diff, scratch: scratch.pointer)
@@ -544,6 +643,22 @@ public struct ConvolutionTuning: Sendable, Equatable {
     /// Tiles (GEMM columns) a Winograd block aims for; 256 measured best over 128, 512 and 1024
     /// (whole-iteration conv time on one core 1987 ms vs 2063 and 2015 ms): V and M stay in cache.
     public var winogradTargetTiles = 256
+    /// F(4×4, 3×3) instead of F(2×2, 3×3) when the batch has at least this many 4×4 output
+    /// tiles (images × ⌈OH/4⌉·⌈OW/4⌉; `winogradTile`). F(4×4, 3×3) needs 44% fewer products but
+    /// its transformed weights are 36/9 the weights' size: with few tiles the 36 GEMMs only stream
+    /// U. Measured with `initdiag bench --convolutions` (2 threads, Zen 4, seed-net shapes,
+    /// forward + backward): F(4×4) wins at 256 tiles and more (conv2_x at batch 16: 256 tiles,
+    /// 7.9 vs 9.3 ms; conv1_2 at batch 128: 8192 tiles, 193 vs 255 ms; conv3_x at batch 128: 512
+    /// tiles, 91–100 vs 109–111 ms), ties at 128 (conv4_x at batch 128), loses below (conv3_x at
+    /// batch 16: 64 tiles, 15–18 vs 13.5 ms; conv4_x at batch 16: 16 tiles, 2.4× slower).
+    /// `Int.max` keeps F(2×2, 3×3) everywhere.
+    public var winogradF43MinTiles = 256
+
+    /// The Winograd output tile `.automatic` picks for `images` output planes of OH × OW (2 or 4).
+    public func winogradTile(images: Int, outH: Int, outW: Int) -> Int {
+        let (tiles, overflow) = images.multipliedReportingOverflow(by: ((outH + 3) / 4) * ((outW + 3) / 4))
+        return !overflow && tiles >= winogradF43MinTiles ? 4 : 2
+    }
     /// Upper bound of the scratch of one block: column matrix + GEMM output, or for Winograd the
     /// transformed input and product matrices (the transformed weights, 16·O·C/g floats, are held
     /// by the layer). All layers share one scratch buffer (`ConvScratchPool`).
