@@ -132,4 +132,50 @@ import Testing
         #expect(built[0].imagesPerBlock == 8)
         #expect(ConvolutionTuning.default == ConvolutionTuning())
     }
+
+    /// `.automatic` takes F(4×4, 3×3) from `winogradF43MinTiles` 4×4 output tiles per batch on
+    /// (docs/toolchain.md): 16×16 planes have 16 tiles, so 15 images stay on F(2×2, 3×3) and 16
+    /// take F(4×4); the result equals im2col's, and a weight change reaches the backward pass
+    /// (F(4×4) transforms the flipped kernel per backward).
+    @Test func automaticTakesF43FromTheTileThreshold() throws {
+        var algorithms: [String] = []
+        for images in [15, 16] {
+            let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
+            let layer = try ConvolutionLayer(param: ConvCase(name: "auto", numOutput: 32, pad: [1]).param, context: ctx)
+            try layer.setUp(bottom: [Blob(name: "in", shape: [images, 32, 16, 16])], top: [Blob(name: "out")])
+            algorithms.append(layer.algorithmName)
+        }
+        #expect(algorithms == ["winograd-f23", "winograd-f43"])
+        #expect(ConvolutionTuning.default.winogradTile(images: 16, outH: 13, outW: 13) == 4)
+        #expect(ConvolutionTuning.default.winogradTile(images: 15, outH: 16, outW: 16) == 2)
+        #expect(ConvolutionTuning.default.winogradTile(images: Int.max, outH: 64, outW: 64) == 2)
+
+        let cc = ConvCase(name: "winograd43_cache", num: 2, channels: 6, height: 9, width: 7, numOutput: 8, pad: [1], group: 2)
+        let (layer, bottom, top) = try makeConvolution(cc)
+        let (plain, bottom2, top2) = try makeConvolution(ConvCase(name: "plain", num: 2, channels: 6, height: 9, width: 7,
+                                                                   numOutput: 8, pad: [1], group: 2))
+        #expect(layer.algorithmName == "winograd-f43" && !plain.usesWinograd)
+        for round in 0..<2 {
+            fillUniform(layer.blobs[0], seed: UInt32(200 + round))
+            plain.blobs[0].setData(layer.blobs[0].dataArray)
+            plain.blobs[1].setData(layer.blobs[1].dataArray)
+            bottom2.setData(bottom.dataArray)
+            layer.forward(bottom: [bottom], top: [top])
+            plain.forward(bottom: [bottom2], top: [top2])
+            let y = top.dataArray
+            fillUniform(top, seed: UInt32(7 + round))
+            top.setDiff(top.dataArray)
+            top2.setDiff(top.dataArray)
+            for b in layer.blobs + plain.blobs { b.zeroDiff() }
+            layer.backward(top: [top], propagateDown: [true], bottom: [bottom])
+            plain.backward(top: [top2], propagateDown: [true], bottom: [bottom2])
+            for (what, a, b) in [("top", y, top2.dataArray),
+                                 ("bottom diff", bottom.diffArray, bottom2.diffArray),
+                                 ("weight diff", layer.blobs[0].diffArray, plain.blobs[0].diffArray)] {
+                let scale = max(1, b.map(abs).max() ?? 1)
+                let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= 4e-5 * scale, "round \(round) \(what): F(4×4) vs im2col differ by \(worst)")
+            }
+        }
+    }
 }
