@@ -124,7 +124,6 @@ public enum Sweep {
             options.stopWhenSettled = plan.earlyStop
             options.recordEvery = plan.recordEvery
             options.histogramEvery = plan.histogramEvery
-        options.histogramEvery = plan.histogramEvery
             options.threads = plan.threads
             options.command = plan.command
             options.testIterations = testIters
