@@ -647,12 +647,15 @@ public struct ConvolutionTuning: Sendable, Equatable {
     /// tiles (images × ⌈OH/4⌉·⌈OW/4⌉; `winogradTile`). F(4×4, 3×3) needs 44% fewer products but
     /// its transformed weights are 36/9 the weights' size: with few tiles the 36 GEMMs only stream
     /// U. Measured with `initdiag bench --convolutions` (2 threads, Zen 4, seed-net shapes,
-    /// forward + backward): F(4×4) wins at 256 tiles and more (conv2_x at batch 16: 256 tiles,
-    /// 7.9 vs 9.3 ms; conv1_2 at batch 128: 8192 tiles, 193 vs 255 ms; conv3_x at batch 128: 512
-    /// tiles, 91–100 vs 109–111 ms), ties at 128 (conv4_x at batch 128), loses below (conv3_x at
-    /// batch 16: 64 tiles, 15–18 vs 13.5 ms; conv4_x at batch 16: 16 tiles, 2.4× slower).
-    /// `Int.max` keeps F(2×2, 3×3) everywhere.
-    public var winogradF43MinTiles = 256
+    /// forward + backward; Reports/BENCHMARKS.md): a clear gain from 2048 tiles on (conv1_2 at
+    /// batch 128, 8192 tiles: 193 vs 255 ms; conv2_x at batch 128, 2048 tiles: 86 vs 90 and 132
+    /// vs 144 ms); mixed from 256 to 1024 (conv3_x at batch 128, 512 tiles: −10%; conv1_2 and
+    /// conv2_x at batch 16, 1024 and 256 tiles: ±10% between runs, a tie); a loss below (conv4_x
+    /// at batch 16: 16 tiles, 2.4× slower). F(4×4) also rounds ≈ 3× more, and runs whose outcome
+    /// hangs on rounding change with it (the demo's batch-16 BatchNorm variants diverged at other
+    /// iterations or not at all with F(4×4) in conv1_2 and conv2_x): where it is not clearly
+    /// faster it is not worth that, hence 2048. `Int.max` keeps F(2×2, 3×3) everywhere.
+    public var winogradF43MinTiles = 2048
 
     /// The Winograd output tile `.automatic` picks for `images` output planes of OH × OW (2 or 4).
     public func winogradTile(images: Int, outH: Int, outW: Int) -> Int {

@@ -134,20 +134,21 @@ import Testing
     }
 
     /// `.automatic` takes F(4×4, 3×3) from `winogradF43MinTiles` 4×4 output tiles per batch on
-    /// (docs/toolchain.md): 16×16 planes have 16 tiles, so 15 images stay on F(2×2, 3×3) and 16
+    /// (docs/toolchain.md): 16×16 planes have 16 tiles, so 127 images stay on F(2×2, 3×3) and 128
     /// take F(4×4); the result equals im2col's, and a weight change reaches the backward pass
     /// (F(4×4) transforms the flipped kernel per backward).
     @Test func automaticTakesF43FromTheTileThreshold() throws {
         var algorithms: [String] = []
-        for images in [15, 16] {
+        for images in [127, 128] {
             let ctx = LayerContext(phase: .TRAIN, rng: RandomSource(seed: 1))
             let layer = try ConvolutionLayer(param: ConvCase(name: "auto", numOutput: 32, pad: [1]).param, context: ctx)
             try layer.setUp(bottom: [Blob(name: "in", shape: [images, 32, 16, 16])], top: [Blob(name: "out")])
+            #expect(ConvolutionTuning.default.winogradTile(images: images, outH: 16, outW: 16) == (images == 128 ? 4 : 2))
             algorithms.append(layer.algorithmName)
         }
         #expect(algorithms == ["winograd-f23", "winograd-f43"])
-        #expect(ConvolutionTuning.default.winogradTile(images: 16, outH: 13, outW: 13) == 4)
-        #expect(ConvolutionTuning.default.winogradTile(images: 15, outH: 16, outW: 16) == 2)
+        #expect(ConvolutionTuning.default.winogradTile(images: 128, outH: 13, outW: 13) == 4)
+        #expect(ConvolutionTuning.default.winogradTile(images: 16, outH: 32, outW: 32) == 2)
         #expect(ConvolutionTuning.default.winogradTile(images: Int.max, outH: 64, outW: 64) == 2)
 
         let cc = ConvCase(name: "winograd43_cache", num: 2, channels: 6, height: 9, width: 7, numOutput: 8, pad: [1], group: 2)
